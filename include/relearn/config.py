@@ -1,0 +1,268 @@
+"""Typed, validated Relearn configuration: one YAML file describing one or more models.
+
+The file is found through ``RELEARN_CONFIG`` (default ``relearn.yaml`` in the working directory).
+Any threshold can be overridden per environment without editing the file:
+``RELEARN__<SECTION>__<KEY>=value`` applies to every model, and
+``RELEARN__<MODEL_NAME>__<SECTION>__<KEY>=value`` to one model (names upper-cased).
+Values are parsed as YAML scalars, so ``RELEARN__TRAINING__EPOCHS=3`` is an int.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG_FILE = "relearn.yaml"
+ENV_PREFIX = "RELEARN__"
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or invalid; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureType(StrEnum):
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+
+
+class ModelKind(StrEnum):
+    TORCH_MLP = "torch_mlp"
+    SKLEARN_LOGREG = "sklearn_logreg"
+
+
+class Feature(_Strict):
+    """One input column. ``min``/``max`` bound valid numeric values (validation uses them)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    type: FeatureType
+    categories: list[str] = Field(default_factory=list)
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+
+    @model_validator(mode="after")
+    def _check_type_fields(self) -> Self:
+        if self.type is FeatureType.CATEGORICAL and len(self.categories) < 2:
+            raise ValueError(f"categorical feature '{self.name}' needs at least 2 categories")
+        if self.type is FeatureType.NUMERIC and self.categories:
+            raise ValueError(f"numeric feature '{self.name}' cannot have categories")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"feature '{self.name}': min must be below max")
+        return self
+
+
+class TrainingConfig(_Strict):
+    epochs: PositiveInt = 5
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    fine_tune_lr_factor: Annotated[float, Field(gt=0, le=1)] = 0.1
+    batch_size: PositiveInt = 64
+    hidden_units: list[PositiveInt] = Field(default_factory=lambda: [32, 16])
+    patience: PositiveInt = 2
+    validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    random_seed: int = 42
+    reference_rows: PositiveInt = 5000
+
+
+class ReinforcementConfig(_Strict):
+    lookback_days: PositiveInt = 7
+    min_error_samples: PositiveInt = 10
+    confidence_threshold: Fraction = 0.7
+    # Correct recent cases replayed per error, so the model does not forget what it got right.
+    replay_ratio: Annotated[float, Field(ge=0)] = 1.0
+    # Share of a window's rows that may fail data validation (and be quarantined) before the
+    # whole batch is judged unusable and the run fails.
+    max_invalid_fraction: Fraction = 0.2
+    # The holdout (never trained on) is the most recent rows of this share of the window.
+    holdout_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    max_holdout_rows: PositiveInt = 20_000
+
+
+class GateConfig(_Strict):
+    min_f1: Fraction = 0.65
+    min_accuracy: Fraction = 0.65
+    min_class_precision: Fraction = 0.60
+    min_class_recall: Fraction = 0.60
+    min_mean_confidence: Fraction = 0.70
+    min_eval_samples: PositiveInt = 100
+    max_regression: Fraction = 0.01
+
+
+class DriftConfig(_Strict):
+    threshold: Annotated[float, Field(gt=0)] = 0.2
+    check_interval_minutes: PositiveInt = 60
+    window_hours: PositiveInt = 24
+    min_rows: PositiveInt = 200
+    cooldown_hours: Annotated[float, Field(ge=0)] = 24
+
+
+class ABTestConfig(_Strict):
+    stages: list[Annotated[int, Field(gt=0, le=100)]] = Field(
+        default_factory=lambda: [10, 25, 50, 100]
+    )
+    min_dwell_hours: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: [24, 48, 72]
+    )
+    min_samples_per_arm: PositiveInt = 1000
+    min_improvement: Fraction = 0.02
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    require_approval: bool = False
+
+    @model_validator(mode="after")
+    def _check_stages(self) -> Self:
+        if self.stages != sorted(set(self.stages)) or self.stages[-1] != 100:
+            raise ValueError("stages must be strictly increasing and end at 100")
+        if len(self.min_dwell_hours) != len(self.stages) - 1:
+            raise ValueError("min_dwell_hours needs one entry per stage transition")
+        return self
+
+
+class SimulationConfig(_Strict):
+    """The demo world that generates traffic for this model (see ``relearn.simulate``)."""
+
+    seed: int = 7
+    class_weights: list[Annotated[float, Field(gt=0)]] | None = None
+    label_noise: Fraction = 0.05
+    signal_strength: Annotated[float, Field(gt=0)] = 2.0
+    predictions_per_hour: PositiveInt = 60
+    outcome_delay_hours: Annotated[float, Field(ge=0)] = 6.0
+
+
+class ModelConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
+    kind: ModelKind = ModelKind.TORCH_MLP
+    label: str = "label"
+    classes: Annotated[list[str], Field(min_length=2)]
+    features: Annotated[list[Feature], Field(min_length=1)]
+    training: TrainingConfig = TrainingConfig()
+    reinforcement: ReinforcementConfig = ReinforcementConfig()
+    gates: GateConfig = GateConfig()
+    drift: DriftConfig = DriftConfig()
+    abtest: ABTestConfig = ABTestConfig()
+    simulation: SimulationConfig = SimulationConfig()
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Self:
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError("feature names must be unique")
+        if self.label in names:
+            raise ValueError(f"label column '{self.label}' is also a feature")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be unique")
+        weights = self.simulation.class_weights
+        if weights is not None and len(weights) != len(self.classes):
+            raise ValueError("simulation.class_weights needs one weight per class")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+class RelearnConfig(_Strict):
+    models: Annotated[list[ModelConfig], Field(min_length=1)]
+    source: Path | None = None
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Self:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("model names must be unique")
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        """The model called ``name``; a ConfigError listing the known names otherwise."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models)
+        raise ConfigError(f"unknown model '{name}' (configured: {known})")
+
+    @property
+    def model_names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("RELEARN_CONFIG", DEFAULT_CONFIG_FILE)).expanduser()
+
+
+def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
+    models = raw.get("models")
+    if not isinstance(models, list):
+        return
+    for key, value in sorted(environ.items()):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) == 3:
+            targets = [m for m in models if isinstance(m, dict) and m.get("name") == parts[0]]
+            parts = parts[1:]
+        elif len(parts) == 2:
+            targets = [m for m in models if isinstance(m, dict)]
+        else:
+            raise ConfigError(
+                f"environment variable {key}: expected RELEARN__SECTION__KEY "
+                "or RELEARN__MODEL__SECTION__KEY"
+            )
+        section, field = parts
+        for model in targets:
+            model.setdefault(section, {})
+            if not isinstance(model[section], dict):
+                raise ConfigError(f"environment variable {key}: '{section}' is not a section")
+            model[section][field] = yaml.safe_load(value)
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = [f"invalid configuration in {path}:"]
+    for item in error.errors():
+        field = ".".join(
+            f"[{part}]" if isinstance(part, int) else str(part) for part in item["loc"]
+        ).replace(".[", "[")
+        lines.append(f"  {field or '(top level)'}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: Any, path: Path, environ: dict[str, str] | None = None) -> RelearnConfig:
+    """Validate an already-parsed YAML document; ``path`` is only used in messages."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid configuration in {path}: expected a mapping with 'models'")
+    _apply_env_overrides(raw, dict(os.environ) if environ is None else environ)
+    try:
+        return RelearnConfig.model_validate({**raw, "source": path})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path)) from None
+
+
+def load_config(path: Path | str | None = None) -> RelearnConfig:
+    """Read and validate the configuration file (``RELEARN_CONFIG`` when no path is given)."""
+    path = Path(path) if path is not None else config_path()
+    if not path.is_file():
+        raise ConfigError(
+            f"missing configuration: {path} does not exist "
+            "(set RELEARN_CONFIG or copy relearn.yaml from the repository)"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"invalid configuration in {path}: not valid YAML ({error})") from None
+    return parse_config(raw, path)
+
+
+@cache
+def cached_config(path: str | None = None) -> RelearnConfig:
+    """``load_config`` memoised per process (tasks and the Predictor read it often)."""
+    return load_config(path)

@@ -1,0 +1,1 @@
+"""Reading the prediction log into frames and turning windows into training datasets."""

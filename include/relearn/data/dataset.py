@@ -1,0 +1,121 @@
+"""Turn a validated window into the dataset a retraining run trains and judges on.
+
+The snapshot is one Parquet file (features, label, ``split``, ``role``, ``prediction_id``)
+with a content digest, so a run's lineage names exactly the rows it learned from and
+``relearn train --dataset`` can replay it outside Airflow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from relearn.data.window import ERROR, HOLDOUT, REPLAY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from relearn.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+TRAIN, VALIDATION = "train", "validation"
+SPLITS = (TRAIN, VALIDATION, HOLDOUT)
+
+
+@dataclass(frozen=True)
+class RetrainingDataset:
+    """Rows with canonical feature dtypes, the label column and their split."""
+
+    frame: pd.DataFrame
+    model_cfg: ModelConfig
+
+    def part(self, split: str) -> pd.DataFrame:
+        return self.frame[self.frame["split"] == split]
+
+    def features(self, split: str) -> pd.DataFrame:
+        return self.part(split)[self.model_cfg.feature_names]
+
+    def labels(self, split: str) -> list[str]:
+        return self.part(split)[self.model_cfg.label].tolist()
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        counts = self.frame["split"].value_counts()
+        return {split: int(counts.get(split, 0)) for split in SPLITS}
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the content (row order and values), independent of the file format."""
+        import pandas as pd
+
+        hashes = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
+        return hashlib.sha256(hashes.tobytes()).hexdigest()
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.frame.to_parquet(path, index=False)
+        return path
+
+    @classmethod
+    def load(cls, path: Path, model_cfg: ModelConfig) -> RetrainingDataset:
+        import pandas as pd
+
+        return cls(pd.read_parquet(path), model_cfg)
+
+
+def high_confidence_errors(valid: pd.DataFrame, confidence_threshold: float) -> pd.DataFrame:
+    """Wrong predictions the model was sure about: the lessons of the window."""
+    wrong = valid["predicted_label"] != valid["actual_label"]
+    sure = valid["confidence"] >= confidence_threshold
+    return valid[(valid["role"] == ERROR) & wrong & sure]
+
+
+def build_dataset(
+    valid: pd.DataFrame,
+    model_cfg: ModelConfig,
+    *,
+    confidence_threshold: float,
+    seed: int,
+) -> RetrainingDataset:
+    """Errors + replay split into train/validation (stratified by label), plus the holdout."""
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    from relearn.training.preprocessing import feature_frame
+
+    errors = high_confidence_errors(valid, confidence_threshold)
+    replay = valid[(valid["role"] == REPLAY) & (valid["predicted_label"] == valid["actual_label"])]
+    learn = pd.concat([errors, replay])
+    holdout = valid[valid["role"] == HOLDOUT]
+    labels = learn["actual_label"]
+    stratify = labels if labels.value_counts().min() >= 2 else None
+    train, validation = train_test_split(
+        learn,
+        test_size=model_cfg.training.validation_fraction,
+        random_state=seed,
+        stratify=stratify,
+    )
+    parts = []
+    for split, rows in ((TRAIN, train), (VALIDATION, validation), (HOLDOUT, holdout)):
+        part = feature_frame(rows, model_cfg)
+        part[model_cfg.label] = rows["actual_label"].astype(str)
+        part["split"] = split
+        part["role"] = rows["role"]
+        part["prediction_id"] = rows["prediction_id"]
+        parts.append(part)
+    frame = pd.concat(parts, ignore_index=True)
+    dataset = RetrainingDataset(frame, model_cfg)
+    log.info(
+        "%s dataset: %d errors + %d replay -> %s (digest %s)",
+        model_cfg.name,
+        len(errors),
+        len(replay),
+        dataset.sizes,
+        dataset.digest[:12],
+    )
+    return dataset

@@ -1,0 +1,249 @@
+"""``make run`` and ``make demo``: bring the stack up, seed it, and show what happens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from relearn.config import load_config
+from relearn.stack import StackError
+from relearn.stack.services import AIRFLOW_USER, Stack, airflow_password, project_dir
+
+if TYPE_CHECKING:
+    from relearn.config import ModelConfig
+    from relearn.settings import Settings
+    from relearn.simulate.traffic import TrafficStats
+
+log = logging.getLogger(__name__)
+
+SEED_DAYS = 3
+# DAGs that must run in this order in the demo; any other DAG runs afterwards, by name.
+DEMO_DAG_ORDER = ["model_health", "auto_reinforcement", "request_retraining", "manual_retraining"]
+# The week's injected drift: the label function changes while the inputs look the same, so
+# only outcomes reveal it (health degrades) and the errors teach the new concept.
+DEMO_DRIFT = "concept"
+# Trigger-form values for the demo: the drift starts 60 % into the simulated week, so the
+# last two days hold only drifted traffic; fifteen epochs let the fine-tune learn the shift.
+DEMO_DAG_CONF: dict[str, dict] = {
+    "auto_reinforcement": {"lookback_days": 2, "epochs": 15},
+    # A user's request, served right away by manual_retraining (which runs after it).
+    "request_retraining": {
+        "model": "churn",
+        "reason": "demo: churners were missed after the price change",
+        "priority": "high",
+    },
+}
+
+
+def _sigterm_as_interrupt() -> None:
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def simulate_days(
+    model_cfg: ModelConfig, settings: Settings, *, days: float, drift: str = "none"
+) -> TrafficStats:
+    """Feed ``days`` of simulated traffic ending now; drift starts 60 % into the period."""
+    import numpy as np
+
+    from relearn.serving.predictor import Predictor
+    from relearn.simulate.traffic import simulate_traffic
+    from relearn.simulate.world import ConceptShift, CovariateShift, World
+
+    end = datetime.now(UTC).replace(microsecond=0)
+    start = end - timedelta(days=days)
+    drift_start = start + (end - start) * 0.6
+    world = World(model_cfg)
+    numeric = [f.name for f in model_cfg.features if f.type == "numeric"]
+    shifts = {
+        "none": [],
+        "covariate": [
+            CovariateShift(
+                start=drift_start, features=numeric[: len(numeric) // 2 or 1], shift_std=1
+            )
+        ],
+        "concept": [ConceptShift(start=drift_start, strength=1.0)],
+    }
+    shifts["both"] = shifts["covariate"] + shifts["concept"]
+    if drift not in shifts:
+        raise ValueError(f"unknown drift '{drift}' (choose from {', '.join(shifts)})")
+    sim = model_cfg.simulation
+    log.info("simulating %.1f days of %s traffic (drift: %s)", days, model_cfg.name, drift)
+    with Predictor(model_cfg, settings.database_url("relearn"), settings.tracking_uri) as predictor:
+        return simulate_traffic(
+            world.with_drift(*shifts[drift]),
+            predictor,
+            start=start,
+            end=end,
+            predictions_per_hour=sim.predictions_per_hour,
+            outcome_delay=timedelta(hours=sim.outcome_delay_hours),
+            rng=np.random.default_rng(sim.seed),
+            progress=log.info,
+        )
+
+
+def _bootstrap_all(settings: Settings) -> list[ModelConfig]:
+    from relearn.bootstrap import bootstrap_model
+
+    models = list(load_config().models)
+    for model_cfg in models:
+        bootstrap_model(model_cfg, settings.tracking_uri)
+    return models
+
+
+def _start_live_traffic(
+    models: list[ModelConfig], settings: Settings, stop: threading.Event
+) -> list[threading.Thread]:
+    import numpy as np
+
+    from relearn.serving.predictor import Predictor
+    from relearn.simulate.traffic import run_live
+    from relearn.simulate.world import World
+
+    threads = []
+    for model_cfg in models:
+        predictor = Predictor(
+            model_cfg, settings.database_url("relearn"), settings.tracking_uri, batch_size=1
+        )
+        thread = threading.Thread(
+            target=run_live,
+            args=(World(model_cfg), predictor),
+            kwargs={
+                "predictions_per_minute": max(1, model_cfg.simulation.predictions_per_hour // 6),
+                "outcome_delay": timedelta(seconds=60),
+                "rng": np.random.default_rng(),
+                "stop_event": stop,
+            },
+            name=f"traffic-{model_cfg.name}",
+            daemon=True,
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def _seed_traffic(models: list[ModelConfig], settings: Settings) -> None:
+    from relearn.store.db import transaction
+    from relearn.store.predictions import count_predictions
+
+    for model_cfg in models:
+        with transaction(settings.database_url("relearn")) as connection:
+            if count_predictions(connection, model_cfg.name):
+                continue
+        simulate_days(model_cfg, settings, days=SEED_DAYS)
+
+
+def run_stack(settings: Settings, *, traffic: bool, airflow: bool = True) -> int:
+    """Start everything, seed a demo, serve until Ctrl-C, then stop every process started."""
+    _sigterm_as_interrupt()
+    stack = Stack(settings, project_dir())
+    stack.check_ports(airflow=airflow)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    try:
+        stack.start_database()
+        stack.start_mlflow()
+        if airflow:
+            stack.start_airflow()
+        models = _bootstrap_all(settings)
+        _seed_traffic(models, settings)
+        if traffic:
+            threads = _start_live_traffic(models, settings, stop)
+        print(_banner(settings, airflow=airflow, traffic=traffic), flush=True)
+        while (broken := stack.supervisor.first_exited()) is None:
+            time.sleep(1)
+        raise StackError(f"{broken.name} stopped unexpectedly (see {broken.log_file})")
+    except KeyboardInterrupt:
+        print("\nstopping Relearn ...", flush=True)
+        return 0
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        stack.down()
+
+
+def _banner(settings: Settings, *, airflow: bool, traffic: bool) -> str:
+    lines = ["", "Relearn is running:"]
+    if airflow:
+        lines.append(
+            f"  Airflow UI  {settings.airflow_url}  "
+            f"(login {AIRFLOW_USER} / {airflow_password(settings)})"
+        )
+    lines.append(f"  MLflow UI   {settings.tracking_uri}")
+    lines.append(f"  Postgres    {settings.database_url('relearn')}")
+    if traffic:
+        lines.append("  Simulated traffic is flowing into the prediction log.")
+    lines += [f"  Logs        {settings.log_dir}", "Press Ctrl-C to stop everything.", ""]
+    return "\n".join(lines)
+
+
+def _dag_ids(project: Path) -> list[str]:
+    """DAG ids of the bundle (one DAG per file, named after it), in demo order."""
+    found = sorted(p.stem for p in (project / "dags").glob("*.py") if not p.stem.startswith("_"))
+    ordered = [d for d in DEMO_DAG_ORDER if d in found]
+    return ordered + [d for d in found if d not in ordered]
+
+
+def run_dag(dag_id: str, env: dict[str, str], log_file: Path) -> bool:
+    """``airflow dags test``: a real run on the metadata database, without a scheduler."""
+    log.info("running DAG %s (log: %s)", dag_id, log_file)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    conf = ["--conf", json.dumps(DEMO_DAG_CONF[dag_id])] if dag_id in DEMO_DAG_CONF else []
+    with log_file.open("w") as handle:
+        result = subprocess.run(
+            [airflow, "dags", "test", *conf, dag_id],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    log.info("DAG %s %s", dag_id, "succeeded" if result.returncode == 0 else "FAILED")
+    return result.returncode == 0
+
+
+def run_demo(settings: Settings, *, days: float = 7) -> int:
+    """Headless: bootstrap, a week of drifting traffic, every DAG once, then the summary."""
+    from relearn.summary import collect_summary, render_summary
+
+    _sigterm_as_interrupt()
+    project = project_dir()
+    stack = Stack(settings, project)
+    stack.check_ports(airflow=False)
+    try:
+        stack.start_database()
+        stack.start_mlflow()
+        env = stack.migrate_airflow()
+        models = _bootstrap_all(settings)
+        for model_cfg in models:
+            simulate_days(model_cfg, settings, days=days, drift=DEMO_DRIFT)
+        failed = [
+            dag_id
+            for dag_id in _dag_ids(project)
+            if not run_dag(dag_id, env, settings.log_dir / "demo" / f"{dag_id}.log")
+        ]
+        summary = collect_summary(
+            settings.database_url("relearn"), settings.tracking_uri, [m.name for m in models]
+        )
+        summary["dags_failed"] = failed
+        path = settings.home / "demo-summary.json"
+        path.write_text(json.dumps(summary, indent=2))
+        print(render_summary(summary))
+        print(f"\nSummary written to {path}")
+        if failed:
+            print(f"DAG(s) failed: {', '.join(failed)} (logs in {settings.log_dir / 'demo'})")
+            return 1
+        return 0
+    finally:
+        stack.down()

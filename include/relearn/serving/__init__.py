@@ -1,0 +1,1 @@
+"""Serving: load the deployed model, predict, log every prediction, attach outcomes later."""

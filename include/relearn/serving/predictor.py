@@ -1,0 +1,157 @@
+"""``Predictor``: predictions from the registry's champion, logged to Postgres in batches."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from relearn.registry import CHAMPION, alias_version, load_pyfunc, model_uri, registry_client
+from relearn.serving.router import ChampionRouter, Router
+from relearn.store.db import transaction
+from relearn.store.predictions import LoggedPrediction, attach_outcomes, insert_predictions
+from relearn.training.preprocessing import feature_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import pandas as pd
+
+    from relearn.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotDeployedError(RuntimeError):
+    """The registry has no version behind the alias a Predictor needs."""
+
+
+class Predictor:
+    """Predicts with ``models:/<name>@champion`` and logs each prediction.
+
+    Rows are buffered and written ``batch_size`` at a time (and on ``flush``/exit), so the
+    database sees one statement per batch instead of one per prediction.
+
+    :param model_cfg: the model's configuration (feature schema, classes).
+    :param database_url: Relearn's database.
+    :param tracking_uri: the MLflow tracking/registry server.
+    :param router: chooses the arm per unit; the champion serves everything by default.
+    """
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        database_url: str,
+        tracking_uri: str,
+        *,
+        router: Router | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self.model_cfg = model_cfg
+        self.database_url = database_url
+        self.tracking_uri = tracking_uri
+        self.client = registry_client(tracking_uri)
+        self.router = router or ChampionRouter()
+        self.batch_size = batch_size
+        self._models: dict[str, tuple[str, Any]] = {}
+        self._buffer: list[LoggedPrediction] = []
+
+    def _model(self, arm: str) -> tuple[str, Any]:
+        if arm not in self._models:
+            version = alias_version(self.client, self.model_cfg.name, arm)
+            if version is None:
+                raise ModelNotDeployedError(
+                    f"model '{self.model_cfg.name}' has no '{arm}' version in the registry "
+                    "(run `relearn bootstrap` first)"
+                )
+            uri = model_uri(self.model_cfg.name, version.version)
+            log.info("loading %s for arm %s", uri, arm)
+            self._models[arm] = (str(version.version), load_pyfunc(self.tracking_uri, uri))
+        return self._models[arm]
+
+    def reload(self) -> None:
+        """Forget loaded models so the next prediction follows moved aliases."""
+        self._models.clear()
+
+    def serving_version(self, arm: str = CHAMPION) -> str:
+        return self._model(arm)[0]
+
+    def predict(
+        self,
+        frame: pd.DataFrame,
+        *,
+        unit_ids: Sequence[str | None] | None = None,
+        at: Sequence[datetime] | datetime | None = None,
+    ) -> list[LoggedPrediction]:
+        """Predict every row; invalid features raise before anything is predicted or logged."""
+        features = feature_frame(frame, self.model_cfg)
+        n = len(features)
+        unit_ids = list(unit_ids) if unit_ids is not None else [None] * n
+        now = datetime.now(UTC)
+        times = [at or now] * n if at is None or isinstance(at, datetime) else list(at)
+        if len(unit_ids) != n or len(times) != n:
+            raise ValueError("unit_ids and at must have one entry per row")
+        arms = self.router.arms(unit_ids)
+        records = features.to_dict(orient="records")
+        results: list[LoggedPrediction | None] = [None] * n
+        for arm in dict.fromkeys(arms):
+            rows = [i for i, a in enumerate(arms) if a == arm]
+            version, model = self._model(arm)
+            started = time.perf_counter()
+            probabilities = model.predict(features.iloc[rows])
+            latency_ms = (time.perf_counter() - started) * 1000 / len(rows)
+            for row, probs in zip(rows, probabilities.to_dict(orient="records"), strict=True):
+                label = max(probs, key=probs.get)
+                results[row] = LoggedPrediction(
+                    prediction_id=uuid.uuid4(),
+                    model_name=self.model_cfg.name,
+                    model_version=version,
+                    unit_id=unit_ids[row],
+                    predicted_at=times[row],
+                    features=records[row],
+                    predicted_label=label,
+                    confidence=float(probs[label]),
+                    probabilities={k: float(v) for k, v in probs.items()},
+                    latency_ms=latency_ms,
+                    served_by=arm,
+                )
+        logged = [r for r in results if r is not None]
+        self._buffer.extend(logged)
+        if len(self._buffer) >= self.batch_size:
+            self.flush()
+        return logged
+
+    def flush(self) -> None:
+        """Write buffered predictions in one transaction."""
+        if not self._buffer:
+            return
+        with transaction(self.database_url) as connection:
+            insert_predictions(connection, self._buffer)
+        log.debug("logged %d predictions", len(self._buffer))
+        self._buffer.clear()
+
+    def record_outcomes(self, outcomes: Iterable[tuple[uuid.UUID, str, datetime]]) -> int:
+        """Attach actual labels to logged predictions; returns how many rows changed."""
+        outcomes = list(outcomes)
+        unknown = {label for _, label, _ in outcomes} - set(self.model_cfg.classes)
+        if unknown:
+            raise ValueError(
+                f"unknown label(s) {sorted(unknown)} for model '{self.model_cfg.name}' "
+                f"(classes: {self.model_cfg.classes})"
+            )
+        self.flush()  # an outcome may refer to a prediction still in the buffer
+        with transaction(self.database_url) as connection:
+            return attach_outcomes(connection, outcomes)
+
+    def record_outcome(
+        self, prediction_id: uuid.UUID, actual_label: str, at: datetime | None = None
+    ) -> bool:
+        return self.record_outcomes([(prediction_id, actual_label, at or datetime.now(UTC))]) == 1
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flush()

@@ -1,0 +1,265 @@
+"""The pieces of the local stack and the order they start in.
+
+Postgres (embedded unless external URLs are given) -> Relearn's schema -> the MLflow tracking
+server (unless ``MLFLOW_TRACKING_URI`` is set) -> Airflow's api-server, scheduler,
+dag-processor and triggerer on the Postgres metadata database with the LocalExecutor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relearn.settings import DATABASES, Settings, libpq_url, sqlalchemy_url, with_database
+from relearn.stack import StackError
+from relearn.stack.postgres import EmbeddedPostgres, ensure_database, port_in_use, wait_for_server
+from relearn.stack.supervisor import Service, Supervisor
+from relearn.store.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+AIRFLOW_USER = "admin"
+AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer")
+
+
+def pid_file(settings: Settings) -> Path:
+    return settings.run_dir / "services.json"
+
+
+def project_dir() -> Path:
+    """The repository root (holds ``dags/``); ``RELEARN_PROJECT_DIR`` or the working directory."""
+    root = Path(os.environ.get("RELEARN_PROJECT_DIR", Path.cwd())).resolve()
+    if not (root / "dags").is_dir():
+        raise StackError(f"{root} has no dags/ folder: run from the Relearn repository root")
+    return root
+
+
+def _tool(name: str) -> str:
+    """An executable installed next to this interpreter (the project's .venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _secrets(settings: Settings) -> dict[str, str]:
+    """Secrets generated once per machine and kept under RELEARN_HOME (never committed)."""
+    path = settings.home / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    from cryptography.fernet import Fernet
+
+    values = {
+        "jwt_secret": secrets.token_urlsafe(32),
+        "fernet_key": Fernet.generate_key().decode(),
+        "airflow_password": secrets.token_urlsafe(12),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def airflow_password(settings: Settings) -> str:
+    return _secrets(settings)["airflow_password"]
+
+
+def relearn_env(settings: Settings, project: Path) -> dict[str, str]:
+    """What every process of the stack needs to find Relearn's config, state and services."""
+    return {
+        "RELEARN_HOME": str(settings.home),
+        "RELEARN_PROJECT_DIR": str(project),
+        "RELEARN_CONFIG": os.environ.get("RELEARN_CONFIG", str(project / "relearn.yaml")),
+        "RELEARN_PG_PORT": str(settings.pg_port),
+        "RELEARN_MLFLOW_PORT": str(settings.mlflow_port),
+        "RELEARN_AIRFLOW_PORT": str(settings.airflow_port),
+    }
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def throwaway_env(home: Path, project: Path) -> dict[str, str]:
+    """Variables for a private stack in ``home`` on free ports (tests, benchmarks)."""
+    return {
+        "RELEARN_HOME": str(home),
+        "RELEARN_PG_PORT": str(free_port()),
+        "RELEARN_MLFLOW_PORT": str(free_port()),
+        "RELEARN_AIRFLOW_PORT": str(free_port()),
+        "RELEARN_PROJECT_DIR": str(project),
+        "RELEARN_CONFIG": str(project / "relearn.yaml"),
+    }
+
+
+def airflow_env(settings: Settings, project: Path) -> dict[str, str]:
+    """Airflow's configuration as environment variables, connections included."""
+    home = settings.home / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    values = _secrets(settings)
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({AIRFLOW_USER: values["airflow_password"]}))
+    relearn_url = libpq_url(settings.database_url("relearn"))
+    tracking = settings.tracking_uri
+    env = {
+        **os.environ,
+        **relearn_env(settings, project),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__FERNET_KEY": values["fernet_key"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(settings.database_url("airflow")),
+        "AIRFLOW__API__HOST": settings.host,
+        "AIRFLOW__API__PORT": str(settings.airflow_port),
+        "AIRFLOW__API__BASE_URL": settings.airflow_url,
+        "AIRFLOW__API_AUTH__JWT_SECRET": values["jwt_secret"],
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        # An idle scheduler sleeps this long between loops (default 1 s); each step of a
+        # request's pickup (trigger event -> queued -> next task queued) waits for a loop.
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.log_dir / "airflow"),
+        "AIRFLOW_CONN_RELEARN_DB": relearn_url.replace("postgresql://", "postgres://", 1),
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": tracking}),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)  # tasks read the mlflow_default connection instead
+    return env
+
+
+@dataclass
+class Stack:
+    """The running stack of this checkout; ``down()`` stops only what ``up()`` started."""
+
+    settings: Settings
+    project: Path
+    supervisor: Supervisor = field(init=False)
+    postgres: EmbeddedPostgres | None = None
+
+    def __post_init__(self) -> None:
+        self.supervisor = Supervisor(pid_file=pid_file(self.settings))
+
+    def start_database(self) -> None:
+        """Postgres reachable, the three databases present, Relearn's schema migrated."""
+        if self.settings.embedded_postgres:
+            self.postgres = EmbeddedPostgres(self.settings.home / "postgres", self.settings.pg_port)
+            self.postgres.start()
+            server = self.postgres.url()
+            missing = list(DATABASES)
+        else:
+            relearn_url = libpq_url(self.settings.database_url("relearn"))
+            server = with_database(relearn_url, "postgres")
+            wait_for_server(relearn_url)
+            # Databases derived from RELEARN_DATABASE_URL are created; explicit URLs must exist.
+            missing = [db for db in DATABASES if db not in self.settings.external_urls]
+        if missing:
+            wait_for_server(server)
+        for database in missing:
+            ensure_database(server, database)
+        applied = migrate(self.settings.database_url("relearn"))
+        log.info("Relearn schema %s", f"migrated: {applied}" if applied else "up to date")
+
+    def start_mlflow(self) -> None:
+        if self.settings.external_tracking_uri:
+            log.info("using the MLflow tracking server at %s", self.settings.tracking_uri)
+            return
+        self._require_free_port(self.settings.mlflow_port, "RELEARN_MLFLOW_PORT")
+        artifacts = self.settings.home / "mlartifacts"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        service = Service(
+            name="mlflow",
+            command=[
+                _tool("mlflow"),
+                "server",
+                "--backend-store-uri",
+                sqlalchemy_url(self.settings.database_url("mlflow")),
+                "--artifacts-destination",
+                str(artifacts),
+                "--host",
+                self.settings.host,
+                "--port",
+                str(self.settings.mlflow_port),
+                "--workers",
+                "1",
+            ],
+            env={**os.environ, "MLFLOW_HOME": str(self.settings.home)},
+            log_file=self.settings.log_dir / "mlflow.log",
+            health_url=f"{self.settings.tracking_uri}/health",
+        )
+        self.supervisor.start(service)
+        self.supervisor.wait_ready(service)
+
+    def migrate_airflow(self) -> dict[str, str]:
+        """``airflow db migrate`` once per Airflow version; returns Airflow's environment."""
+        env = airflow_env(self.settings, self.project)
+        from importlib.metadata import version
+
+        marker = self.settings.home / "airflow" / f".migrated-{version('apache-airflow-core')}"
+        if not marker.exists():
+            log.info("migrating Airflow's metadata database (first start only)")
+            result = subprocess.run(
+                [_tool("airflow"), "db", "migrate"], env=env, capture_output=True, text=True
+            )
+            if result.returncode != 0:
+                raise StackError(f"airflow db migrate failed:\n{result.stderr[-2000:]}")
+            marker.touch()
+        return env
+
+    def start_airflow(self) -> None:
+        self._require_free_port(self.settings.airflow_port, "RELEARN_AIRFLOW_PORT")
+        env = self.migrate_airflow()
+        api = Service(
+            name="airflow api-server",
+            command=[_tool("airflow"), "api-server", "--port", str(self.settings.airflow_port)],
+            env=env,
+            log_file=self.settings.log_dir / "airflow-api-server.log",
+            health_url=f"{self.settings.airflow_url}/api/v2/monitor/health",
+        )
+        self.supervisor.start(api)
+        for component in AIRFLOW_COMPONENTS:
+            self.supervisor.start(
+                Service(
+                    name=f"airflow {component}",
+                    command=[_tool("airflow"), component],
+                    env=env,
+                    log_file=self.settings.log_dir / f"airflow-{component}.log",
+                )
+            )
+        self.supervisor.wait_ready(api)
+
+    def check_ports(self, *, airflow: bool) -> None:
+        """Fail before starting anything when a port the stack needs is taken."""
+        if not self.settings.external_tracking_uri:
+            self._require_free_port(self.settings.mlflow_port, "RELEARN_MLFLOW_PORT")
+        if airflow:
+            self._require_free_port(self.settings.airflow_port, "RELEARN_AIRFLOW_PORT")
+
+    def _require_free_port(self, port: int, variable: str) -> None:
+        if port_in_use(self.settings.host, port):
+            raise StackError(
+                f"port {port} is already in use: stop what listens there or set {variable}"
+            )
+
+    def down(self, *, keep_database: bool = False) -> None:
+        self.supervisor.stop_all()
+        if self.postgres is not None and not keep_database:
+            self.postgres.stop()
+
+    def discard(self) -> None:
+        """Stop everything and delete the embedded cluster (throw-away stacks of tests, benches)."""
+        self.down()
+        if self.postgres is not None:
+            self.postgres.destroy()

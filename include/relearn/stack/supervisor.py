@@ -1,0 +1,151 @@
+"""Start long-running processes, wait until they answer, and stop them all together."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from relearn.stack import StackError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """A process of the stack; ``health_url`` answering 200 means it is ready."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_file: Path
+    health_url: str | None = None
+    ready_timeout: float = 120.0
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+class Supervisor:
+    """Owns the processes it started; ``stop_all`` ends every one of them (process groups)."""
+
+    def __init__(self, pid_file: Path | None = None) -> None:
+        self.services: list[Service] = []
+        self.pid_file = pid_file
+
+    def _write_pids(self) -> None:
+        """Remember process groups so `relearn stack down` can stop a stack left behind."""
+        if self.pid_file is None:
+            return
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pids = {s.name: s.process.pid for s in self.services if s.process is not None}
+        self.pid_file.write_text(json.dumps(pids))
+
+    def start(self, service: Service) -> None:
+        service.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_handle = service.log_file.open("ab")
+        log.info("starting %s (log: %s)", service.name, service.log_file)
+        service.process = subprocess.Popen(
+            service.command,
+            env=service.env,
+            stdout=log_handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log_handle.close()
+        self.services.append(service)
+        self._write_pids()
+
+    def wait_ready(self, service: Service) -> None:
+        deadline = time.monotonic() + service.ready_timeout
+        while service.health_url and not http_ok(service.health_url):
+            self._raise_if_dead(service)
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{service.name} did not become ready within {service.ready_timeout:.0f}s "
+                    f"(see {service.log_file})"
+                )
+            time.sleep(0.5)
+        self._raise_if_dead(service)
+        log.info("%s is ready", service.name)
+
+    @staticmethod
+    def _raise_if_dead(service: Service) -> None:
+        assert service.process is not None
+        code = service.process.poll()
+        if code is not None:
+            tail = _tail(service.log_file)
+            raise StackError(
+                f"{service.name} exited with code {code} (see {service.log_file}):\n{tail}"
+            )
+
+    def first_exited(self) -> Service | None:
+        """The first service whose process has ended, if any (the stack is then broken)."""
+        for service in self.services:
+            if service.process is not None and service.process.poll() is not None:
+                return service
+        return None
+
+    def stop_all(self, timeout: float = 20.0) -> None:
+        for service in reversed(self.services):
+            _signal_group(service, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for service in reversed(self.services):
+            assert service.process is not None
+            try:
+                service.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", service.name)
+                _signal_group(service, signal.SIGKILL)
+                service.process.wait(5)
+            log.info("stopped %s", service.name)
+        self.services.clear()
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
+
+
+def stop_recorded(pid_file: Path) -> list[str]:
+    """Stop process groups recorded by a supervisor that died; returns the names stopped."""
+    if not pid_file.exists():
+        return []
+    stopped = []
+    for name, pid in json.loads(pid_file.read_text()).items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            stopped.append(name)
+        except ProcessLookupError:
+            continue
+    pid_file.unlink()
+    return stopped
+
+
+def _signal_group(service: Service, sig: signal.Signals) -> None:
+    if service.process is None or service.process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(service.process.pid, sig)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,208 @@
+"""``model_retraining_runs`` rows: one per (trigger, model), written so retries are harmless.
+
+A run is keyed by ``run_key`` (the Airflow dag_run_id, or a CLI-made key) and the model, so
+recording the start twice returns the same row; finishing only moves a ``running`` row, so
+a late retry can never turn a ``completed`` run into ``failed`` or the other way round.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from psycopg2.extensions import connection as Connection
+
+SOURCES = ("auto_daily", "manual", "decay_triggered")
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+
+
+@dataclass(frozen=True)
+class RetrainingRun:
+    id: uuid.UUID
+    model_name: str
+    source: str
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, Any] | None
+    model_version: str | None
+    mlflow_run_id: str | None
+    dataset_digest: str | None
+    error_message: str | None
+    dag_run_id: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (COMPLETED, FAILED)
+
+
+_COLUMNS = (
+    "id, model_name, source, status, params, metrics, model_version, mlflow_run_id, "
+    "dataset_digest, error_message, dag_run_id"
+)
+
+
+def _row(values: tuple) -> RetrainingRun:
+    return RetrainingRun(*values)
+
+
+def start_run(
+    connection: Connection,
+    *,
+    model_name: str,
+    run_key: str,
+    source: str,
+    params: dict[str, Any],
+    started_at: datetime,
+    dag_id: str | None = None,
+    triggered_by: uuid.UUID | None = None,
+    request_id: uuid.UUID | None = None,
+) -> RetrainingRun:
+    """The run of ``(run_key, model_name)``, created as ``running`` the first time only."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source '{source}' (choose from {', '.join(SOURCES)})")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO model_retraining_runs (id, model_name, source, status, params,
+                fine_tune_flag, started_at, dag_id, dag_run_id, triggered_by, request_id)
+            VALUES (%s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (dag_run_id, model_name) DO NOTHING
+            """,
+            (
+                uuid.uuid4(),
+                model_name,
+                source,
+                json.dumps(params),
+                bool(params.get("fine_tune", True)),
+                started_at,
+                dag_id,
+                run_key,
+                triggered_by,
+                request_id,
+            ),
+        )
+    run = find_run(connection, run_key, model_name)
+    assert run is not None  # inserted above or already there
+    return run
+
+
+def get_run(connection: Connection, run_id: uuid.UUID | str) -> RetrainingRun:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM model_retraining_runs WHERE id = %s", (str(run_id),)
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"no retraining run with id {run_id}")
+    return _row(row)
+
+
+def find_run(connection: Connection, run_key: str, model_name: str) -> RetrainingRun | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM model_retraining_runs "
+            "WHERE dag_run_id = %s AND model_name = %s",
+            (run_key, model_name),
+        )
+        row = cursor.fetchone()
+    return _row(row) if row else None
+
+
+def update_run(connection: Connection, run_id: uuid.UUID | str, **fields: Any) -> None:
+    """Set progress fields of a running run (dataset digest, MLflow run, dataset size, ...)."""
+    allowed = {"dataset_digest", "mlflow_run_id", "dataset_size", "log_url", "model_version"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)} on a retraining run")
+    assignments = ", ".join(f"{name} = %({name})s" for name in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE model_retraining_runs SET {assignments}, updated_at = now() "
+            "WHERE id = %(id)s AND status = 'running'",
+            {**fields, "id": str(run_id)},
+        )
+
+
+def merge_metrics(connection: Connection, run_id: uuid.UUID | str, metrics: dict) -> None:
+    """Add keys to the run's metrics (each step contributes its part)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE model_retraining_runs SET metrics = coalesce(metrics, '{}'::jsonb) || %s, "
+            "updated_at = now() WHERE id = %s",
+            (json.dumps(metrics), str(run_id)),
+        )
+
+
+def complete_run(
+    connection: Connection,
+    run_id: uuid.UUID | str,
+    *,
+    completed_at: datetime,
+    metrics: dict[str, Any],
+    model_version: str | None = None,
+) -> bool:
+    """``running`` -> ``completed``; False when the run had already finished."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE model_retraining_runs
+            SET status = 'completed', completed_at = %s, model_version = %s,
+                metrics = coalesce(metrics, '{}'::jsonb) || %s, updated_at = now()
+            WHERE id = %s AND status = 'running'
+            """,
+            (completed_at, model_version, json.dumps(metrics), str(run_id)),
+        )
+        return cursor.rowcount == 1
+
+
+def fail_run(
+    connection: Connection, run_id: uuid.UUID | str, *, completed_at: datetime, error: str
+) -> bool:
+    """``running`` -> ``failed`` with the reason; False when the run had already finished."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE model_retraining_runs
+            SET status = 'failed', completed_at = %s, error_message = %s, updated_at = now()
+            WHERE id = %s AND status = 'running'
+            """,
+            (completed_at, error[:4000], str(run_id)),
+        )
+        return cursor.rowcount == 1
+
+
+def _json_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN or infinity; keep such values readable as strings ("nan", "inf")."""
+    return {
+        key: str(value) if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in row.items()
+    }
+
+
+def quarantine_rows(
+    connection: Connection, run_id: uuid.UUID | str, rows: list[tuple[str, list[str], dict]]
+) -> int:
+    """Keep rows that failed validation with their reasons: (prediction_id, reasons, row)."""
+    from psycopg2.extras import execute_values
+
+    values = [
+        (str(run_id), str(pid), json.dumps(reasons), json.dumps(_json_safe(row), default=str))
+        for pid, reasons, row in rows
+    ]
+    if not values:
+        return 0
+    with connection.cursor() as cursor:
+        execute_values(
+            cursor,
+            "INSERT INTO prediction_quarantine (run_id, prediction_id, reasons, row_data) "
+            "VALUES %s ON CONFLICT (run_id, prediction_id) "
+            "DO UPDATE SET reasons = EXCLUDED.reasons",
+            values,
+        )
+        return len(values)

@@ -1,0 +1,114 @@
+"""What happened, read back from the databases and the registry (never from intentions)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from relearn.registry import list_versions, registry_client
+from relearn.store.db import table_exists, transaction
+from relearn.store.predictions import accuracy_by_day, count_predictions
+
+# section -> (table, columns, order): tables that later features create; empty until they exist.
+_TABLE_SECTIONS: dict[str, tuple[str, str, str]] = {
+    "runs": (
+        "model_retraining_runs",
+        "id, model_name, source, status, model_version, error_message, created_at, "
+        "(metrics->'gate'->>'blessed')::boolean AS blessed, "
+        "metrics->'gate'->'reasons' AS gate_reasons, metrics->>'outcome' AS outcome",
+        "created_at",
+    ),
+    "requests": (
+        "model_retraining_requests",
+        "id, model_name, priority, reason, status, retraining_run_id, error_message, created_at",
+        "created_at",
+    ),
+    "drift_reports": (
+        "drift_reports",
+        "model_name, checked_at AS time, score, verdict",
+        "checked_at",
+    ),
+    "ab_tests": ("ab_tests", "id, model_name, challenger_version, status, stages", "created_at"),
+    "alias_history": (
+        "alias_history",
+        "model_name, alias, version, changed_at, changed_by, reason",
+        "changed_at",
+    ),
+    "health_checks": (
+        "health_checks",
+        "model_name, checked_at, status, champion_version",
+        "checked_at",
+    ),
+}
+
+
+def _rows(connection: Any, table: str, columns: str, order: str) -> list[dict[str, Any]]:
+    if not table_exists(connection, table):
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def collect_summary(database_url: str, tracking_uri: str, model_names: list[str]) -> dict:
+    """A JSON-serialisable picture of the current state."""
+    with transaction(database_url) as connection:
+        summary: dict[str, Any] = {
+            "predictions_logged": count_predictions(connection),
+            "accuracy_by_day": accuracy_by_day(connection),
+        }
+        for section, (table, columns, order) in _TABLE_SECTIONS.items():
+            summary[section] = _rows(connection, table, columns, order)
+    client = registry_client(tracking_uri)
+    summary["model_versions"] = [
+        {k: v[k] for k in ("name", "version", "aliases")}
+        for name in model_names
+        for v in list_versions(client, name)
+    ]
+    return json.loads(json.dumps(summary, default=str))
+
+
+def render_summary(summary: dict) -> str:
+    """The summary as a person reads it in a terminal."""
+    lines = [f"Predictions logged: {summary['predictions_logged']:,}", "", "Accuracy by day:"]
+    lines += [
+        f"  {row['model']:<12} {row['day']}  {row['accuracy']:.3f}  ({row['labelled']:,} labelled)"
+        for row in summary["accuracy_by_day"]
+    ] or ["  (no labelled predictions yet)"]
+    lines += ["", "Model versions:"]
+    lines += [
+        f"  {v['name']} v{v['version']}  {', '.join(v['aliases']) or '-'}"
+        for v in summary["model_versions"]
+    ] or ["  (none registered)"]
+    lines += ["", "Health checks:"]
+    lines += [
+        f"  {h['model_name']} {h['checked_at']}  {h['status']} (champion v{h['champion_version']})"
+        for h in summary["health_checks"][-5:]
+    ] or ["  (none)"]
+    lines += ["", "Retraining runs:"]
+    lines += [_run_line(run) for run in summary["runs"][-5:]] or ["  (none)"]
+    lines.append("")
+    lines += ["", "Retraining requests:"]
+    lines += [
+        f"  {r['model_name']} {r['priority']:<6} {r['status']:<10} run {r['retraining_run_id']}"
+        f"  {r['reason'] or ''}"
+        for r in summary["requests"][-5:]
+    ] or ["  (none)"]
+    lines.append("")
+    for section in ("drift_reports", "ab_tests", "alias_history"):
+        lines.append(f"{section.replace('_', ' ').capitalize()}: {len(summary[section])}")
+    return "\n".join(lines)
+
+
+def _run_line(run: dict) -> str:
+    outcome = f"v{run['model_version']}" if run["model_version"] else "no new version"
+    if run["blessed"] is not None:
+        outcome += (
+            " blessed" if run["blessed"] else f" not blessed ({'; '.join(run['gate_reasons'])})"
+        )
+    if run["outcome"]:
+        outcome += f" ({run['outcome']})"
+    if run["error_message"]:
+        outcome = f"error: {run['error_message'][:120]}"
+    return f"  {run['model_name']} {run['source']:<15} {run['status']:<9} {outcome}  ({run['id']})"

@@ -1,0 +1,1 @@
+"""Relearn's Airflow provider: hooks, operators, sensors and triggers around ``relearn``."""

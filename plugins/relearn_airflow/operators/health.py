@@ -1,0 +1,69 @@
+"""``ModelHealthOperator``: records whether a model is deployed, used and still accurate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from relearn_airflow.hooks.relearn import RelearnHook
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+class ModelUnhealthyError(RuntimeError):
+    """The model cannot serve (e.g. no champion): the task fails so alerts fire."""
+
+
+class ModelHealthOperator(BaseOperator):
+    """Check one model's health and write a ``health_checks`` row (one per DAG run).
+
+    :param model_name: the configured model to check.
+    :param window_hours: how much recent traffic to look at (templated).
+    :param relearn_conn_id: connection to Relearn's database.
+    :param mlflow_conn_id: connection to the MLflow tracking server.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "window_hours")
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        window_hours: int | str = 24,
+        relearn_conn_id: str = RelearnHook.default_conn_name,
+        mlflow_conn_id: str = "mlflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.window_hours = window_hours
+        self.relearn_conn_id = relearn_conn_id
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from relearn.health import check_model_health
+
+        hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
+        now = context.get("data_interval_end") or datetime.now(UTC)
+        report = check_model_health(
+            hook.model_config(self.model_name),
+            hook.database_url,
+            hook.tracking_uri,
+            now=now,
+            window=timedelta(hours=int(self.window_hours)),
+            run_key=context["run_id"],
+        )
+        if report.status == "unhealthy":
+            raise ModelUnhealthyError(f"{self.model_name}: {'; '.join(report.reasons)}")
+        if report.status == "degraded":
+            self.log.warning("%s is degraded: %s", self.model_name, "; ".join(report.reasons))
+        return {
+            "model": self.model_name,
+            "status": report.status,
+            "champion_version": report.champion_version,
+        }

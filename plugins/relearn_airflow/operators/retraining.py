@@ -1,0 +1,183 @@
+"""Operators of a retraining run: record it, prepare the data, train, validate, deploy.
+
+Each is thin: it stores its arguments, builds a ``RelearnHook`` in ``execute`` and calls one
+step of ``relearn.reinforce``. Steps hand over the run id only; a step that finds the run
+already finished (insufficient data, dry run) skips what follows. Failures the data or the
+setup causes (``RetrainingError``) fail at once instead of retrying.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from relearn_airflow.hooks.relearn import RelearnHook
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from airflow.sdk import Context
+
+    from relearn.reinforce import Services
+
+# Step results after which nothing is left to do for the run.
+_DONE = ("insufficient", "finished")
+
+
+class RetrainingStepOperator(BaseOperator):
+    """Runs one ``relearn.reinforce`` step for one model of one retraining run.
+
+    :param model_name: the configured model.
+    :param run_id: the ``model_retraining_runs`` id (from the record-run task's XCom).
+    :param relearn_conn_id: connection to Relearn's database.
+    :param mlflow_conn_id: connection to the MLflow tracking server.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "run_id")
+    ui_color = "#e8f4ea"
+    step_name: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        model_name: str,
+        run_id: str | None = None,
+        relearn_conn_id: str = RelearnHook.default_conn_name,
+        mlflow_conn_id: str = "mlflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_name = model_name
+        self.run_id = run_id
+        self.relearn_conn_id = relearn_conn_id
+        self.mlflow_conn_id = mlflow_conn_id
+
+    def hook(self) -> RelearnHook:
+        return RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
+
+    def services(self, hook: RelearnHook) -> Services:
+        from relearn.reinforce import Services
+
+        return Services(hook.database_url, hook.tracking_uri)
+
+    def step(self) -> Callable[..., dict[str, Any]]:
+        import relearn.reinforce
+
+        return getattr(relearn.reinforce, self.step_name)
+
+    def execute(self, context: Context) -> Any:
+        from relearn.reinforce import RetrainingError
+
+        hook = self.hook()
+        try:
+            result = self.step()(
+                self.services(hook), hook.model_config(self.model_name), str(self.run_id)
+            )
+        except RetrainingError as error:
+            raise AirflowFailException(str(error)) from error
+        self.log.info("%s %s: %s", self.model_name, self.step_name, result)
+        if result.get("status") in _DONE:
+            raise AirflowSkipException(f"run {self.run_id} needs nothing more: {result}")
+        return result
+
+
+class StartRetrainingRunOperator(RetrainingStepOperator):
+    """Record the run as ``running`` (one row per DAG run and model) and return its id.
+
+    Options come from the DAG run's Params (``lookback_days``, ``confidence_threshold``,
+    ``min_error_samples``, ``fine_tune``, ``epochs``, ``learning_rate``, ``replay_ratio``,
+    ``dry_run``, ``source``, ``request_id``, ``triggered_by``); ``options`` overrides them.
+
+    :param options: explicit options (templated), e.g. from a request.
+    """
+
+    template_fields: Sequence[str] = ("model_name", "options")
+
+    def __init__(self, *, options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.options = options or {}
+
+    def execute(self, context: Context) -> str:
+        from dataclasses import fields
+
+        from relearn.reinforce import ReinforceOptions, start
+
+        hook = self.hook()
+        model_cfg = hook.model_config(self.model_name)
+        names = {f.name for f in fields(ReinforceOptions)}
+        params = {k: v for k, v in (context.get("params") or {}).items() if k in names}
+        try:
+            options = ReinforceOptions.from_config(model_cfg, **{**params, **self.options})
+        except ValueError as error:
+            raise AirflowFailException(f"invalid options for {self.model_name}: {error}") from error
+        dag_run = context["dag_run"]
+        return start(
+            self.services(hook),
+            model_cfg,
+            options,
+            run_key=dag_run.run_id,
+            now=context.get("data_interval_end") or datetime.now(UTC),
+            dag_id=dag_run.dag_id,
+        )
+
+
+class RetrainingDataOperator(RetrainingStepOperator):
+    """Load the window in SQL, validate it with Great Expectations, snapshot the dataset."""
+
+    step_name = "prepare"
+
+
+class TrainModelOperator(RetrainingStepOperator):
+    """Fine-tune the champion (or train from scratch) and log the candidate to MLflow."""
+
+    step_name = "train"
+
+
+class ValidateModelOperator(RetrainingStepOperator):
+    """Gate the candidate: absolute thresholds and no regression against the champion."""
+
+    step_name = "evaluate"
+
+    def execute(self, context: Context) -> Any:
+        result = super().execute(context)
+        if result.get("dry_run"):
+            raise AirflowSkipException("dry run: the candidate is gated but not registered")
+        return result
+
+
+class MLflowDeployOperator(RetrainingStepOperator):
+    """Register a run's candidate and alias it ``challenger`` when blessed.
+
+    With ``action="rollback"`` it instead points ``champion`` back at ``version``.
+
+    :param action: ``publish`` (default) or ``rollback``.
+    :param version: the version to roll back to (templated; ``rollback`` only).
+    """
+
+    template_fields: Sequence[str] = ("model_name", "run_id", "version")
+    step_name = "publish"
+
+    def __init__(
+        self, *, action: str = "publish", version: str | int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if action not in ("publish", "rollback"):
+            raise ValueError(f"action must be 'publish' or 'rollback', got {action!r}")
+        self.action = action
+        self.version = version
+
+    def execute(self, context: Context) -> Any:
+        if self.action == "publish":
+            return super().execute(context)
+        from relearn.registry import CHAMPION, registry_client
+
+        if self.version in (None, ""):
+            raise AirflowFailException("rollback needs the version to roll back to")
+        client = registry_client(self.hook().tracking_uri)
+        client.get_model_version(self.model_name, str(self.version))  # fails if unknown
+        client.set_registered_model_alias(self.model_name, CHAMPION, str(self.version))
+        self.log.warning("%s: champion rolled back to v%s", self.model_name, self.version)
+        return {"status": "rolled_back", "version": str(self.version)}

@@ -1,0 +1,99 @@
+"""``RetrainingRequestSensor``: claims the next retraining request, deferring while none waits."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator
+
+from relearn_airflow.hooks.relearn import RelearnHook
+from relearn_airflow.triggers.requests import RetrainingRequestTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+
+class RetrainingRequestSensor(BaseSensorOperator):
+    """Return the claimed request (as a dict) once one is pending; hold no worker meanwhile.
+
+    The claim is made here, after the trigger fired, with ``FOR UPDATE SKIP LOCKED``: high
+    priority first, then oldest. The claimer is the DAG run, so a retry of this task gets
+    back the request its first try claimed instead of claiming a second one. Leases that ran
+    out are requeued (or failed after ``max_attempts``) before every claim.
+
+    :param model_names: models to serve; None serves every configured model.
+    :param relearn_conn_id: connection to Relearn's database.
+    :param poll_interval: the trigger's fallback poll, in seconds.
+    :param lease: how long a claim holds before it is considered abandoned.
+    :param max_attempts: claims per request before it fails.
+    """
+
+    template_fields: Sequence[str] = ("model_names",)
+
+    def __init__(
+        self,
+        *,
+        model_names: list[str] | None = None,
+        relearn_conn_id: str = RelearnHook.default_conn_name,
+        poll_interval: float = 30.0,
+        lease: timedelta = timedelta(hours=2),
+        max_attempts: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_names = model_names
+        self.relearn_conn_id = relearn_conn_id
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.max_attempts = max_attempts
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        request = self._claim(context)
+        if request is None:
+            self.defer(
+                trigger=RetrainingRequestTrigger(
+                    self.model_names or RelearnHook(self.relearn_conn_id).config.model_names,
+                    self.relearn_conn_id,
+                    self.poll_interval,
+                ),
+                method_name="execute_complete",
+            )
+        return request
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        # Another claimer may have been faster: then wait for the next request.
+        return self.execute(context)
+
+    def poke(self, context: Context) -> bool:
+        return self._claim(context) is not None
+
+    def _claim(self, context: Context) -> dict[str, Any] | None:
+        from relearn.store.db import transaction
+        from relearn.store.requests import claim_next, claimed_by, reap_expired_leases
+
+        claimer = f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
+        hook = RelearnHook(self.relearn_conn_id)
+        models = self.model_names or hook.config.model_names
+        with transaction(hook.database_url) as connection:
+            requeued, failed = reap_expired_leases(connection, max_attempts=self.max_attempts)
+            if requeued or failed:
+                self.log.warning("expired leases: %d requeued, %d failed", requeued, failed)
+            request = claimed_by(connection, claimer) or claim_next(
+                connection, claimer, model_names=models, lease=self.lease
+            )
+        if request is None:
+            return None
+        self.log.info(
+            "claimed request %s: %s, %s priority, attempt %d (%r)",
+            request.id,
+            request.model_name,
+            request.priority,
+            request.attempts,
+            request.reason,
+        )
+        return request.as_dict()

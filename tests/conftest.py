@@ -1,0 +1,116 @@
+"""Test session: a real embedded Postgres, a real MLflow server and Airflow's metadata DB.
+
+Everything lives in a throw-away RELEARN_HOME on free ports, configured in
+``pytest_configure`` because Airflow reads its configuration when first imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="relearn-test-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from relearn.settings import load_settings
+    from relearn.stack.services import airflow_env, throwaway_env
+
+    os.environ.update(throwaway_env(_HOME, ROOT))
+    for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
+        os.environ.pop(variable, None)
+    os.environ.update(airflow_env(load_settings(), ROOT))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator:
+    """Postgres + MLflow server (+ Airflow's migrated metadata DB) for the whole session."""
+    from relearn.settings import load_settings
+    from relearn.stack.services import Stack
+
+    running = Stack(load_settings(), ROOT)
+    try:
+        running.start_database()
+        running.start_mlflow()
+        running.migrate_airflow()
+        yield running
+    finally:
+        from airflow import settings as airflow_settings
+
+        # Close Airflow's pooled connections first, or its atexit hook reports a dead server.
+        airflow_settings.dispose_orm()
+        running.discard()
+
+
+@pytest.fixture(scope="session")
+def settings(stack):
+    return stack.settings
+
+
+@pytest.fixture(scope="session")
+def database_url(settings) -> str:
+    return settings.database_url("relearn")
+
+
+@pytest.fixture(scope="session")
+def tracking_uri(settings) -> str:
+    return settings.tracking_uri
+
+
+@pytest.fixture(scope="session")
+def config():
+    from relearn.config import load_config
+
+    return load_config(ROOT / "relearn.yaml")
+
+
+@pytest.fixture(scope="session")
+def model_cfg(config):
+    return config.model("churn")
+
+
+@pytest.fixture(scope="session")
+def champion(model_cfg, tracking_uri):
+    """Model v1 bootstrapped once for the session."""
+    from relearn.bootstrap import bootstrap_model
+
+    return bootstrap_model(model_cfg, tracking_uri)
+
+
+# Variables that point the stack at external servers: a test sets them only on purpose
+# (``mlflow.set_tracking_uri`` in this process exports MLFLOW_TRACKING_URI, for one).
+_EXTERNAL_SERVER_VARIABLES = (
+    "MLFLOW_TRACKING_URI",
+    "RELEARN_DATABASE_URL",
+    "RELEARN_AIRFLOW_DATABASE_URL",
+    "RELEARN_MLFLOW_DATABASE_URL",
+)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``relearn`` command as a user would."""
+    inherited = {k: v for k, v in os.environ.items() if k not in _EXTERNAL_SERVER_VARIABLES}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "relearn"), *args],
+        capture_output=True,
+        text=True,
+        env={**inherited, **(env or {})},
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )

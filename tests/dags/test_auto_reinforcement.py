@@ -1,0 +1,107 @@
+"""The auto_reinforcement DAG runs for real: ``dag.test()`` on the Postgres metadata DB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
+from relearn.store.db import transaction
+from relearn.store.runs import find_run
+from tests.conftest import ROOT
+from tests.integration.traffic import drop_feature, log_traffic
+
+pytestmark = pytest.mark.integration
+
+TASKS = ("record_run", "prepare_data", "train", "validate_model", "register")
+
+
+@pytest.fixture(scope="module")
+def dag(stack):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags" / "auto_reinforcement.py")).dags[
+        "auto_reinforcement"
+    ]
+
+
+def _states(run) -> dict[str, str]:
+    return {ti.task_id.split(".")[-1]: ti.state for ti in run.get_task_instances()}
+
+
+def test_drifted_window_becomes_a_blessed_challenger(
+    dag, champion, model_cfg, database_url, tracking_uri
+):
+    end = datetime(2026, 2, 4, 2, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=end - timedelta(days=3),
+        end=end,
+        concept_shift=1.0,
+        seed=21,
+    )
+    run = dag.test(logical_date=end, run_conf={"lookback_days": 3, "epochs": 15})
+    states = _states(run)
+    assert run.state == "success", states
+    assert {states[t] for t in TASKS} == {"success"}, states
+    assert states["announce_challenger"] == "success"
+    with transaction(database_url) as connection:
+        row = find_run(connection, run.run_id, model_cfg.name)
+    assert row.status == "completed" and row.source == "auto_daily"
+    assert row.params["window_end"] == end.isoformat()
+    current = aliases(registry_client(tracking_uri), model_cfg.name)
+    assert current[CHALLENGER] == row.model_version
+    assert current[CHAMPION] == champion.version
+    assert _asset_events(run.run_id) == [{"model": "churn", "version": row.model_version}]
+
+
+def _asset_events(run_id: str) -> list[dict]:
+    """Extras of the challenger Asset events a DAG run emitted (Airflow's metadata DB)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = (
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetEvent.source_run_id == run_id)
+            .where(AssetModel.uri == "relearn://models/challenger")
+        )
+        return list(session.scalars(query))
+
+
+def test_too_few_errors_skip_training(dag, champion, model_cfg, database_url):
+    end = datetime(2026, 2, 4, 2, tzinfo=UTC)
+    run = dag.test(logical_date=end, run_conf={"lookback_days": 3, "min_error_samples": 10**6})
+    states = _states(run)
+    assert run.state == "success", states
+    assert states["prepare_data"] == "skipped"
+    assert {states[t] for t in ("train", "validate_model", "register")} == {"skipped"}
+    assert _asset_events(run.run_id) == []
+    with transaction(database_url) as connection:
+        row = find_run(connection, run.run_id, model_cfg.name)
+    assert (row.status, row.metrics["outcome"]) == ("completed", "insufficient data")
+
+
+def test_unusable_window_fails_the_run_through_the_callback(
+    dag, champion, model_cfg, database_url, tracking_uri
+):
+    end = datetime(2026, 2, 10, 2, tzinfo=UTC)
+    log_traffic(
+        model_cfg, database_url, tracking_uri, start=end - timedelta(days=1), end=end, seed=22
+    )
+    drop_feature(database_url, "contract", start=end - timedelta(days=1), end=end)
+    before = aliases(registry_client(tracking_uri), model_cfg.name)
+    run = dag.test(logical_date=end, run_conf={"lookback_days": 1, "min_error_samples": 1})
+    states = _states(run)
+    assert run.state == "failed"
+    assert states["prepare_data"] == "failed"
+    with transaction(database_url) as connection:
+        row = find_run(connection, run.run_id, model_cfg.name)
+    assert row.status == "failed"
+    assert "feature column 'contract' is missing" in row.error_message
+    assert aliases(registry_client(tracking_uri), model_cfg.name) == before

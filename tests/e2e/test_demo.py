@@ -1,0 +1,80 @@
+"""`make demo` end to end, in its own RELEARN_HOME and ports, exactly as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from relearn.stack.services import free_port
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SECTIONS = (
+    "predictions_logged",
+    "accuracy_by_day",
+    "runs",
+    "model_versions",
+    "requests",
+    "drift_reports",
+    "ab_tests",
+    "alias_history",
+)
+
+
+def test_make_demo(tmp_path) -> None:
+    # A user's shell: none of the test session's Airflow, Relearn or MLflow settings (this
+    # process exported MLFLOW_TRACKING_URI, which would point the demo at the session's server).
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RELEARN", "MLFLOW"))
+    }
+    env.update(
+        RELEARN_HOME=str(tmp_path / "home"),
+        RELEARN_PG_PORT=str(free_port()),
+        RELEARN_MLFLOW_PORT=str(free_port()),
+        RELEARN_AIRFLOW_PORT=str(free_port()),
+    )
+    result = subprocess.run(
+        ["make", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Predictions logged:" in result.stdout
+
+    summary = json.loads((tmp_path / "home" / "demo-summary.json").read_text())
+    assert set(SECTIONS) <= set(summary)
+    days = summary["accuracy_by_day"]
+    assert summary["predictions_logged"] >= 7 * 24 * 40
+    assert len(days) >= 6
+    # The injected concept drift shows: the last days are clearly worse than the first.
+    assert days[-2]["accuracy"] < days[0]["accuracy"] - 0.05, days
+    assert {"name": "churn", "version": 1, "aliases": ["champion"]} in summary["model_versions"]
+    assert [(h["model_name"], h["champion_version"]) for h in summary["health_checks"]] == [
+        ("churn", "1")
+    ]
+    # The daily reinforcement learned from the drifted days: a completed run and version 2,
+    # aliased challenger exactly when its gate blessed it; the champion stays v1.
+    daily, manual = summary["runs"]
+    assert (daily["source"], daily["status"], daily["model_version"]) == (
+        "auto_daily",
+        "completed",
+        "2",
+    )
+    v2 = next(v for v in summary["model_versions"] if v["version"] == 2)
+    assert v2["aliases"] == (["challenger"] if daily["blessed"] else []), daily["gate_reasons"]
+    assert "Retraining runs:" in result.stdout
+    # The filed request was served by manual_retraining and is linked to its run.
+    [request] = summary["requests"]
+    assert (request["status"], request["retraining_run_id"]) == ("completed", manual["id"])
+    assert (manual["source"], manual["status"]) == ("manual", "completed")
+    assert summary["dags_failed"] == []
+    # Everything it started is stopped again.
+    for port in (env["RELEARN_PG_PORT"], env["RELEARN_MLFLOW_PORT"]):
+        assert (
+            subprocess.run(
+                ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], capture_output=True
+            ).returncode
+            != 0
+        )

@@ -1,0 +1,105 @@
+"""Bootstrap registers v1 as champion; the Predictor logs to Postgres; outcomes attach."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from relearn.registry import CHAMPION, aliases, list_versions, registry_client
+from relearn.serving.predictor import Predictor
+from relearn.simulate.world import World
+from relearn.store.db import transaction
+from relearn.training.preprocessing import FeatureSchemaError
+
+if TYPE_CHECKING:
+    import uuid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def predictor(model_cfg, database_url, tracking_uri, champion):
+    return Predictor(model_cfg, database_url, tracking_uri, batch_size=50)
+
+
+def _rows(database_url: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple]:
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prediction_id, model_version, predicted_label, confidence, features,"
+            " actual_label, outcome_at, unit_id FROM prediction_log WHERE prediction_id = ANY(%s)",
+            (ids,),
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def test_bootstrap_registers_v1_as_champion_with_lineage(champion, model_cfg, tracking_uri):
+    from relearn.bootstrap import bootstrap_model
+
+    client = registry_client(tracking_uri)
+    assert champion.created
+    assert aliases(client, model_cfg.name)[CHAMPION] == champion.version
+    assert champion.metrics["accuracy"] >= 0.7, champion.metrics
+    version = client.get_model_version(model_cfg.name, champion.version)
+    assert float(version.tags["relearn.reference_accuracy"]) == pytest.approx(
+        champion.metrics["accuracy"], abs=1e-6
+    )
+    run = client.get_run(version.run_id)
+    assert [i.dataset.name for i in run.inputs.dataset_inputs] == [f"{model_cfg.name}-reference"]
+    assert "reference" in [a.path for a in client.list_artifacts(version.run_id)]
+    versions = len(list_versions(client, model_cfg.name))  # retraining tests may add some
+    again = bootstrap_model(model_cfg, tracking_uri)
+    assert not again.created and again.version == champion.version
+    assert len(list_versions(client, model_cfg.name)) == versions
+
+
+def test_predictions_are_logged_and_read_back_by_sql(predictor, model_cfg, database_url):
+    frame, _ = World(model_cfg).sample(120, datetime.now(UTC), np.random.default_rng(1))
+    at = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    with predictor:
+        logged = predictor.predict(frame, unit_ids=[f"u{i}" for i in range(120)], at=at)
+    rows = _rows(database_url, [p.prediction_id for p in logged])
+    assert len(rows) == 120
+    for prediction in logged:
+        version, label, confidence, features, actual, _, unit = rows[prediction.prediction_id]
+        assert version == predictor.serving_version() == "1"
+        assert label == prediction.predicted_label and label in model_cfg.classes
+        assert confidence == pytest.approx(prediction.confidence) and 0.5 <= confidence <= 1
+        assert set(features) == set(model_cfg.feature_names)
+        assert actual is None and unit.startswith("u")
+
+
+def test_outcomes_attach_once(predictor, model_cfg, database_url):
+    frame, labels = World(model_cfg).sample(10, datetime.now(UTC), np.random.default_rng(2))
+    logged = predictor.predict(frame)
+    arrived = datetime.now(UTC) + timedelta(hours=1)
+    outcomes = [(p.prediction_id, y, arrived) for p, y in zip(logged, labels, strict=True)]
+    assert predictor.record_outcomes(outcomes) == 10
+    assert predictor.record_outcomes(outcomes) == 0  # replayed feed changes nothing
+    rows = _rows(database_url, [p.prediction_id for p in logged])
+    assert [rows[p.prediction_id][4] for p in logged] == list(labels)
+
+
+def test_unknown_outcome_label_is_rejected(predictor, model_cfg):
+    frame, _ = World(model_cfg).sample(1, datetime.now(UTC), np.random.default_rng(3))
+    [logged] = predictor.predict(frame)
+    with pytest.raises(ValueError, match="unknown label"):
+        predictor.record_outcome(logged.prediction_id, "maybe")
+
+
+def test_wrong_feature_type_is_a_clear_error_and_logs_nothing(predictor, model_cfg, database_url):
+    frame, _ = World(model_cfg).sample(5, datetime.now(UTC), np.random.default_rng(4))
+    predictor.flush()
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM prediction_log")
+        before = cursor.fetchone()[0]
+    frame = frame.astype({"tenure_months": object})
+    frame.loc[frame.index[2], "tenure_months"] = "ten"
+    with pytest.raises(FeatureSchemaError, match="tenure_months"):
+        predictor.predict(frame)
+    predictor.flush()
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM prediction_log")
+        assert cursor.fetchone()[0] == before

@@ -1,0 +1,358 @@
+"""The auto-reinforcement loop against the real Postgres and MLflow server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relearn.registry import CHALLENGER, CHAMPION, aliases, list_versions, registry_client
+from relearn.reinforce import (
+    RUN_TAG,
+    ReinforceOptions,
+    RetrainingError,
+    Services,
+    evaluate,
+    prepare,
+    publish,
+    reinforce,
+    start,
+    train,
+)
+from relearn.store.db import transaction
+from relearn.store.runs import find_run, get_run
+from tests.integration.traffic import drop_feature, log_traffic
+
+pytestmark = pytest.mark.integration
+
+# Three days of traffic right after a concept shift: the champion's confident mistakes.
+DRIFT_END = datetime(2026, 3, 8, tzinfo=UTC)
+DRIFT_DAYS = 3
+# Five epochs (the default) learn the shift only part-way (holdout accuracy 0.50 -> 0.76, too
+# little recall of 'yes' to pass the gates); fifteen, with early stopping, pass every gate.
+EPOCHS = 15
+
+
+@pytest.fixture(scope="module")
+def services(database_url, tracking_uri) -> Services:
+    return Services(database_url, tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def drifted_window(champion, model_cfg, database_url, tracking_uri):
+    return log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=DRIFT_END - timedelta(days=DRIFT_DAYS),
+        end=DRIFT_END,
+        concept_shift=1.0,
+    )
+
+
+def _options(model_cfg, **overrides) -> ReinforceOptions:
+    return ReinforceOptions.from_config(
+        model_cfg, **{"lookback_days": DRIFT_DAYS, "epochs": EPOCHS, **overrides}
+    )
+
+
+def _state(services: Services, name: str) -> tuple[dict, int]:
+    client = registry_client(services.tracking_uri)
+    return aliases(client, name), len(list_versions(client, name))
+
+
+@pytest.fixture(scope="module")
+def blessed_run(services, model_cfg, drifted_window, champion):
+    run = reinforce(services, model_cfg, _options(model_cfg), run_key="test-bless", now=DRIFT_END)
+    return run
+
+
+def test_enough_errors_register_a_blessed_challenger(blessed_run, services, model_cfg, champion):
+    run = blessed_run
+    assert run.status == "completed", run.error_message
+    gate = run.metrics["gate"]
+    assert gate["blessed"], gate["reasons"]
+    assert run.metrics["errors"] >= model_cfg.reinforcement.min_error_samples
+    client = registry_client(services.tracking_uri)
+    current = aliases(client, model_cfg.name)
+    assert current[CHALLENGER] == run.model_version
+    assert current[CHAMPION] == champion.version, "the champion must not move"
+    version = client.get_model_version(model_cfg.name, run.model_version)
+    assert version.tags[RUN_TAG] == str(run.id)
+    assert version.tags["relearn.dataset_digest"] == run.dataset_digest
+    assert version.tags["relearn.gate"] == "blessed"
+    assert version.tags["relearn.parent_version"] == champion.version
+    mlflow_run = client.get_run(run.mlflow_run_id)
+    artifacts = {a.path for a in client.list_artifacts(run.mlflow_run_id)}
+    assert {"dataset", "validation", "training_curve.png", "gate.json"} <= artifacts
+    assert [i.dataset.digest for i in mlflow_run.inputs.dataset_inputs]
+    assert len(run.metrics["training"]["history"]) == run.metrics["training"]["epochs_run"]
+
+
+def test_fine_tuned_model_learns_the_new_concept(blessed_run):
+    """Decision quality: on post-drift data the candidate clearly beats the champion."""
+    candidate = blessed_run.metrics["holdout"]["accuracy"]
+    champion = blessed_run.metrics["champion_holdout"]["accuracy"]
+    assert candidate > champion + 0.1, (candidate, champion)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: after a covariate shift the fine-tune loses ~2 points on the reference data "
+    "(0.801 -> 0.783 with replay_ratio 3, 0.782 with 1 and 15 epochs); the gate only guards "
+    "the current traffic",
+)
+def test_fine_tune_after_a_covariate_shift_keeps_the_reference_accuracy(
+    services, model_cfg, database_url, tracking_uri, champion
+):
+    """Decision quality: learning the shifted inputs costs at most 1 point on the old ones.
+
+    (After a concept shift the old labels are wrong by definition, so there the reference
+    accuracy has to drop; that case is covered by the test above.)
+    """
+    import numpy as np
+
+    from relearn.evaluation import classification_metrics
+    from relearn.registry import model_uri
+    from relearn.reinforce import load_registered_classifier
+    from relearn.simulate.world import World
+
+    end = datetime(2026, 6, 4, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=end - timedelta(days=3),
+        end=end,
+        covariate_shift=1.0,
+        seed=41,
+    )
+    # Three replayed correct cases per error keep the training set close to the traffic mix.
+    options = ReinforceOptions.from_config(model_cfg, lookback_days=3, replay_ratio=3)
+    run = reinforce(services, model_cfg, options, run_key="test-covariate", now=end)
+    assert run.status == "completed" and run.model_version, run.metrics
+    frame, labels = World(model_cfg).sample(
+        4000, end - timedelta(days=30), np.random.default_rng(99)
+    )
+
+    def reference_accuracy(version: str) -> float:
+        classifier = load_registered_classifier(tracking_uri, model_uri(model_cfg.name, version))
+        proba = classifier.predict_proba(frame)
+        return classification_metrics(list(labels), proba, model_cfg.classes)["accuracy"]
+
+    before, after = reference_accuracy(champion.version), reference_accuracy(run.model_version)
+    assert after >= before - 0.01, (before, after)
+
+
+def test_rerunning_any_step_of_a_finished_run_changes_nothing(
+    blessed_run, services, model_cfg, champion
+):
+    # Someone moved the challenger alias on since (a later run, an A/B rollback): a rerun of
+    # the old run's publish must not take it back.
+    registry_client(services.tracking_uri).set_registered_model_alias(
+        model_cfg.name, CHALLENGER, champion.version
+    )
+    before = _state(services, model_cfg.name)
+    run_id = str(blessed_run.id)
+    again = start(services, model_cfg, _options(model_cfg), run_key="test-bless", now=DRIFT_END)
+    assert again == run_id
+    for step in (prepare, train, evaluate):
+        assert step(services, model_cfg, run_id)["status"] == "finished"
+    assert publish(services, model_cfg, run_id)["version"] == blessed_run.model_version
+    assert _state(services, model_cfg.name) == before
+    with transaction(services.database_url) as connection:
+        assert get_run(connection, run_id) == blessed_run
+
+
+def test_too_few_errors_complete_the_run_and_change_nothing(services, model_cfg, drifted_window):
+    before = _state(services, model_cfg.name)
+    options = _options(model_cfg, min_error_samples=1_000_000)
+    run = reinforce(services, model_cfg, options, run_key="test-few", now=DRIFT_END)
+    assert run.status == "completed"
+    assert run.metrics["outcome"] == "insufficient data"
+    assert run.metrics["errors"] > 0
+    assert run.model_version is None and run.mlflow_run_id
+    assert _state(services, model_cfg.name) == before
+
+
+def test_empty_window_is_insufficient_data(services, model_cfg, champion):
+    run = reinforce(
+        services,
+        model_cfg,
+        _options(model_cfg),
+        run_key="test-empty",
+        now=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    assert (run.status, run.metrics["errors"]) == ("completed", 0)
+
+
+def test_failed_gate_keeps_the_version_without_alias(services, model_cfg, drifted_window):
+    before_aliases, before_count = _state(services, model_cfg.name)
+    strict = model_cfg.model_copy(
+        update={"gates": model_cfg.gates.model_copy(update={"min_accuracy": 0.99})}
+    )
+    run = reinforce(services, strict, _options(strict), run_key="test-strict", now=DRIFT_END)
+    assert run.status == "completed"
+    assert not run.metrics["gate"]["blessed"]
+    assert any(r.startswith("accuracy ") for r in run.metrics["gate"]["reasons"])
+    after_aliases, after_count = _state(services, model_cfg.name)
+    assert after_count == before_count + 1
+    assert after_aliases == before_aliases
+    client = registry_client(services.tracking_uri)
+    assert client.get_model_version(model_cfg.name, run.model_version).tags["relearn.gate"] == (
+        "rejected"
+    )
+
+
+def test_dry_run_gates_but_registers_nothing(services, model_cfg, drifted_window):
+    before = _state(services, model_cfg.name)
+    run = reinforce(
+        services, model_cfg, _options(model_cfg, dry_run=True), run_key="test-dry", now=DRIFT_END
+    )
+    assert run.status == "completed" and run.metrics["dry_run"] is True
+    assert "blessed" in run.metrics["gate"] and run.model_version is None
+    assert _state(services, model_cfg.name) == before
+
+
+def test_training_error_fails_the_run_and_leaves_the_registry(
+    services, model_cfg, drifted_window, monkeypatch
+):
+    from relearn.training.torch_mlp import TorchMLPClassifier
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("out of memory while training")
+
+    monkeypatch.setattr(TorchMLPClassifier, "_fit", broken)
+    before = _state(services, model_cfg.name)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        reinforce(services, model_cfg, _options(model_cfg), run_key="test-boom", now=DRIFT_END)
+    with transaction(services.database_url) as connection:
+        run = find_run(connection, "test-boom", model_cfg.name)
+    assert run.status == "failed"
+    assert "RuntimeError: out of memory while training" in run.error_message
+    assert _state(services, model_cfg.name) == before
+
+
+# --- hostile windows ------------------------------------------------------------------------
+
+HOSTILE_END = datetime(2026, 4, 3, tzinfo=UTC)
+
+
+def _insert_rows(database_url: str, model_cfg, rows: list[dict]) -> list[str]:
+    """Rows as another producer might log them: wrong, confident, and sometimes broken."""
+    ids = []
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        for row in rows:
+            prediction_id = str(uuid.uuid4())
+            ids.append(prediction_id)
+            cursor.execute(
+                """
+                INSERT INTO prediction_log (prediction_id, model_name, model_version,
+                    predicted_at, features, predicted_label, confidence, actual_label, outcome_at)
+                VALUES (%s, %s, '1', %s, %s, %s, %s, %s, %s)
+                """,
+                (
+                    prediction_id,
+                    model_cfg.name,
+                    row.get("predicted_at", HOSTILE_END - timedelta(hours=5)),
+                    json.dumps(row["features"]),
+                    row.get("predicted_label", "no"),
+                    row.get("confidence", 0.9),
+                    row.get("actual_label", "yes"),
+                    row.get("outcome_at", HOSTILE_END - timedelta(hours=4)),
+                ),
+            )
+    return ids
+
+
+GOOD_FEATURES = {
+    "tenure_months": 12,
+    "monthly_charges": 70.5,
+    "support_calls": 3,
+    "data_usage_gb": 120.0,
+    "contract": "monthly",
+    "region": "north",
+}
+
+
+def test_hostile_rows_are_quarantined_with_reasons(
+    services, model_cfg, database_url, tracking_uri, champion
+):
+    log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=HOSTILE_END - timedelta(days=2),
+        end=HOSTILE_END,
+        concept_shift=1.0,
+        seed=5,
+    )
+    hostile = {
+        "confidence is null or not a number": {"confidence": float("nan")},
+        "confidence outside [0, 1]": {"confidence": 1.5},
+        "actual_label not in classes": {"actual_label": "maybe"},
+        "feature 'tenure_months' is not numeric": {
+            "features": {**GOOD_FEATURES, "tenure_months": "twelve"}
+        },
+        "outcome_at": {"outcome_at": datetime.now(UTC) + timedelta(days=30)},
+    }
+    ids = _insert_rows(
+        database_url, model_cfg, [{"features": GOOD_FEATURES, **row} for row in hostile.values()]
+    )
+    options = ReinforceOptions.from_config(model_cfg, lookback_days=2)
+    run_id = start(services, model_cfg, options, run_key="test-hostile", now=HOSTILE_END)
+    assert prepare(services, model_cfg, run_id)["status"] == "ready"
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prediction_id, reasons FROM prediction_quarantine WHERE run_id = %s",
+            (run_id,),
+        )
+        quarantined = dict(cursor.fetchall())
+    assert set(quarantined) == set(ids)
+    for prediction_id, expected in zip(ids, hostile, strict=True):
+        assert any(expected in reason for reason in quarantined[prediction_id]), (
+            expected,
+            quarantined[prediction_id],
+        )
+
+
+def test_window_missing_a_feature_fails_with_the_reason(
+    services, model_cfg, database_url, tracking_uri, champion
+):
+    end = datetime(2026, 4, 20, tzinfo=UTC)
+    log_traffic(
+        model_cfg, database_url, tracking_uri, start=end - timedelta(days=1), end=end, seed=6
+    )
+    drop_feature(database_url, "region", start=end - timedelta(days=1), end=end)
+    before = _state(services, model_cfg.name)
+    options = ReinforceOptions.from_config(model_cfg, lookback_days=1, min_error_samples=1)
+    with pytest.raises(RetrainingError, match="feature column 'region' is missing"):
+        reinforce(services, model_cfg, options, run_key="test-no-region", now=end)
+    with transaction(database_url) as connection:
+        run = find_run(connection, "test-no-region", model_cfg.name)
+    assert run.status == "failed"
+    assert "region" in run.error_message and "gx_result.json" in run.error_message
+    assert _state(services, model_cfg.name) == before
+
+
+def test_deploy_operator_rolls_the_champion_to_any_version(
+    blessed_run, services, model_cfg, champion
+):
+    from relearn_airflow.operators.retraining import MLflowDeployOperator
+
+    client = registry_client(services.tracking_uri)
+
+    def rollback(version: str) -> dict:
+        operator = MLflowDeployOperator(
+            task_id="rollback", model_name=model_cfg.name, action="rollback", version=version
+        )
+        return operator.execute({})
+
+    try:
+        assert rollback(blessed_run.model_version)["version"] == blessed_run.model_version
+        assert aliases(client, model_cfg.name)[CHAMPION] == blessed_run.model_version
+    finally:
+        rollback(champion.version)
+    assert aliases(client, model_cfg.name)[CHAMPION] == champion.version

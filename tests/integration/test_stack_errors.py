@@ -1,0 +1,57 @@
+"""Bad environments give one clear line and a non-zero exit, and start nothing."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from relearn.stack.services import free_port
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_port_in_use_is_reported_before_anything_starts(tmp_path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli(
+            "stack",
+            "up",
+            "--no-airflow",
+            env={
+                "RELEARN_HOME": str(tmp_path),
+                "RELEARN_MLFLOW_PORT": str(port),
+                "RELEARN_PG_PORT": str(free_port()),
+            },
+        )
+    assert result.returncode == 2
+    assert f"port {port} is already in use" in result.stderr
+    assert "RELEARN_MLFLOW_PORT" in result.stderr
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_unreachable_external_database_is_one_clear_line(tmp_path) -> None:
+    url = f"postgresql://relearn@127.0.0.1:{free_port()}/relearn"
+    result = run_cli(
+        "stack",
+        "up",
+        "--no-airflow",
+        env={
+            "RELEARN_HOME": str(tmp_path),
+            "RELEARN_DATABASE_URL": url,
+            "RELEARN_MLFLOW_PORT": str(free_port()),
+        },
+    )
+    assert result.returncode == 2
+    assert "cannot reach Postgres at postgresql://relearn@127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_url_prints_each_database(settings) -> None:
+    for database in ("airflow", "mlflow", "relearn"):
+        result = run_cli("db-url", database)
+        assert result.returncode == 0
+        assert result.stdout.strip() == settings.database_url(database)

@@ -1,0 +1,67 @@
+"""Put simulated, optionally drifted traffic into the real prediction log for a fixed period.
+
+Each test module uses its own period, so windows never overlap across tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from relearn.serving.predictor import Predictor
+from relearn.simulate.traffic import simulate_traffic
+from relearn.simulate.world import ConceptShift, CovariateShift, World
+from relearn.store.db import transaction
+
+if TYPE_CHECKING:
+    from relearn.config import ModelConfig
+    from relearn.simulate.traffic import TrafficStats
+
+
+def log_traffic(
+    model_cfg: ModelConfig,
+    database_url: str,
+    tracking_uri: str,
+    *,
+    start: datetime,
+    end: datetime,
+    concept_shift: float | None = None,
+    covariate_shift: float | None = None,
+    seed: int = 11,
+    per_hour: float = 60,
+) -> TrafficStats:
+    """Predictions with the champion for ``[start, end)``, outcomes an hour later.
+
+    ``concept_shift`` (0..1] changes the label function from ``start`` on, so every
+    prediction of the period meets the new concept; ``covariate_shift`` moves half of the
+    numeric features by that many standard deviations instead (labels follow the inputs).
+    """
+    world = World(model_cfg)
+    if concept_shift:
+        world = world.with_drift(ConceptShift(start=start, strength=concept_shift))
+    if covariate_shift:
+        world = world.with_drift(
+            CovariateShift(start=start, features=0.5, shift_std=covariate_shift)
+        )
+    with Predictor(model_cfg, database_url, tracking_uri) as predictor:
+        return simulate_traffic(
+            world,
+            predictor,
+            start=start,
+            end=end,
+            predictions_per_hour=per_hour,
+            outcome_delay=timedelta(hours=1),
+            rng=np.random.default_rng(seed),
+        )
+
+
+def drop_feature(database_url: str, feature: str, *, start: datetime, end: datetime) -> None:
+    """A producer that stopped sending ``feature`` for ``[start, end)``."""
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE prediction_log SET features = features - %s "
+            "WHERE predicted_at >= %s AND predicted_at < %s",
+            (feature, start, end),
+        )
