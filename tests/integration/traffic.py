@@ -5,6 +5,8 @@ Each test module uses its own period, so windows never overlap across tests.
 
 from __future__ import annotations
 
+import random
+import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -45,7 +47,13 @@ def log_traffic(
         world = world.with_drift(
             CovariateShift(start=start, features=0.5, shift_std=covariate_shift)
         )
-    with Predictor(model_cfg, database_url, tracking_uri) as predictor:
+    ids = random.Random(f"{seed}@{start.isoformat()}")  # repeatable, unique per period
+    with Predictor(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        new_id=lambda: uuid.UUID(int=ids.getrandbits(128), version=4),
+    ) as predictor:
         return simulate_traffic(
             world,
             predictor,

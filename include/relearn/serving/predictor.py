@@ -15,7 +15,7 @@ from relearn.store.predictions import LoggedPrediction, attach_outcomes, insert_
 from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     import pandas as pd
 
@@ -38,6 +38,8 @@ class Predictor:
     :param database_url: Relearn's database.
     :param tracking_uri: the MLflow tracking/registry server.
     :param router: chooses the arm per unit; the champion serves everything by default.
+    :param new_id: makes prediction ids (random UUIDs); a seeded one makes replays repeatable,
+        since retraining's holdout and replay samples are chosen by id hash.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class Predictor:
         *,
         router: Router | None = None,
         batch_size: int = 500,
+        new_id: Callable[[], uuid.UUID] = uuid.uuid4,
     ) -> None:
         self.model_cfg = model_cfg
         self.database_url = database_url
@@ -55,6 +58,7 @@ class Predictor:
         self.client = registry_client(tracking_uri)
         self.router = router or ChampionRouter()
         self.batch_size = batch_size
+        self._new_id = new_id
         self._models: dict[str, tuple[str, Any]] = {}
         self._buffer: list[LoggedPrediction] = []
 
@@ -105,7 +109,7 @@ class Predictor:
             for row, probs in zip(rows, probabilities.to_dict(orient="records"), strict=True):
                 label = max(probs, key=probs.get)
                 results[row] = LoggedPrediction(
-                    prediction_id=uuid.uuid4(),
+                    prediction_id=self._new_id(),
                     model_name=self.model_cfg.name,
                     model_version=version,
                     unit_id=unit_ids[row],
