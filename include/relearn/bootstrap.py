@@ -16,6 +16,7 @@ import mlflow
 import mlflow.data
 from sklearn.model_selection import train_test_split
 
+from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.registry import CHAMPION, alias_version, registry_client
 from relearn.simulate.world import World
@@ -101,6 +102,13 @@ def bootstrap_model(model_cfg: ModelConfig, tracking_uri: str) -> BootstrapResul
             path = Path(tmp) / "reference.parquet"
             reference.to_parquet(path, index=False)
             mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+        # Drift checks compare production with all reference rows, as this version saw them.
+        log_profile(
+            model_cfg,
+            reference[features],
+            classifier.predict_proba(reference[features]),
+            metrics["accuracy"],
+        )
         info = log_pyfunc_model(classifier, model_cfg, registered_model_name=name)
     version = str(info.registered_model_version)
     client.set_model_version_tag(name, version, BOOTSTRAP_TAG, "true")

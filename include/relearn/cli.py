@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     reinforce.add_argument(
         "--dry-run", action="store_true", help="train and gate, register nothing"
     )
+    from relearn.drift.cli import add_drift_arguments, run_drift
+
+    add_drift_arguments(
+        add("drift", run_drift, "check the champions for drift (and retrain when it is found)")
+    )
     request = add("request", cmd_request, "file, list or cancel manual retraining requests")
     request_commands = request.add_subparsers(dest="request_command", required=True)
     create = request_commands.add_parser("create", help="queue a retraining of a model")

@@ -101,11 +101,23 @@ class GateConfig(_Strict):
 
 
 class DriftConfig(_Strict):
-    threshold: Annotated[float, Field(gt=0)] = 0.2
+    """When a window counts as drifted, and what retraining it triggers (``relearn.drift``)."""
+
+    # Share of the assessed features that must drift for the window to count as drifted.
+    threshold: Annotated[float, Field(gt=0, le=1)] = 0.2
     check_interval_minutes: PositiveInt = 60
     window_hours: PositiveInt = 24
+    # No verdict on fewer rows (features) or fewer labelled rows (performance).
     min_rows: PositiveInt = 200
+    min_labelled_rows: PositiveInt = 200
+    # Performance decay: the champion's accuracy this far (absolute) below its reference
+    # accuracy, and significantly so.
+    max_accuracy_drop: Fraction = 0.05
+    # No drift retrain within this many hours after the last one.
     cooldown_hours: Annotated[float, Field(ge=0)] = 24
+    # The retrain learns from this many recent days (short: mostly post-drift traffic).
+    retrain_lookback_days: PositiveInt = 2
+    fine_tune: bool = True
 
 
 class ABTestConfig(_Strict):

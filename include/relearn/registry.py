@@ -56,6 +56,25 @@ def list_versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def tagged_run(
+    client: MlflowClient, experiment: str, key_tag: str, tags: dict[str, str], run_name: str
+) -> tuple[str, str, bool]:
+    """The run of ``experiment`` whose ``key_tag`` equals ``tags[key_tag]``, created if none.
+
+    Lets a retried step find the MLflow run its first attempt made instead of making another.
+    Returns ``(experiment_id, run_id, created)``.
+    """
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{key_tag}` = '{tags[key_tag]}'"
+    )
+    if runs:
+        return experiment_id, runs[0].info.run_id, False
+    run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+    return experiment_id, run_id, True
+
+
 def find_version_by_tag(client: MlflowClient, name: str, tag: str, value: str) -> str | None:
     """The version of ``name`` carrying ``tag = value`` (how retries find their own work)."""
     found = client.search_model_versions(f"name = '{name}' and tag.`{tag}` = '{value}'")

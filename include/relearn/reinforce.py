@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from relearn.registry import CHALLENGER, CHAMPION, alias_version, registry_client
-from relearn.store import requests, runs
+from relearn.registry import CHALLENGER, CHAMPION, alias_version, registry_client, tagged_run
+from relearn.store import abtests, drift_reports, requests, runs
 from relearn.store.db import transaction
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ CANDIDATE_TAG = "relearn.candidate_model_id"
 DATASET_ARTIFACT = "dataset/snapshot.parquet"
 VALIDATION_ARTIFACT = "validation/gx_result.json"
 INSUFFICIENT_DATA = "insufficient data"
+# Blessed challengers of these sources ask for an A/B test right away (drift hands over).
+AB_TEST_SOURCES = ("drift_triggered", "decay_triggered")
 ALIASED_KEY = "aliased"  # run-metrics key: publish moved the alias; a rerun must not again
 _LINEAGE_SAMPLE_ROWS = 1000
 
@@ -70,6 +72,7 @@ class ReinforceOptions:
     source: str = "auto_daily"
     request_id: str | None = None
     triggered_by: str | None = None
+    drift_report_id: str | None = None
 
     @classmethod
     def from_config(cls, model_cfg: ModelConfig, **overrides: Any) -> ReinforceOptions:
@@ -128,6 +131,10 @@ def _mlflow_run(services: Services, mlflow_run_id: str) -> Iterator[None]:
     import mlflow
 
     mlflow.set_tracking_uri(services.tracking_uri)
+    # The process may have another model's experiment active (bootstrap sets it), and
+    # resuming a run of a different experiment would fail.
+    run = registry_client(services.tracking_uri).get_run(mlflow_run_id)
+    mlflow.set_experiment(experiment_id=run.info.experiment_id)
     with mlflow.start_run(run_id=mlflow_run_id):
         yield
 
@@ -162,6 +169,8 @@ def start(
         )
         if options.request_id:
             requests.link_run(connection, options.request_id, run.id)
+        if options.drift_report_id:
+            drift_reports.link_run(connection, options.drift_report_id, run.id)
     log.info(
         "%s retraining run %s is %s (source %s, champion v%s)",
         model_cfg.name,
@@ -180,22 +189,14 @@ def _ensure_mlflow_run(services: Services, model_cfg: ModelConfig, run: runs.Ret
     if run.mlflow_run_id:
         return run.mlflow_run_id
     client = registry_client(services.tracking_uri)
-    name = experiment_name(model_cfg.name)
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-    found = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{run.id}'")
-    if found:
-        mlflow_run_id = found[0].info.run_id
-    else:
-        mlflow_run_id = client.create_run(
-            experiment_id,
-            run_name=f"{model_cfg.name}-{run.source}-{str(run.id)[:8]}",
-            tags={
-                RUN_TAG: str(run.id),
-                "relearn.model": model_cfg.name,
-                "relearn.source": run.source,
-            },
-        ).info.run_id
+    experiment_id, mlflow_run_id, created = tagged_run(
+        client,
+        experiment_name(model_cfg.name),
+        RUN_TAG,
+        {RUN_TAG: str(run.id), "relearn.model": model_cfg.name, "relearn.source": run.source},
+        run_name=f"{model_cfg.name}-{run.source}-{str(run.id)[:8]}",
+    )
+    if created:
         client.log_dict(mlflow_run_id, run.params, "params.json")
     with transaction(services.database_url) as connection:
         runs.update_run(
@@ -430,6 +431,7 @@ def evaluate(services: Services, model_cfg: ModelConfig, run_id: str) -> dict[st
     """Gate the candidate against absolute bars and the champion on the same holdout."""
     import mlflow
 
+    from relearn.drift.reference import log_profile
     from relearn.evaluation import classification_metrics, flat_metrics
     from relearn.gates import decide
     from relearn.registry import model_uri
@@ -446,7 +448,8 @@ def evaluate(services: Services, model_cfg: ModelConfig, run_id: str) -> dict[st
     if not truth:
         raise RetrainingError("the holdout is empty: the window has too few labelled rows")
     candidate = load_registered_classifier(services.tracking_uri, f"models:/{candidate_id}")
-    metrics = classification_metrics(truth, candidate.predict_proba(holdout), model_cfg.classes)
+    probabilities = candidate.predict_proba(holdout)
+    metrics = classification_metrics(truth, probabilities, model_cfg.classes)
     champion_metrics = None
     if run.params.get("champion_version"):
         champion = load_registered_classifier(
@@ -461,6 +464,8 @@ def evaluate(services: Services, model_cfg: ModelConfig, run_id: str) -> dict[st
         if champion_metrics:
             mlflow.log_metrics(flat_metrics(champion_metrics, prefix="champion_holdout_"))
         mlflow.log_dict(decision.as_dict(), "gate.json")
+        # The holdout is recent traffic the candidate never trained on: its drift reference.
+        log_profile(model_cfg, holdout, probabilities, metrics["accuracy"])
         mlflow.set_tag("relearn.gate", "blessed" if decision.blessed else "rejected")
     results = {"holdout": metrics, "champion_holdout": champion_metrics, "gate": decision.as_dict()}
     with transaction(services.database_url) as connection:
@@ -526,6 +531,17 @@ def publish(
     if blessed:
         client.set_registered_model_alias(model_cfg.name, CHALLENGER, version)
         with transaction(services.database_url) as connection:
+            if run.source in AB_TEST_SOURCES:
+                test = abtests.request_test(
+                    connection,
+                    model_name=model_cfg.name,
+                    champion_version=run.params.get("champion_version"),
+                    challenger_version=version,
+                    stages=model_cfg.abtest.stages,
+                    retraining_run_id=run.id,
+                    reason=f"{run.source} retraining run {run.id}",
+                )
+                log.info("%s v%s: A/B test %s requested", model_cfg.name, version, test.id)
             runs.merge_metrics(connection, run.id, {ALIASED_KEY: CHALLENGER})
     log.info(
         "%s v%s registered%s",

@@ -20,6 +20,17 @@ def configured_models(params: dict | None = None) -> list[str]:
     return [config.model(wanted).name] if wanted else config.model_names
 
 
+@task
+def retraining_wanted(check: dict) -> dict:
+    """The retraining options a drift check asked for; skips what follows when it asked none."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not check.get("retrain"):
+        reason = f" ({check['reason']})" if check.get("reason") else ""
+        raise AirflowSkipException(f"{check['verdict']}: {check['action']}{reason}")
+    return check["retrain"]
+
+
 @task(outlets=[CHALLENGER_ASSET])
 def announce_challenger(published: dict, outlet_events: Any = None) -> None:
     """Emit a ``relearn://models/challenger`` event (extra: model, version) when blessed."""

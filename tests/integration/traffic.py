@@ -18,6 +18,8 @@ from relearn.simulate.world import ConceptShift, CovariateShift, World
 from relearn.store.db import transaction
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from relearn.config import ModelConfig
     from relearn.simulate.traffic import TrafficStats
 
@@ -31,21 +33,23 @@ def log_traffic(
     end: datetime,
     concept_shift: float | None = None,
     covariate_shift: float | None = None,
+    covariate_features: Sequence[str] | float = 0.5,
     seed: int = 11,
     per_hour: float = 60,
 ) -> TrafficStats:
     """Predictions with the champion for ``[start, end)``, outcomes an hour later.
 
     ``concept_shift`` (0..1] changes the label function from ``start`` on, so every
-    prediction of the period meets the new concept; ``covariate_shift`` moves half of the
-    numeric features by that many standard deviations instead (labels follow the inputs).
+    prediction of the period meets the new concept; ``covariate_shift`` moves
+    ``covariate_features`` (names, or a fraction of the numeric ones) by that many standard
+    deviations instead (labels follow the inputs).
     """
     world = World(model_cfg)
     if concept_shift:
         world = world.with_drift(ConceptShift(start=start, strength=concept_shift))
     if covariate_shift:
         world = world.with_drift(
-            CovariateShift(start=start, features=0.5, shift_std=covariate_shift)
+            CovariateShift(start=start, features=covariate_features, shift_std=covariate_shift)
         )
     ids = random.Random(f"{seed}@{start.isoformat()}")  # repeatable, unique per period
     with Predictor(

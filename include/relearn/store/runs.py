@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from psycopg2.extensions import connection as Connection
 
-SOURCES = ("auto_daily", "manual", "decay_triggered")
+SOURCES = ("auto_daily", "manual", "decay_triggered", "drift_triggered")
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
 
@@ -175,6 +175,33 @@ def fail_run(
             (completed_at, error[:4000], str(run_id)),
         )
         return cursor.rowcount == 1
+
+
+def running_run(connection: Connection, model_name: str) -> tuple[uuid.UUID, str] | None:
+    """(id, source) of a retraining run of the model that is still running, if any."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, source FROM model_retraining_runs WHERE model_name = %s "
+            "AND status = 'running' ORDER BY created_at LIMIT 1",
+            (model_name,),
+        )
+        row = cursor.fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def last_window_end(
+    connection: Connection, model_name: str, sources: tuple[str, ...], *, until: datetime
+) -> datetime | None:
+    """The latest ``window_end`` (the "now" a run was started at) of the model's runs from
+    ``sources`` that is not after ``until``: replays of older periods see their own past."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max((params->>'window_end')::timestamptz) FROM model_retraining_runs "
+            "WHERE model_name = %s AND source = ANY(%s) "
+            "AND (params->>'window_end')::timestamptz <= %s",
+            (model_name, list(sources), until),
+        )
+        return cursor.fetchone()[0]
 
 
 def _json_safe(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,97 @@
+"""``relearn drift``: check once, or keep checking every interval, without Airflow.
+
+A check that asks for retraining runs it right here (the same steps as the DAG), so the
+loop alone keeps a model current; ``--dry-run`` only reports.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from relearn.config import ModelConfig
+    from relearn.reinforce import Services
+
+
+def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="only this model (default: every configured model)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check-once", action="store_true", help="one check, then exit (default)")
+    mode.add_argument("--loop", action="store_true", help="check every --interval until Ctrl-C")
+    parser.add_argument(
+        "--interval", type=float, help="minutes between checks (default: check_interval_minutes)"
+    )
+    parser.add_argument("--count", type=int, help="with --loop: stop after this many rounds")
+    parser.add_argument("--dry-run", action="store_true", help="report only, never retrain")
+    parser.add_argument("--window-hours", type=int)
+    parser.add_argument("--threshold", type=float)
+    parser.add_argument("--min-rows", type=int)
+    parser.add_argument("--json", action="store_true", help="print each report as JSON")
+
+
+def _check_model(
+    services: Services, model_cfg: ModelConfig, args: argparse.Namespace, now: datetime
+) -> None:
+    from relearn.drift.monitor import CheckOptions, check, describe, retrain_options
+    from relearn.reinforce import ReinforceOptions, reinforce
+
+    options = CheckOptions.from_config(
+        model_cfg,
+        window_hours=args.window_hours,
+        threshold=args.threshold,
+        min_rows=args.min_rows,
+        dry_run=args.dry_run,
+    )
+    run_key = f"cli__{now.isoformat()}"
+    report = check(services, model_cfg, options, run_key=run_key, now=now)
+    if args.json:
+        print(json.dumps({"id": report.id, **_public(report)}, default=str))
+    else:
+        print(f"{model_cfg.name}: {describe(report)}")
+    if report.wants_retraining:
+        run_options = ReinforceOptions.from_config(model_cfg, **retrain_options(model_cfg, report))
+        run = reinforce(services, model_cfg, run_options, run_key=f"drift__{report.id}", now=now)
+        version = f"v{run.model_version}" if run.model_version else "no new version"
+        print(f"{model_cfg.name}: retraining run {run.id} {run.status} ({version})")
+
+
+def _public(report: object) -> dict:
+    fields = ("model_name", "model_version", "checked_at", "verdict", "score", "threshold")
+    extra = ("rows", "labelled_rows", "drifted_features", "action", "action_reason", "report_uri")
+    return {name: getattr(report, name) for name in (*fields, *extra)}
+
+
+def run_drift(args: argparse.Namespace) -> int:
+    from relearn.config import load_config
+    from relearn.drift.monitor import DriftCheckError
+    from relearn.reinforce import RetrainingError, Services
+    from relearn.settings import load_settings
+
+    config = load_config(args.config)
+    models = [config.model(args.model)] if args.model else list(config.models)
+    settings = load_settings()
+    services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    rounds = 0
+    status = 0
+    try:
+        while True:
+            now = datetime.now(UTC).replace(microsecond=0)
+            for model_cfg in models:
+                try:
+                    _check_model(services, model_cfg, args, now)
+                except (DriftCheckError, RetrainingError) as error:
+                    print(f"relearn: {model_cfg.name}: {error}", file=sys.stderr)
+                    status = 1
+            rounds += 1
+            if not args.loop or (args.count and rounds >= args.count):
+                return status
+            minutes = args.interval or min(m.drift.check_interval_minutes for m in models)
+            time.sleep(minutes * 60)
+    except KeyboardInterrupt:
+        return status

@@ -1,0 +1,280 @@
+"""One drift check of a model's champion: statistics, performance, verdict, action, report.
+
+``check`` looks at the champion's predictions of the last ``window_hours`` before ``now``:
+
+- **feature drift** (``relearn.drift.profile.compare`` against the version's stored profile):
+  the score is the share of assessed features that drifted, compared with ``threshold``;
+- **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows
+  against the accuracy the version was registered with.
+
+Verdict: ``decayed`` (outcomes say the model got worse: it matters most), else ``drifted`` /
+``stable`` / ``insufficient_data`` from the features. A drifted or decayed verdict asks for
+a retraining (source ``drift_triggered`` or ``decay_triggered``) unless this is a dry run or
+the model is cooling down: a retraining of it is running, an A/B test of it is pending or
+live, or the last drift retraining started less than ``cooldown_hours`` before ``now``.
+
+Every check writes one ``drift_reports`` row, keyed by ``run_key`` so a retried check returns
+the same report instead of computing another; a drifted or decayed one also gets an HTML
+report (most drifted features, with charts) as an MLflow artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
+from relearn.store import abtests, runs
+from relearn.store import drift_reports as store
+from relearn.store.db import transaction
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pandas as pd
+
+    from relearn.config import ModelConfig
+    from relearn.drift.profile import DriftReport, ReferenceProfile
+    from relearn.reinforce import Services
+
+log = logging.getLogger(__name__)
+
+DRIFT_TRIGGERED, DECAY_TRIGGERED = "drift_triggered", "decay_triggered"
+REPORT_ARTIFACT = "drift_report.html"
+REPORT_TAG = "relearn.drift_report_id"
+
+
+class DriftCheckError(RuntimeError):
+    """The check cannot run for a reason retrying will not fix (no champion, no profile)."""
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """Per-check options (DAG Params / CLI flags); unset ones come from the model's config."""
+
+    window_hours: int
+    threshold: float
+    min_rows: int
+    dry_run: bool = False
+
+    @classmethod
+    def from_config(cls, model_cfg: ModelConfig, **overrides: Any) -> CheckOptions:
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown option(s) {sorted(unknown)}")
+        drift = model_cfg.drift
+        values: dict[str, Any] = {
+            "window_hours": drift.window_hours,
+            "threshold": drift.threshold,
+            "min_rows": drift.min_rows,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
+        options = cls(**values)
+        if options.window_hours < 1 or options.min_rows < 1:
+            raise ValueError("window_hours and min_rows must be at least 1")
+        if not 0 < options.threshold <= 1:
+            raise ValueError("threshold must be within (0, 1]")
+        return options
+
+
+def check(
+    services: Services,
+    model_cfg: ModelConfig,
+    options: CheckOptions,
+    *,
+    run_key: str,
+    now: datetime,
+) -> store.DriftReportRow:
+    """Check the champion's last ``window_hours`` before ``now``; once per ``run_key``."""
+    from relearn.drift.performance import check_performance
+    from relearn.drift.profile import compare
+    from relearn.drift.reference import MissingProfileError, load_profile
+    from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
+
+    with transaction(services.database_url) as connection:
+        existing = store.get_report(connection, model_cfg.name, run_key)
+    if existing is not None:
+        log.info("%s: check %s was already done: %s", model_cfg.name, run_key, describe(existing))
+        return existing
+    champion = alias_version(registry_client(services.tracking_uri), model_cfg.name, CHAMPION)
+    if champion is None:
+        raise DriftCheckError(f"'{model_cfg.name}' has no champion: run `relearn bootstrap`")
+    version = str(champion.version)
+    try:
+        profile = load_profile(services.tracking_uri, model_cfg.name, version)
+    except MissingProfileError as error:
+        raise DriftCheckError(str(error)) from error
+    since = now - timedelta(hours=options.window_hours)
+    with transaction(services.database_url) as connection:
+        window = load_window(connection, model_cfg, version, since=since, until=now)
+    log.info(
+        "%s v%s: checking %d predictions of [%s, %s)",
+        model_cfg.name,
+        version,
+        len(window),
+        since.isoformat(),
+        now.isoformat(),
+    )
+    drift = compare(
+        profile,
+        window,
+        model_cfg,
+        predicted_labels=window[PREDICTED],
+        confidences=window[CONFIDENCE],
+        threshold=options.threshold,
+        min_rows=options.min_rows,
+    )
+    performance = check_performance(
+        window[PREDICTED].tolist(),
+        window[ACTUAL].tolist(),
+        profile.reference_accuracy,
+        min_rows=model_cfg.drift.min_labelled_rows,
+        max_drop=model_cfg.drift.max_accuracy_drop,
+    )
+    verdict = store.DECAYED if performance.decayed else str(drift.verdict)
+    with transaction(services.database_url) as connection:
+        action, reason = _action(connection, model_cfg, verdict, options, now)
+    row_id = store.report_id(model_cfg.name, run_key)
+    drift_dict = drift.to_dict()
+    report_uri = None
+    if verdict in (store.DRIFTED, store.DECAYED):
+        summary = {
+            "version": version,
+            "window": f"{since.isoformat()} .. {now.isoformat()}",
+            "rows": len(window),
+            "verdict": verdict,
+            "score": drift.score,
+            "threshold": options.threshold,
+            "worst_psi": worst_psi(drift),
+            "performance": performance.reason,
+            "action": f"{action}: {reason}" if reason else action,
+        }
+        report_uri = _log_html(
+            services, model_cfg, row_id, summary, drift_dict["features"], profile, window
+        )
+    row = store.DriftReportRow(
+        id=row_id,
+        model_name=model_cfg.name,
+        model_version=version,
+        checked_at=now,
+        window_start=since,
+        rows=len(window),
+        labelled_rows=performance.labelled_rows,
+        score=drift_dict["score"],
+        threshold=options.threshold,
+        verdict=verdict,
+        drifted_features=drift.drifted_features,
+        features=drift_dict["features"],
+        prediction=drift_dict["prediction"],
+        performance={**performance.to_dict(), "worst_psi": worst_psi(drift)},
+        action=action,
+        action_reason=reason,
+        report_uri=report_uri,
+        retraining_run_id=None,
+        run_key=run_key,
+    )
+    with transaction(services.database_url) as connection:
+        stored = store.save_report(connection, row)
+    log.info("%s: %s", model_cfg.name, describe(stored))
+    return stored
+
+
+def worst_psi(drift: DriftReport) -> float | None:
+    """The largest PSI of any assessed feature: how far the worst one moved."""
+    values = [f.stats.get("psi") for f in drift.features if f.assessed]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return max(finite, default=None)
+
+
+def _action(
+    connection: Any, model_cfg: ModelConfig, verdict: str, options: CheckOptions, now: datetime
+) -> tuple[str, str | None]:
+    """What the check does about its verdict, and why."""
+    if verdict not in (store.DRIFTED, store.DECAYED):
+        return store.NONE, None
+    source = DECAY_TRIGGERED if verdict == store.DECAYED else DRIFT_TRIGGERED
+    if options.dry_run:
+        return store.DRY_RUN, f"dry run: would retrain ({source})"
+    cooling = cooldown_reason(connection, model_cfg, now)
+    if cooling:
+        return store.COOLDOWN, cooling
+    return store.RETRAIN, source
+
+
+def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> str | None:
+    """Why the model must not be retrained for drift now, or None when it may be."""
+    running = runs.running_run(connection, model_cfg.name)
+    if running:
+        return f"retraining run {running[0]} ({running[1]}) is still running"
+    test = abtests.live_test(connection, model_cfg.name)
+    if test:
+        return f"A/B test {test.id} of v{test.challenger_version} is {test.status}"
+    hours = model_cfg.drift.cooldown_hours
+    last = runs.last_window_end(
+        connection, model_cfg.name, (DRIFT_TRIGGERED, DECAY_TRIGGERED), until=now
+    )
+    if last is not None and now - last < timedelta(hours=hours):
+        return f"the last drift retraining started at {last.isoformat()} (cooldown {hours:g} h)"
+    return None
+
+
+def retrain_options(model_cfg: ModelConfig, report: store.DriftReportRow) -> dict[str, Any]:
+    """``ReinforceOptions`` overrides for the retraining a report asks for."""
+    if not report.wants_retraining:
+        raise ValueError(f"drift report {report.id} does not ask for retraining")
+    return {
+        "source": report.action_reason,
+        "lookback_days": model_cfg.drift.retrain_lookback_days,
+        "fine_tune": model_cfg.drift.fine_tune,
+        "drift_report_id": str(report.id),
+    }
+
+
+def describe(report: store.DriftReportRow) -> str:
+    """One line for logs and the CLI."""
+    score = "n/a" if report.score is None else f"{report.score:.2f}"
+    text = (
+        f"v{report.model_version} {report.verdict} (score {score} / {report.threshold:g}, "
+        f"{report.rows} rows, {report.labelled_rows} labelled"
+    )
+    if report.drifted_features:
+        text += f", drifted: {', '.join(report.drifted_features)}"
+    accuracy = (report.performance or {}).get("accuracy")
+    if accuracy is not None:
+        text += f", accuracy {accuracy:.3f} vs {report.performance['reference_accuracy']:.3f}"
+    text += f") -> {report.action}"
+    if report.action_reason:
+        text += f" ({report.action_reason})"
+    return text
+
+
+def _log_html(
+    services: Services,
+    model_cfg: ModelConfig,
+    report_id: Any,
+    summary: dict[str, Any],
+    features: list[dict[str, Any]],
+    profile: ReferenceProfile,
+    window: pd.DataFrame,
+) -> str:
+    """Write the HTML report into an MLflow run of its own (found again by tag on a retry)."""
+    from relearn.bootstrap import experiment_name
+    from relearn.drift.html import render_report
+
+    client = registry_client(services.tracking_uri)
+    _, run_id, _ = tagged_run(
+        client,
+        experiment_name(model_cfg.name),
+        REPORT_TAG,
+        {REPORT_TAG: str(report_id), "relearn.model": model_cfg.name},
+        run_name=f"{model_cfg.name}-drift-{str(report_id)[:8]}",
+    )
+    page = render_report(summary, features, profile, window, model_cfg)
+    client.log_text(run_id, page, REPORT_ARTIFACT)
+    if summary["score"] is not None:
+        client.log_metric(run_id, "drift_score", summary["score"])
+    client.set_terminated(run_id)
+    return f"runs:/{run_id}/{REPORT_ARTIFACT}"
