@@ -60,6 +60,13 @@ from relearn_airflow.tasks import announce_challenger, configured_models, retrai
             None, type=["null", "integer"], minimum=1, description="Fewer: no verdict (200)"
         ),
         "dry_run": Param(False, type="boolean", description="Report only, never retrain"),
+        "epochs": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=500,
+            description="Epochs of a triggered retraining (5)",
+        ),
     },
 )
 def drift_monitor() -> None:

@@ -26,7 +26,16 @@ log = logging.getLogger(__name__)
 
 SEED_DAYS = 3
 # DAGs that must run in this order in the demo; any other DAG runs afterwards, by name.
-DEMO_DAG_ORDER = ["model_health", "auto_reinforcement", "request_retraining", "manual_retraining"]
+DEMO_DAG_ORDER = [
+    "model_health",
+    "auto_reinforcement",
+    "drift_monitor",
+    "request_retraining",
+    "manual_retraining",
+]
+# Extra runs before the one at "now", at these fractions of the simulated period: the drift
+# monitor checks once before the drift starts (stable), then at the end (decayed: retrains).
+DEMO_EARLIER_RUNS: dict[str, list[float]] = {"drift_monitor": [0.5]}
 # The week's injected drift: the label function changes while the inputs look the same, so
 # only outcomes reveal it (health degrades) and the errors teach the new concept.
 DEMO_DRIFT = "concept"
@@ -34,6 +43,7 @@ DEMO_DRIFT = "concept"
 # last two days hold only drifted traffic; fifteen epochs let the fine-tune learn the shift.
 DEMO_DAG_CONF: dict[str, dict] = {
     "auto_reinforcement": {"lookback_days": 2, "epochs": 15},
+    "drift_monitor": {"epochs": 15},
     # A user's request, served right away by manual_retraining (which runs after it).
     "request_retraining": {
         "model": "churn",
@@ -195,15 +205,19 @@ def _dag_ids(project: Path) -> list[str]:
     return ordered + [d for d in found if d not in ordered]
 
 
-def run_dag(dag_id: str, env: dict[str, str], log_file: Path) -> bool:
+def run_dag(
+    dag_id: str, env: dict[str, str], log_file: Path, logical_date: datetime | None = None
+) -> bool:
     """``airflow dags test``: a real run on the metadata database, without a scheduler."""
-    log.info("running DAG %s (log: %s)", dag_id, log_file)
+    when = f" at {logical_date.isoformat()}" if logical_date else ""
+    log.info("running DAG %s%s (log: %s)", dag_id, when, log_file)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).parent / "airflow")
     conf = ["--conf", json.dumps(DEMO_DAG_CONF[dag_id])] if dag_id in DEMO_DAG_CONF else []
+    date = [logical_date.isoformat()] if logical_date else []
     with log_file.open("w") as handle:
         result = subprocess.run(
-            [airflow, "dags", "test", *conf, dag_id],
+            [airflow, "dags", "test", *conf, dag_id, *date],
             env=env,
             stdout=handle,
             stderr=subprocess.STDOUT,
@@ -226,13 +240,20 @@ def run_demo(settings: Settings, *, days: float = 7) -> int:
         stack.start_mlflow()
         env = stack.migrate_airflow()
         models = _bootstrap_all(settings)
+        end = datetime.now(UTC)
         for model_cfg in models:
             simulate_days(model_cfg, settings, days=days, drift=DEMO_DRIFT)
-        failed = [
-            dag_id
-            for dag_id in _dag_ids(project)
-            if not run_dag(dag_id, env, settings.log_dir / "demo" / f"{dag_id}.log")
-        ]
+        failed = []
+        for dag_id in _dag_ids(project):
+            logs = settings.log_dir / "demo"
+            for fraction in DEMO_EARLIER_RUNS.get(dag_id, []):
+                at = (end - timedelta(days=days * (1 - fraction))).replace(
+                    minute=0, second=0, microsecond=0
+                )
+                if not run_dag(dag_id, env, logs / f"{dag_id}-{at:%Y%m%dT%H}.log", at):
+                    failed.append(dag_id)
+            if not run_dag(dag_id, env, logs / f"{dag_id}.log"):
+                failed.append(dag_id)
         summary = collect_summary(
             settings.database_url("relearn"), settings.tracking_uri, [m.name for m in models]
         )

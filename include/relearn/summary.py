@@ -25,10 +25,18 @@ _TABLE_SECTIONS: dict[str, tuple[str, str, str]] = {
     ),
     "drift_reports": (
         "drift_reports",
-        "model_name, checked_at AS time, score, verdict",
+        "id, model_name, model_version, checked_at AS time, score, verdict, rows, "
+        "labelled_rows, drifted_features, performance->>'accuracy' AS accuracy, "
+        "performance->>'reference_accuracy' AS reference_accuracy, action, action_reason, "
+        "report_uri, retraining_run_id",
         "checked_at",
     ),
-    "ab_tests": ("ab_tests", "id, model_name, challenger_version, status, stages", "created_at"),
+    "ab_tests": (
+        "ab_tests",
+        "id, model_name, champion_version, challenger_version, status, traffic_percent, stages, "
+        "retraining_run_id, reason",
+        "created_at",
+    ),
     "alias_history": (
         "alias_history",
         "model_name, alias, version, changed_at, changed_by, reason",
@@ -95,10 +103,33 @@ def render_summary(summary: dict) -> str:
         f"  {r['reason'] or ''}"
         for r in summary["requests"][-5:]
     ] or ["  (none)"]
+    lines += ["", "Drift reports:"]
+    lines += [_drift_line(d) for d in summary["drift_reports"][-5:]] or ["  (none)"]
+    lines += ["", "A/B tests:"]
+    lines += [
+        f"  {t['model_name']} v{t['challenger_version']} vs v{t['champion_version']}  "
+        f"{t['status']} at {t['traffic_percent']} % (stages {t['stages']})"
+        for t in summary["ab_tests"][-5:]
+    ] or ["  (none)"]
     lines.append("")
-    for section in ("drift_reports", "ab_tests", "alias_history"):
+    for section in ("alias_history",):
         lines.append(f"{section.replace('_', ' ').capitalize()}: {len(summary[section])}")
     return "\n".join(lines)
+
+
+def _drift_line(report: dict) -> str:
+    score = "n/a" if report["score"] is None else f"{float(report['score']):.2f}"
+    text = f"  {report['model_name']} v{report['model_version']} {report['time']}  "
+    text += f"{report['verdict']:<17} score {score}"
+    if report["accuracy"] is not None:
+        text += (
+            f", accuracy {float(report['accuracy']):.3f}"
+            f" vs {float(report['reference_accuracy']):.3f}"
+        )
+    text += f" -> {report['action']}"
+    if report["retraining_run_id"]:
+        text += f" (run {report['retraining_run_id']})"
+    return text
 
 
 def _run_line(run: dict) -> str:

@@ -56,15 +56,30 @@ def test_make_demo(tmp_path) -> None:
     ]
     # The daily reinforcement learned from the drifted days: a completed run and version 2,
     # aliased challenger exactly when its gate blessed it; the champion stays v1.
-    daily, manual = summary["runs"]
+    daily, drift, manual = summary["runs"]
     assert (daily["source"], daily["status"], daily["model_version"]) == (
         "auto_daily",
         "completed",
         "2",
     )
-    v2 = next(v for v in summary["model_versions"] if v["version"] == 2)
-    assert v2["aliases"] == (["challenger"] if daily["blessed"] else []), daily["gate_reasons"]
+    assert daily["blessed"] is not None, daily
     assert "Retraining runs:" in result.stdout
+    # The drift monitor: stable before the drift, decayed at the end (the concept changed,
+    # the inputs did not), which retrained (decay_triggered) and, once blessed, asked for an
+    # A/B test of the new version.
+    before, after = summary["drift_reports"]
+    assert (before["verdict"], before["action"]) == ("stable", "none"), before
+    assert (after["verdict"], after["action"]) == ("decayed", "retrain"), after
+    assert after["report_uri"].startswith("runs:/")
+    assert after["retraining_run_id"] == drift["id"]
+    assert (drift["source"], drift["status"], drift["model_version"]) == (
+        "decay_triggered",
+        "completed",
+        "3",
+    )
+    tests = [(t["challenger_version"], t["status"]) for t in summary["ab_tests"]]
+    assert tests == ([("3", "pending")] if drift["blessed"] else []), drift["gate_reasons"]
+    assert "Drift reports:" in result.stdout
     # The filed request was served by manual_retraining and is linked to its run.
     [request] = summary["requests"]
     assert (request["status"], request["retraining_run_id"]) == ("completed", manual["id"])
