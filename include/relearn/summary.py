@@ -108,7 +108,11 @@ def render_summary(summary: dict) -> str:
     lines += ["", "A/B tests:"]
     lines += [
         f"  {t['model_name']} v{t['challenger_version']} vs v{t['champion_version']}  "
-        f"{t['status']} at {t['traffic_percent']} % (stages {t['stages']})"
+        + (
+            f"pending (starts at {t['stages'][0]} %)"
+            if t["status"] == "pending"
+            else f"{t['status']} at {t['traffic_percent']} % (stages {t['stages']})"
+        )
         for t in summary["ab_tests"][-5:]
     ] or ["  (none)"]
     lines.append("")
