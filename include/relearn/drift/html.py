@@ -70,7 +70,7 @@ def _chart_png(
             axis.bar(positions + 0.2, current, width=0.4, label="window")
             axis.set_xticks(positions, categories, rotation=30)
         axis.set_title(f"{name} ({'drifted' if feature['drifted'] else 'stable'})")
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=7, loc="upper right")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
