@@ -226,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_drift_arguments(
         add("drift", run_drift, "check the champions for drift (and retrain when it is found)")
     )
+    from relearn.abtest.cli import add_ab_arguments, add_registry_arguments, run_ab, run_registry
+
+    add_ab_arguments(
+        add("ab", run_ab, "start, check, expand, pause, roll back or promote A/B tests")
+    )
+    add_registry_arguments(
+        add("registry", run_registry, "list versions, move aliases, promote or roll back")
+    )
     request = add("request", cmd_request, "file, list or cancel manual retraining requests")
     request_commands = request.add_subparsers(dest="request_command", required=True)
     create = request_commands.add_parser("create", help="queue a retraining of a model")
@@ -264,12 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("alembic", "urllib3", "git", "mlflow.store.db.utils"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from relearn.abtest import DeployError
     from relearn.config import ConfigError
     from relearn.stack import StackError
 
     try:
         return args.handler(args)
-    except (ConfigError, ValueError, FileNotFoundError) as error:
+    except (ConfigError, ValueError, FileNotFoundError, DeployError) as error:
         print(f"relearn: {error}", file=sys.stderr)
         return 1
     except StackError as error:

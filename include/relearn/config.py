@@ -13,7 +13,7 @@ import os
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -121,16 +121,36 @@ class DriftConfig(_Strict):
 
 
 class ABTestConfig(_Strict):
+    """How a challenger earns traffic (``relearn.abtest.policy``)."""
+
+    # "staged": 10 -> 25 -> 50 -> 100 % on evidence; "bandit": Thompson sampling shares.
+    policy: Literal["staged", "bandit"] = "staged"
+    # Start a test by itself for a pending or untested challenger when none is running.
+    auto_start: bool = True
     stages: list[Annotated[int, Field(gt=0, le=100)]] = Field(
         default_factory=lambda: [10, 25, 50, 100]
     )
+    # Hours since the test started before it may move to stage 2, 3, ... (cumulative).
     min_dwell_hours: list[Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: [24, 48, 72]
     )
     min_samples_per_arm: PositiveInt = 1000
+    # Relative accuracy improvement over the champion needed to promote.
     min_improvement: Fraction = 0.02
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_approval: bool = False
+    # Guardrails (checked from min_guardrail_samples labelled rows on): roll back when the
+    # challenger's p95 latency exceeds the champion's by this fraction, its error rate the
+    # champion's by this much (absolute), or its accuracy / macro F1 falls below a floor.
+    min_guardrail_samples: PositiveInt = 100
+    max_latency_increase: Annotated[float, Field(ge=0)] = 0.5
+    # ... plus this many milliseconds (sub-millisecond latencies jitter by more than 50 %).
+    latency_slack_ms: Annotated[float, Field(ge=0)] = 5.0
+    max_error_rate_increase: Fraction = 0.10
+    min_accuracy: Fraction | None = None
+    min_f1: Fraction | None = None
+    # Bandit policy: each arm keeps at least this share of traffic.
+    bandit_floor: Annotated[float, Field(ge=0.0, le=0.5)] = 0.01
 
     @model_validator(mode="after")
     def _check_stages(self) -> Self:

@@ -528,28 +528,53 @@ def publish(
         runs.complete_run(
             connection, run.id, completed_at=_now(), metrics={}, model_version=version
         )
-    if blessed:
-        client.set_registered_model_alias(model_cfg.name, CHALLENGER, version)
-        with transaction(services.database_url) as connection:
-            if run.source in AB_TEST_SOURCES:
-                test = abtests.request_test(
-                    connection,
-                    model_name=model_cfg.name,
-                    champion_version=run.params.get("champion_version"),
-                    challenger_version=version,
-                    stages=model_cfg.abtest.stages,
-                    retraining_run_id=run.id,
-                    reason=f"{run.source} retraining run {run.id}",
-                )
-                log.info("%s v%s: A/B test %s requested", model_cfg.name, version, test.id)
-            runs.merge_metrics(connection, run.id, {ALIASED_KEY: CHALLENGER})
+    aliased = _alias_challenger(services, model_cfg, run, version) if blessed else None
     log.info(
         "%s v%s registered%s",
         model_cfg.name,
         version,
-        " and aliased challenger" if blessed else " (not blessed: no alias)",
+        f" ({aliased})" if blessed else " (not blessed: no alias)",
     )
     return {"status": "published", "model": model_cfg.name, "version": version, "blessed": blessed}
+
+
+def _alias_challenger(
+    services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun, version: str
+) -> str:
+    """Alias a blessed version ``challenger`` unless an A/B test is serving the current one.
+
+    Drift- and decay-triggered versions also get a pending A/B test. Recorded in the run's
+    metrics, so a rerun of a published run never moves the alias again.
+    """
+    from relearn.abtest.deploy import move_aliases
+
+    with transaction(services.database_url) as connection:
+        serving = abtests.live_test(connection, model_cfg.name, abtests.ACTIVE)
+    if serving is not None:
+        outcome = f"not aliased: A/B test {serving.id} of v{serving.challenger_version} is live"
+    else:
+        move_aliases(
+            services,
+            model_cfg.name,
+            [(CHALLENGER, version)],
+            reason=f"blessed by {run.source} retraining run {run.id}",
+            changed_by="retraining",
+        )
+        outcome = "aliased challenger"
+    with transaction(services.database_url) as connection:
+        if run.source in AB_TEST_SOURCES:
+            test = abtests.request_test(
+                connection,
+                model_name=model_cfg.name,
+                champion_version=run.params.get("champion_version"),
+                challenger_version=version,
+                stages=model_cfg.abtest.stages,
+                retraining_run_id=run.id,
+                reason=f"{run.source} retraining run {run.id}",
+            )
+            outcome += f", A/B test {test.id} requested"
+        runs.merge_metrics(connection, run.id, {ALIASED_KEY: outcome})
+    return outcome
 
 
 def fail(services: Services, run_id: str, error: BaseException | str) -> bool:

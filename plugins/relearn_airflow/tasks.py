@@ -31,6 +31,16 @@ def retraining_wanted(check: dict) -> dict:
     return check["retrain"]
 
 
+@task
+def approval_needed(outcome: dict) -> dict:
+    """Go on to the human approval only when the A/B check asked for it."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if outcome.get("action") != "await_approval":
+        raise AirflowSkipException(f"{outcome.get('action')}: {outcome.get('reason')}")
+    return outcome
+
+
 @task(outlets=[CHALLENGER_ASSET])
 def announce_challenger(published: dict, outlet_events: Any = None) -> None:
     """Emit a ``relearn://models/challenger`` event (extra: model, version) when blessed."""

@@ -21,6 +21,7 @@ from relearn.reinforce import (
     start,
     train,
 )
+from relearn.store.aliases import history
 from relearn.store.db import transaction
 from relearn.store.runs import find_run, get_run
 from tests.integration.traffic import drop_feature, log_traffic
@@ -355,4 +356,9 @@ def test_deploy_operator_rolls_the_champion_to_any_version(
         assert aliases(client, model_cfg.name)[CHAMPION] == blessed_run.model_version
     finally:
         rollback(champion.version)
-    assert aliases(client, model_cfg.name)[CHAMPION] == champion.version
+    current = aliases(client, model_cfg.name)
+    assert current[CHAMPION] == champion.version
+    assert current["previous_champion"] == blessed_run.model_version
+    with transaction(services.database_url) as connection:
+        changes = [(c.alias, c.version) for c in history(connection, model_cfg.name, CHAMPION)]
+    assert changes[-2:] == [(CHAMPION, blessed_run.model_version), (CHAMPION, champion.version)]

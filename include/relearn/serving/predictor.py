@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ class ModelNotDeployedError(RuntimeError):
 
 
 class Predictor:
-    """Predicts with ``models:/<name>@champion`` and logs each prediction.
+    """Predicts with ``models:/<name>@champion`` (or the arm's alias) and logs each prediction.
 
     Rows are buffered and written ``batch_size`` at a time (and on ``flush``/exit), so the
     database sees one statement per batch instead of one per prediction.
@@ -38,6 +39,8 @@ class Predictor:
     :param database_url: Relearn's database.
     :param tracking_uri: the MLflow tracking/registry server.
     :param router: chooses the arm per unit; the champion serves everything by default.
+    :param alias_ttl: seconds between re-reading an arm's alias (a promotion is followed
+        that late without a restart).
     :param new_id: makes prediction ids (random UUIDs); a seeded one makes replays repeatable,
         since retraining's holdout and replay samples are chosen by id hash.
     """
@@ -51,6 +54,7 @@ class Predictor:
         router: Router | None = None,
         batch_size: int = 500,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        alias_ttl: float = 30.0,
     ) -> None:
         self.model_cfg = model_cfg
         self.database_url = database_url
@@ -59,25 +63,33 @@ class Predictor:
         self.router = router or ChampionRouter()
         self.batch_size = batch_size
         self._new_id = new_id
+        self.alias_ttl = alias_ttl
+        self._checked: dict[str, float] = {}
         self._models: dict[str, tuple[str, Any]] = {}
         self._buffer: list[LoggedPrediction] = []
 
     def _model(self, arm: str) -> tuple[str, Any]:
-        if arm not in self._models:
-            version = alias_version(self.client, self.model_cfg.name, arm)
-            if version is None:
-                raise ModelNotDeployedError(
-                    f"model '{self.model_cfg.name}' has no '{arm}' version in the registry "
-                    "(run `relearn bootstrap` first)"
-                )
+        """The arm's (version, model), following its alias at most ``alias_ttl`` seconds late."""
+        cached = self._models.get(arm)
+        now = time.monotonic()
+        if cached is not None and now - self._checked.get(arm, -math.inf) < self.alias_ttl:
+            return cached
+        version = alias_version(self.client, self.model_cfg.name, arm)
+        if version is None:
+            raise ModelNotDeployedError(
+                f"model '{self.model_cfg.name}' has no '{arm}' version in the registry "
+                "(run `relearn bootstrap` first)"
+            )
+        if cached is None or cached[0] != str(version.version):
             uri = model_uri(self.model_cfg.name, version.version)
             log.info("loading %s for arm %s", uri, arm)
             self._models[arm] = (str(version.version), load_pyfunc(self.tracking_uri, uri))
+        self._checked[arm] = now
         return self._models[arm]
 
     def reload(self) -> None:
-        """Forget loaded models so the next prediction follows moved aliases."""
-        self._models.clear()
+        """Re-read every alias on the next prediction (models stay loaded if unchanged)."""
+        self._checked.clear()
 
     def serving_version(self, arm: str = CHAMPION) -> str:
         return self._model(arm)[0]

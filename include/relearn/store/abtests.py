@@ -1,17 +1,18 @@
-"""``ab_tests`` rows as far as retraining needs them: request a test, see whether one is live.
+"""``ab_tests`` and ``ab_decisions`` rows, and per-arm figures aggregated from the prediction log.
 
-A challenger from drift-triggered retraining asks for a test at the first traffic stage; the
-A/B promotion workflow picks pending tests up and owns them from there.
+A challenger from drift-triggered retraining asks for a test (``pending``); the A/B promotion
+workflow (``relearn.abtest.deploy``) starts it and moves it through its stages.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import uuid
+    from datetime import datetime
 
     from psycopg2.extensions import connection as Connection
 
@@ -19,19 +20,32 @@ PENDING, RUNNING, PAUSED = "pending", "running", "paused"
 PROMOTED, ROLLED_BACK, ABORTED = "promoted", "rolled_back", "aborted"
 # A test in one of these states holds the model: no second challenger is tested meanwhile.
 LIVE = (PENDING, RUNNING, PAUSED)
+# A test in one of these states is serving traffic (or could again: paused).
+ACTIVE = (RUNNING, PAUSED)
+
+_COLUMNS = (
+    "id, model_name, champion_version, challenger_version, status, traffic_percent, stages, "
+    "policy, stage_index, created_at, started_at, stage_started_at, ended_at, approval, reason"
+)
 
 
 @dataclass(frozen=True)
-class ABTestRef:
+class ABTest:
     id: uuid.UUID
     model_name: str
     champion_version: str | None
     challenger_version: str
     status: str
     traffic_percent: int
-
-
-_COLUMNS = "id, model_name, champion_version, challenger_version, status, traffic_percent"
+    stages: list[int]
+    policy: str
+    stage_index: int
+    created_at: datetime
+    started_at: datetime | None
+    stage_started_at: datetime | None
+    ended_at: datetime | None
+    approval: str | None
+    reason: str | None
 
 
 def request_test(
@@ -43,7 +57,7 @@ def request_test(
     stages: list[int],
     retraining_run_id: uuid.UUID | str | None,
     reason: str,
-) -> ABTestRef:
+) -> ABTest:
     """A ``pending`` test of the challenger (once per version); returns the stored row."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -59,20 +73,225 @@ def request_test(
                 reason,
             ),
         )
-        cursor.execute(
-            f"SELECT {_COLUMNS} FROM ab_tests WHERE model_name = %s AND challenger_version = %s",
-            (model_name, challenger_version),
-        )
-        return ABTestRef(*cursor.fetchone())
+    test = find_test(connection, model_name, challenger_version)
+    if test is None:  # cannot happen inside one transaction
+        raise RuntimeError(f"A/B test of {model_name} v{challenger_version} vanished")
+    return test
 
 
-def live_test(connection: Connection, model_name: str) -> ABTestRef | None:
-    """The model's pending, running or paused test, if any (the oldest first)."""
+def _one(connection: Connection, where: str, params: tuple) -> ABTest | None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_COLUMNS} FROM ab_tests WHERE {where}", params)
+        row = cursor.fetchone()
+    return None if row is None else ABTest(*row)
+
+
+def get_test(connection: Connection, test_id: uuid.UUID | str, *, lock: bool = False) -> ABTest:
+    test = _one(connection, "id = %s" + (" FOR UPDATE" if lock else ""), (str(test_id),))
+    if test is None:
+        raise LookupError(f"no A/B test {test_id}")
+    return test
+
+
+def find_test(connection: Connection, model_name: str, challenger_version: str) -> ABTest | None:
+    return _one(
+        connection,
+        "model_name = %s AND challenger_version = %s",
+        (model_name, str(challenger_version)),
+    )
+
+
+def live_test(
+    connection: Connection, model_name: str, statuses: tuple[str, ...] = LIVE
+) -> ABTest | None:
+    """The model's test in one of ``statuses`` (running/paused before pending, then oldest)."""
+    return _one(
+        connection,
+        "model_name = %s AND status = ANY(%s) ORDER BY (status = 'pending'), created_at LIMIT 1",
+        (model_name, list(statuses)),
+    )
+
+
+def list_tests(connection: Connection, model_name: str | None = None) -> list[ABTest]:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM ab_tests WHERE model_name = %s AND status = ANY(%s) "
-            "ORDER BY created_at LIMIT 1",
-            (model_name, list(LIVE)),
+            f"SELECT {_COLUMNS} FROM ab_tests WHERE %(model)s IS NULL OR model_name = %(model)s "
+            "ORDER BY created_at",
+            {"model": model_name},
+        )
+        return [ABTest(*row) for row in cursor.fetchall()]
+
+
+def update_test(connection: Connection, test_id: uuid.UUID | str, **fields: Any) -> None:
+    """Set columns of a test (names are this module's own, never user input)."""
+    assignments = ", ".join(f"{name} = %({name})s" for name in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE ab_tests SET {assignments}, updated_at = now() WHERE id = %(id)s",
+            {**fields, "id": str(test_id)},
+        )
+
+
+# --- decisions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    test_id: uuid.UUID
+    decided_at: datetime
+    action: str
+    traffic_before: int
+    traffic_after: int
+    reason: str
+    numbers: dict[str, Any]
+    decided_by: str
+    run_key: str
+
+
+def find_decision(connection: Connection, test_id: uuid.UUID | str, run_key: str):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT test_id, decided_at, action, traffic_before, traffic_after, reason, numbers, "
+            "decided_by, run_key FROM ab_decisions WHERE test_id = %s AND run_key = %s",
+            (str(test_id), run_key),
         )
         row = cursor.fetchone()
-    return None if row is None else ABTestRef(*row)
+    return None if row is None else DecisionRow(*row)
+
+
+def record_decision(connection: Connection, decision: DecisionRow) -> bool:
+    """Insert the decision; False when this run key already decided for the test."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ab_decisions (test_id, decided_at, action, traffic_before, "
+            "traffic_after, reason, numbers, decided_by, run_key) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (test_id, run_key) DO NOTHING",
+            (
+                str(decision.test_id),
+                decision.decided_at,
+                decision.action,
+                decision.traffic_before,
+                decision.traffic_after,
+                decision.reason,
+                json.dumps(decision.numbers),
+                decision.decided_by,
+                decision.run_key,
+            ),
+        )
+        return cursor.rowcount == 1
+
+
+def decisions(connection: Connection, test_id: uuid.UUID | str) -> list[DecisionRow]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT test_id, decided_at, action, traffic_before, traffic_after, reason, numbers, "
+            "decided_by, run_key FROM ab_decisions WHERE test_id = %s ORDER BY decided_at, id",
+            (str(test_id),),
+        )
+        return [DecisionRow(*row) for row in cursor.fetchall()]
+
+
+# --- per-arm figures ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArmStats:
+    """One arm's predictions in a period: volume, outcomes and service figures."""
+
+    arm: str
+    version: str | None
+    predictions: int
+    labelled: int
+    correct: int
+    mean_confidence: float | None
+    latency_p95_ms: float | None
+    f1_macro: float | None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Share of labelled predictions that were wrong."""
+        return None if self.accuracy is None else 1 - self.accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "accuracy": self.accuracy,
+            "error_rate": self.error_rate,
+        }
+
+
+_ARMS = """
+    model_name = %(model)s AND predicted_at >= %(since)s AND predicted_at < %(until)s
+    AND ((served_by = 'champion' AND model_version = %(champion)s)
+         OR (served_by = 'challenger' AND model_version = %(challenger)s))
+"""
+
+
+def arm_stats(
+    connection: Connection,
+    *,
+    model_name: str,
+    champion_version: str,
+    challenger_version: str,
+    since: datetime,
+    until: datetime,
+    classes: list[str],
+) -> dict[str, ArmStats]:
+    """Figures per arm (``champion``, ``challenger``) for the given versions, in two queries."""
+    params = {
+        "model": model_name,
+        "since": since,
+        "until": until,
+        "champion": str(champion_version),
+        "challenger": str(challenger_version),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT served_by, count(*), count(actual_label), "
+            "count(*) FILTER (WHERE actual_label = predicted_label), avg(confidence), "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
+            f"FROM prediction_log WHERE {_ARMS} GROUP BY served_by",
+            params,
+        )
+        totals = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT served_by, predicted_label, actual_label, count(*) "
+            f"FROM prediction_log WHERE {_ARMS} AND actual_label IS NOT NULL "
+            "GROUP BY served_by, predicted_label, actual_label",
+            params,
+        )
+        confusion: dict[str, dict[tuple[str, str], int]] = {}
+        for arm, predicted, actual, count in cursor.fetchall():
+            confusion.setdefault(arm, {})[(predicted, actual)] = count
+    result = {}
+    for arm, version in (("champion", champion_version), ("challenger", challenger_version)):
+        n, labelled, correct, confidence, p95 = totals.get(arm, (0, 0, 0, None, None))
+        result[arm] = ArmStats(
+            arm=arm,
+            version=str(version),
+            predictions=n,
+            labelled=labelled,
+            correct=correct,
+            mean_confidence=None if confidence is None else float(confidence),
+            latency_p95_ms=None if p95 is None else float(p95),
+            f1_macro=_f1_macro(confusion.get(arm, {}), classes),
+        )
+    return result
+
+
+def _f1_macro(confusion: dict[tuple[str, str], int], classes: list[str]) -> float | None:
+    """Macro F1 over the configured classes from (predicted, actual) counts."""
+    if not confusion:
+        return None
+    scores = []
+    for label in classes:
+        tp = confusion.get((label, label), 0)
+        fp = sum(n for (p, a), n in confusion.items() if p == label and a != label)
+        fn = sum(n for (p, a), n in confusion.items() if a == label and p != label)
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return sum(scores) / len(scores)

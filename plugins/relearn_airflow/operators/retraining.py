@@ -151,10 +151,12 @@ class ValidateModelOperator(RetrainingStepOperator):
 class MLflowDeployOperator(RetrainingStepOperator):
     """Register a run's candidate and alias it ``challenger`` when blessed.
 
-    With ``action="rollback"`` it instead points ``champion`` back at ``version``.
+    With ``action="rollback"`` it instead points ``champion`` back at ``version`` (default:
+    the last known good one), through the same crash-safe deployer as ``relearn registry``.
 
     :param action: ``publish`` (default) or ``rollback``.
-    :param version: the version to roll back to (templated; ``rollback`` only).
+    :param version: the version to roll back to (templated; ``rollback`` only; empty: the
+        last known good).
     """
 
     template_fields: Sequence[str] = ("model_name", "run_id", "version")
@@ -172,12 +174,19 @@ class MLflowDeployOperator(RetrainingStepOperator):
     def execute(self, context: Context) -> Any:
         if self.action == "publish":
             return super().execute(context)
-        from relearn.registry import CHAMPION, registry_client
+        from relearn.abtest import DeployError
+        from relearn.abtest.deploy import set_champion
 
-        if self.version in (None, ""):
-            raise AirflowFailException("rollback needs the version to roll back to")
-        client = registry_client(self.hook().tracking_uri)
-        client.get_model_version(self.model_name, str(self.version))  # fails if unknown
-        client.set_registered_model_alias(self.model_name, CHAMPION, str(self.version))
-        self.log.warning("%s: champion rolled back to v%s", self.model_name, self.version)
-        return {"status": "rolled_back", "version": str(self.version)}
+        hook = self.hook()
+        try:
+            version = set_champion(
+                self.services(hook),
+                hook.model_config(self.model_name),
+                version=None if self.version in (None, "") else str(self.version),
+                by=f"airflow:{self.dag_id}" if self.has_dag() else "airflow",
+                reason=f"rollback by task {self.task_id}",
+            )
+        except DeployError as error:
+            raise AirflowFailException(str(error)) from error
+        self.log.warning("%s: champion rolled back to v%s", self.model_name, version)
+        return {"status": "rolled_back", "version": version}

@@ -1,0 +1,75 @@
+"""
+### A/B promotion
+
+Every hour, and as soon as a new challenger is announced (the `relearn://models/challenger`
+Asset), for each configured model (or the one chosen in the trigger form):
+
+1. **decide** — with no test running, a pending test (e.g. from drift retraining) or an untested
+   `challenger` is started at the first stage (10 %). A running test is judged on the prediction
+   log since its start, per arm (labelled rows, accuracy, macro F1, mean confidence, p95
+   latency, error rate), with an anytime-valid sequential test (mSPRT, alpha 0.05) so hourly
+   looks do not inflate false promotions:
+   **expand** 10 → 25 → 50 % (after 24 / 48 h since the start; stable, then positive),
+   **promote** to 100 % after 72 h when significantly better by >= 2 % (`champion` moves to the
+   challenger, the old one keeps `previous_champion`), **rollback** when significantly worse or
+   a guardrail breaks (latency, error rate, accuracy/F1 floors; `challenger` removed),
+   otherwise **hold** (too few samples or inconclusive). Every decision is stored with its
+   numbers in `ab_decisions`; every alias move in `alias_history`.
+2. **approve_promotion** — only with `abtest.require_approval`: a human approves (promote) or
+   rejects (roll back) under Browse → Required Actions.
+
+"Now" is the run's data interval end. Params: `model`, `action` (check, expand, pause, resume,
+rollback, promote), `traffic` (for expand). Thresholds: `abtest` in `relearn.yaml`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task_group
+
+from relearn_airflow.operators.abtest import ABTestOperator, PromotionApprovalOperator
+from relearn_airflow.tasks import CHALLENGER_ASSET, approval_needed, configured_models
+
+
+@dag(
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=[CHALLENGER_ASSET]
+    ),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["relearn", "deployment", "ab-test"],
+    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    params={
+        "model": Param(None, type=["null", "string"], description="Only this model (empty: all)"),
+        "action": Param(
+            "check",
+            enum=["check", "expand", "pause", "resume", "rollback", "promote"],
+            description="check: the policy decides; anything else overrides it",
+        ),
+        "traffic": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=100,
+            description="Challenger share in % for expand (empty: the next stage)",
+        ),
+    },
+)
+def ab_promotion() -> None:
+    @task_group
+    def promotion(model_name: str) -> None:
+        decide = ABTestOperator(task_id="decide", model_name=model_name)
+        needed = approval_needed(decide.output)
+        needed >> PromotionApprovalOperator(
+            task_id="approve_promotion",
+            model_name=model_name,
+            subject="Promote the challenger of {{ task.model_name }} to champion?",
+            body="The A/B test passed. Approve promotes it now; Reject rolls it back.",
+        )
+
+    promotion.expand(model_name=configured_models())
+
+
+ab_promotion()

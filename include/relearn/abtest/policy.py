@@ -1,0 +1,200 @@
+"""What an A/B test does next, from the two arms' figures: pure, so replays decide the same.
+
+Staged policy (default), checked in this order:
+
+1. **guardrails** (from ``min_guardrail_samples`` labelled rows per arm): the challenger's p95
+   latency above the champion's by more than ``max_latency_increase`` (+ ``latency_slack_ms``),
+   its error rate above the champion's by more than ``max_error_rate_increase``, or its
+   accuracy / macro F1 under ``min_accuracy`` / ``min_f1`` -> **rollback** at once (a broken
+   model should not wait for significance);
+2. **significantly worse** (the anytime-valid interval of challenger - champion accuracy is
+   below 0, ``relearn.abtest.stats``) -> **rollback**;
+3. fewer than ``min_samples_per_arm`` labelled rows in an arm -> **hold** (never fail a test
+   for lack of traffic);
+4. less time since the start than ``min_dwell_hours`` for the next stage -> **hold**;
+5. the next stage's bar: the first step needs the challenger *stable* (not significantly
+   worse: already true here), later steps *positive* (accuracy above the champion's), the
+   final step (100 %) a *passed* test (significantly better and relative improvement
+   >= ``min_improvement``) -> **expand** / **promote** (or **await_approval** first when
+   ``require_approval``); otherwise **hold** as inconclusive.
+
+Bandit policy: the same guardrails and "significantly worse" rollback; otherwise the
+challenger's share is P(challenger better) under Beta posteriors (Thompson sampling), kept
+within [``bandit_floor``, 1 - ``bandit_floor``]; promote when that probability reaches
+1 - alpha with enough samples, improvement and time, roll back when it falls to alpha.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from relearn.abtest.stats import compare_accuracy, probability_challenger_better
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from relearn.config import ABTestConfig
+    from relearn.store.abtests import ArmStats
+
+HOLD, EXPAND, PROMOTE, ROLLBACK = "hold", "expand", "promote", "rollback"
+REBALANCE, AWAIT_APPROVAL = "rebalance", "await_approval"
+
+
+@dataclass(frozen=True)
+class TestState:
+    """What the policy needs to know about the test itself."""
+
+    test_id: str
+    stage_index: int
+    traffic_percent: int
+    started_at: datetime
+    approval: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    traffic: int
+    reason: str
+    numbers: dict[str, Any] = field(default_factory=dict)
+    stage_index: int | None = None
+
+
+def decide(
+    test: TestState,
+    champion: ArmStats,
+    challenger: ArmStats,
+    cfg: ABTestConfig,
+    now: datetime,
+) -> Decision:
+    """The next action for ``test`` at ``now`` (see the module doc)."""
+    comparison = compare_accuracy(
+        champion.correct,
+        champion.labelled,
+        challenger.correct,
+        challenger.labelled,
+        alpha=cfg.alpha,
+    )
+    numbers = {
+        "champion": champion.to_dict(),
+        "challenger": challenger.to_dict(),
+        "comparison": comparison.to_dict(),
+        "hours_running": (now - test.started_at).total_seconds() / 3600,
+    }
+
+    def decision(action: str, traffic: int, reason: str, stage: int | None = None) -> Decision:
+        return Decision(action, traffic, reason, numbers, stage)
+
+    breach = guardrail_breach(champion, challenger, cfg)
+    if breach:
+        return decision(ROLLBACK, 0, f"guardrail: {breach}")
+    if comparison.significantly_worse:
+        return decision(ROLLBACK, 0, f"significantly worse: {_interval(comparison)}")
+    if test.approval == "rejected":
+        return decision(ROLLBACK, 0, "promotion rejected by a human")
+    if cfg.policy == "bandit":
+        return _bandit(test, champion, challenger, cfg, now, numbers, comparison)
+    low = min(champion.labelled, challenger.labelled)
+    if low < cfg.min_samples_per_arm:
+        return decision(
+            HOLD,
+            test.traffic_percent,
+            f"{low} labelled rows in the smaller arm (< {cfg.min_samples_per_arm})",
+        )
+    following = test.stage_index + 1
+    if following >= len(cfg.stages):
+        return decision(HOLD, test.traffic_percent, "already at the last stage")
+    hours = numbers["hours_running"]
+    dwell = cfg.min_dwell_hours[test.stage_index]
+    if hours < dwell:
+        return decision(
+            HOLD,
+            test.traffic_percent,
+            f"{hours:.1f} h since start (< {dwell:g} h for the next stage)",
+        )
+    target = cfg.stages[following]
+    if following == len(cfg.stages) - 1:
+        if not comparison.significantly_better or comparison.relative < cfg.min_improvement:
+            return decision(
+                HOLD,
+                test.traffic_percent,
+                f"not passed yet: {_interval(comparison)}, improvement "
+                f"{comparison.relative:+.1%} (needs >= {cfg.min_improvement:.0%} and "
+                "significance)",
+            )
+        if cfg.require_approval and test.approval != "approved":
+            return decision(AWAIT_APPROVAL, test.traffic_percent, "passed: awaiting approval")
+        return decision(PROMOTE, 100, f"passed: {_interval(comparison)}", following)
+    if following >= 2 and comparison.difference <= 0:
+        return decision(HOLD, test.traffic_percent, f"not positive yet: {_interval(comparison)}")
+    bar = "stable" if following == 1 else "positive"
+    return decision(EXPAND, target, f"{bar}: {_interval(comparison)}", following)
+
+
+def guardrail_breach(champion: ArmStats, challenger: ArmStats, cfg: ABTestConfig) -> str | None:
+    """The first guardrail the challenger breaks, or None."""
+    if min(champion.labelled, challenger.labelled) < cfg.min_guardrail_samples:
+        return None
+    limit = (champion.latency_p95_ms or 0) * (1 + cfg.max_latency_increase) + cfg.latency_slack_ms
+    latencies = (challenger.latency_p95_ms, champion.latency_p95_ms)
+    if None not in latencies and challenger.latency_p95_ms > limit:
+        return (
+            f"p95 latency {challenger.latency_p95_ms:.2f} ms > {limit:.2f} ms "
+            f"(champion {champion.latency_p95_ms:.2f} ms + {cfg.max_latency_increase:.0%} "
+            f"+ {cfg.latency_slack_ms:g} ms)"
+        )
+    increase = challenger.error_rate - champion.error_rate
+    if increase > cfg.max_error_rate_increase:
+        return (
+            f"error rate {challenger.error_rate:.3f} is {increase:.3f} above the champion's "
+            f"(limit {cfg.max_error_rate_increase:.3f})"
+        )
+    if cfg.min_accuracy is not None and challenger.accuracy < cfg.min_accuracy:
+        return f"accuracy {challenger.accuracy:.3f} < {cfg.min_accuracy:.3f}"
+    if cfg.min_f1 is not None and (challenger.f1_macro or 0) < cfg.min_f1:
+        return f"macro F1 {challenger.f1_macro or 0:.3f} < {cfg.min_f1:.3f}"
+    return None
+
+
+def _interval(comparison: Any) -> str:
+    return (
+        f"accuracy difference {comparison.difference:+.4f} "
+        f"(anytime-valid interval [{comparison.low:+.4f}, {comparison.high:+.4f}])"
+    )
+
+
+def _bandit(
+    test: TestState,
+    champion: ArmStats,
+    challenger: ArmStats,
+    cfg: ABTestConfig,
+    now: datetime,
+    numbers: dict[str, Any],
+    comparison: Any,
+) -> Decision:
+    seed = zlib.crc32(f"{test.test_id}@{now.isoformat()}".encode())
+    better = probability_challenger_better(
+        champion.correct, champion.labelled, challenger.correct, challenger.labelled, seed=seed
+    )
+    numbers["probability_challenger_better"] = better
+    enough = min(champion.labelled, challenger.labelled) >= cfg.min_samples_per_arm
+    hours = numbers["hours_running"]
+    if enough and better <= cfg.alpha:
+        return Decision(ROLLBACK, 0, f"P(challenger better) = {better:.3f}", numbers)
+    if (
+        enough
+        and better >= 1 - cfg.alpha
+        and comparison.relative >= cfg.min_improvement
+        and hours >= cfg.min_dwell_hours[-1]
+    ):
+        if cfg.require_approval and test.approval != "approved":
+            return Decision(
+                AWAIT_APPROVAL, test.traffic_percent, "passed: awaiting approval", numbers
+            )
+        return Decision(PROMOTE, 100, f"P(challenger better) = {better:.3f}", numbers)
+    floor = max(1, round(cfg.bandit_floor * 100))
+    share = min(100 - floor, max(floor, round(better * 100)))
+    action = HOLD if share == test.traffic_percent else REBALANCE
+    return Decision(action, share, f"Thompson share: P(challenger better) = {better:.3f}", numbers)

@@ -1,0 +1,108 @@
+"""Replays of whole A/B tests against the real policy, hour by hour, for decision quality.
+
+Each hour ``hourly_labelled`` outcomes arrive; the challenger's share of them follows the
+test's traffic, and each arm's correct answers are binomial with its true accuracy. The
+policy (``relearn.abtest.policy.decide``) sees the cumulative figures, exactly as the hourly
+DAG would, and its decisions are applied until it promotes, rolls back or the horizon ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from relearn.abtest import policy
+from relearn.store.abtests import ArmStats
+
+if TYPE_CHECKING:
+    from relearn.config import ABTestConfig
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Replay:
+    outcome: str  # promoted | rolled_back | running (still undecided at the horizon)
+    hours: int
+    final_traffic: int
+
+
+def _arm(arm: str, labelled: int, correct: int) -> ArmStats:
+    return ArmStats(arm, None, labelled, labelled, correct, None, None, None)
+
+
+def replay_test(
+    champion_accuracy: float,
+    challenger_accuracy: float,
+    cfg: ABTestConfig,
+    *,
+    seed: int,
+    hourly_labelled: int = 400,
+    horizon_hours: int = 14 * 24,
+) -> Replay:
+    """One test from its start at the first stage until a verdict or the horizon."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    state = policy.TestState(
+        test_id=f"replay-{seed}", stage_index=0, traffic_percent=cfg.stages[0], started_at=START
+    )
+    counts = {"champion": [0, 0], "challenger": [0, 0]}  # labelled, correct
+    for hour in range(1, horizon_hours + 1):
+        to_challenger = rng.binomial(hourly_labelled, state.traffic_percent / 100)
+        for arm, n, accuracy in (
+            ("challenger", to_challenger, challenger_accuracy),
+            ("champion", hourly_labelled - to_challenger, champion_accuracy),
+        ):
+            counts[arm][0] += n
+            counts[arm][1] += rng.binomial(n, accuracy)
+        decision = policy.decide(
+            state,
+            _arm("champion", *counts["champion"]),
+            _arm("challenger", *counts["challenger"]),
+            cfg,
+            START + timedelta(hours=hour),
+        )
+        if decision.action == policy.PROMOTE:
+            return Replay("promoted", hour, 100)
+        if decision.action == policy.ROLLBACK:
+            return Replay("rolled_back", hour, 0)
+        if decision.action in (policy.EXPAND, policy.REBALANCE):
+            state = replace(
+                state,
+                traffic_percent=decision.traffic,
+                stage_index=decision.stage_index
+                if decision.stage_index is not None
+                else state.stage_index,
+            )
+    return Replay("running", horizon_hours, state.traffic_percent)
+
+
+def decision_quality(
+    cfg: ABTestConfig,
+    *,
+    tests: int,
+    champion_accuracy: float = 0.80,
+    lifts: tuple[float, ...] = (0.0, -0.03, 0.05),
+    seed: int = 0,
+    **replay_options: int,
+) -> dict[float, dict[str, float]]:
+    """Share of tests promoted / rolled back / undecided per relative lift of the challenger."""
+    table = {}
+    for lift in lifts:
+        outcomes = [
+            replay_test(
+                champion_accuracy,
+                champion_accuracy * (1 + lift),
+                cfg,
+                seed=seed * 1_000_003 + i,
+                **replay_options,
+            )
+            for i in range(tests)
+        ]
+        table[lift] = {
+            name: sum(o.outcome == name for o in outcomes) / tests
+            for name in ("promoted", "rolled_back", "running")
+        } | {"median_hours": sorted(o.hours for o in outcomes)[tests // 2]}
+    return table

@@ -1,0 +1,108 @@
+"""Anytime-valid comparison of two accuracies, looked at every hour without inflating errors.
+
+A fixed-horizon test checked hourly would "find" a difference far more often than its alpha
+says. The mixture sequential probability ratio test (mSPRT, Johari et al., "Always Valid
+Inference", 2017) for the difference of two proportions stays valid at every look: with the
+normal mixture N(0, tau^2) over the difference theta = p_challenger - p_champion, estimate d and
+its variance V,
+
+    Lambda = sqrt(V / (V + tau^2)) * exp(tau^2 * d^2 / (2 * V * (V + tau^2)))
+
+and H0 (theta = 0) is rejected when Lambda >= 1 / alpha. Inverting it gives a confidence
+sequence: theta is within ``d +- sqrt(V (V + tau^2) / tau^2 * (2 ln(1/alpha) +
+ln((V + tau^2) / V)))`` at all times simultaneously with probability >= 1 - alpha.
+``tau`` (``MIXTURE_SD``) is the scale of differences we care about: 0.05 (five points).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MIXTURE_SD = 0.05
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger minus champion accuracy, with its anytime-valid (1 - alpha) interval."""
+
+    difference: float
+    low: float
+    high: float
+    relative: float
+    pvalue: float  # always-valid p-value, min(1, 1 / Lambda)
+
+    @property
+    def significantly_better(self) -> bool:
+        return self.low > 0
+
+    @property
+    def significantly_worse(self) -> bool:
+        return self.high < 0
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "difference": self.difference,
+            "low": self.low,
+            "high": self.high,
+            "relative": self.relative,
+            "pvalue": self.pvalue,
+        }
+
+
+def _rate(correct: int, n: int) -> float:
+    """A smoothed proportion, so an arm with 0 or n successes still has a variance."""
+    return (correct + 0.5) / (n + 1)
+
+
+def compare_accuracy(
+    champion_correct: int,
+    champion_n: int,
+    challenger_correct: int,
+    challenger_n: int,
+    *,
+    alpha: float,
+    mixture_sd: float = MIXTURE_SD,
+) -> Comparison:
+    """The mSPRT confidence sequence for challenger - champion accuracy (see module doc)."""
+    if min(champion_n, challenger_n) < 1:
+        return Comparison(0.0, -1.0, 1.0, 0.0, 1.0)
+    a = champion_correct / champion_n
+    b = challenger_correct / challenger_n
+    pa, pb = _rate(champion_correct, champion_n), _rate(challenger_correct, challenger_n)
+    variance = pa * (1 - pa) / champion_n + pb * (1 - pb) / challenger_n
+    tau2 = mixture_sd**2
+    d = b - a
+    half_width = math.sqrt(
+        variance
+        * (variance + tau2)
+        / tau2
+        * (2 * math.log(1 / alpha) + math.log((variance + tau2) / variance))
+    )
+    log_lambda = 0.5 * math.log(variance / (variance + tau2)) + tau2 * d * d / (
+        2 * variance * (variance + tau2)
+    )
+    pvalue = 1.0 if log_lambda <= 0 else math.exp(-log_lambda)
+    relative = d / a if a > 0 else 0.0
+    return Comparison(d, d - half_width, d + half_width, relative, min(1.0, pvalue))
+
+
+def probability_challenger_better(
+    champion_correct: int,
+    champion_n: int,
+    challenger_correct: int,
+    challenger_n: int,
+    *,
+    seed: int,
+    draws: int = 4000,
+) -> float:
+    """P(challenger accuracy > champion accuracy) under Beta(1 + correct, 1 + wrong) posteriors.
+
+    Monte Carlo with a fixed seed, so a replayed decision gets the same number.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    champion = rng.beta(1 + champion_correct, 1 + champion_n - champion_correct, draws)
+    challenger = rng.beta(1 + challenger_correct, 1 + challenger_n - challenger_correct, draws)
+    return float(np.mean(challenger > champion))

@@ -1,0 +1,221 @@
+"""A/B statistics, the stage policy, decision quality on replays, and the sticky router."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from relearn.abtest import policy
+from relearn.abtest.simulate import decision_quality
+from relearn.abtest.stats import compare_accuracy, probability_challenger_better
+from relearn.config import ABTestConfig
+from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm
+from relearn.store.abtests import ArmStats
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+CFG = ABTestConfig()
+
+
+def arm(name: str, labelled: int, accuracy: float, **extra) -> ArmStats:
+    values = {"mean_confidence": 0.8, "latency_p95_ms": 1.0, "f1_macro": accuracy} | extra
+    return ArmStats(name, "1", labelled, labelled, round(labelled * accuracy), **values)
+
+
+def state(stage: int = 0, traffic: int = 10, **extra) -> policy.TestState:
+    return policy.TestState("t", stage, traffic, START, **extra)
+
+
+# --- statistics -----------------------------------------------------------------------------
+
+
+def test_interval_is_centred_on_the_difference_and_shrinks_with_samples():
+    small = compare_accuracy(800, 1000, 820, 1000, alpha=0.05)
+    large = compare_accuracy(8000, 10000, 8200, 10000, alpha=0.05)
+    for result in (small, large):
+        assert result.difference == pytest.approx(0.02)
+        assert result.low < result.difference < result.high
+    assert large.high - large.low < (small.high - small.low) / 2
+    assert large.significantly_better and not small.significantly_better
+    assert large.relative == pytest.approx(0.025)
+
+
+def test_hourly_looks_keep_the_false_positive_rate_below_alpha():
+    """200 A/A tests looked at 300 times each: the anytime-valid interval excludes 0 in at
+    most alpha of them; the fixed-horizon z-test, looked at the same way, far more often."""
+    rng = np.random.default_rng(5)
+    sequential = naive = 0
+    for _ in range(200):
+        a = rng.binomial(1, 0.8, 30_000).cumsum()
+        b = rng.binomial(1, 0.8, 30_000).cumsum()
+        looks = np.arange(100, 30_001, 100)
+        flagged = naive_flagged = False
+        for n in looks:
+            result = compare_accuracy(int(a[n - 1]), n, int(b[n - 1]), n, alpha=0.05)
+            flagged |= result.low > 0 or result.high < 0
+            se = np.sqrt(2 * 0.8 * 0.2 / n)
+            naive_flagged |= abs(result.difference) / se > 1.96
+        sequential += flagged
+        naive += naive_flagged
+    assert sequential / 200 <= 0.05
+    assert naive / 200 > 0.2
+
+
+def test_probability_challenger_better_is_seeded_and_sensible():
+    assert probability_challenger_better(800, 1000, 900, 1000, seed=1) > 0.99
+    assert probability_challenger_better(900, 1000, 800, 1000, seed=1) < 0.01
+    once = probability_challenger_better(80, 100, 82, 100, seed=3)
+    assert once == probability_challenger_better(80, 100, 82, 100, seed=3)
+
+
+# --- the staged policy ----------------------------------------------------------------------
+
+
+def test_too_few_samples_hold_instead_of_failing():
+    decision = policy.decide(
+        state(),
+        arm("champion", 5000, 0.8),
+        arm("challenger", 400, 0.8),
+        CFG,
+        START + timedelta(hours=30),
+    )
+    assert decision.action == policy.HOLD and "labelled rows" in decision.reason
+    assert decision.traffic == 10
+
+
+def test_stages_need_their_dwell_time_and_evidence():
+    champion, equal = arm("champion", 20_000, 0.80), arm("challenger", 3000, 0.80)
+    early = policy.decide(state(), champion, equal, CFG, START + timedelta(hours=10))
+    assert early.action == policy.HOLD and "since start" in early.reason
+    stable = policy.decide(state(), champion, equal, CFG, START + timedelta(hours=25))
+    assert (stable.action, stable.traffic, stable.stage_index) == (policy.EXPAND, 25, 1)
+    flat = policy.decide(
+        state(1, 25), champion, arm("challenger", 3000, 0.79), CFG, START + timedelta(hours=49)
+    )
+    assert flat.action == policy.HOLD and "not positive" in flat.reason
+    positive = policy.decide(
+        state(1, 25), champion, arm("challenger", 3000, 0.81), CFG, START + timedelta(hours=49)
+    )
+    assert (positive.action, positive.traffic) == (policy.EXPAND, 50)
+    inconclusive = policy.decide(
+        state(2, 50), champion, arm("challenger", 3000, 0.81), CFG, START + timedelta(hours=73)
+    )
+    assert inconclusive.action == policy.HOLD and "not passed" in inconclusive.reason
+    passed = policy.decide(
+        state(2, 50), champion, arm("challenger", 8000, 0.84), CFG, START + timedelta(hours=73)
+    )
+    assert (passed.action, passed.traffic) == (policy.PROMOTE, 100)
+    assert passed.numbers["comparison"]["low"] > 0
+
+
+def test_approval_comes_before_promotion_and_a_rejection_rolls_back():
+    cfg = CFG.model_copy(update={"require_approval": True})
+    champion, better = arm("champion", 20_000, 0.80), arm("challenger", 8000, 0.84)
+    later = START + timedelta(hours=73)
+    assert policy.decide(state(2, 50), champion, better, cfg, later).action == policy.AWAIT_APPROVAL
+    approved = policy.decide(state(2, 50, approval="approved"), champion, better, cfg, later)
+    assert approved.action == policy.PROMOTE
+    rejected = policy.decide(state(2, 50, approval="rejected"), champion, better, cfg, later)
+    assert rejected.action == policy.ROLLBACK and "rejected" in rejected.reason
+
+
+def test_significantly_worse_rolls_back_at_any_stage():
+    decision = policy.decide(
+        state(),
+        arm("champion", 20_000, 0.80),
+        arm("challenger", 4000, 0.76),
+        CFG,
+        START + timedelta(hours=2),
+    )
+    assert (decision.action, decision.traffic) == (policy.ROLLBACK, 0)
+    assert "significantly worse" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("challenger", "cfg", "words"),
+    [
+        (arm("challenger", 200, 0.8, latency_p95_ms=9.0), CFG, "p95 latency"),
+        (arm("challenger", 200, 0.65), CFG, "error rate"),
+        (arm("challenger", 200, 0.78), CFG.model_copy(update={"min_f1": 0.9}), "macro F1"),
+        (arm("challenger", 200, 0.78), CFG.model_copy(update={"min_accuracy": 0.9}), "accuracy"),
+    ],
+)
+def test_guardrails_roll_back_before_significance(challenger, cfg, words):
+    decision = policy.decide(
+        state(), arm("champion", 5000, 0.8), challenger, cfg, START + timedelta(hours=1)
+    )
+    assert decision.action == policy.ROLLBACK and decision.reason.startswith("guardrail")
+    assert words in decision.reason
+
+
+def test_guardrails_wait_for_their_minimum_samples():
+    slow = arm("challenger", 50, 0.8, latency_p95_ms=90.0)
+    decision = policy.decide(
+        state(), arm("champion", 5000, 0.8), slow, CFG, START + timedelta(hours=1)
+    )
+    assert decision.action == policy.HOLD
+
+
+# --- the bandit policy ----------------------------------------------------------------------
+
+
+def test_bandit_shares_follow_the_posterior_within_the_floor():
+    cfg = CFG.model_copy(update={"policy": "bandit"})
+    now = START + timedelta(hours=5)
+    even = policy.decide(
+        state(traffic=10), arm("champion", 300, 0.8), arm("challenger", 300, 0.8), cfg, now
+    )
+    assert even.action == policy.REBALANCE and 25 <= even.traffic <= 75
+    ahead = policy.decide(
+        state(traffic=50), arm("champion", 500, 0.78), arm("challenger", 500, 0.86), cfg, now
+    )
+    assert ahead.traffic == 99  # the champion keeps its 1 % floor
+    promoted = policy.decide(
+        state(traffic=99),
+        arm("champion", 2000, 0.78),
+        arm("challenger", 9000, 0.86),
+        cfg,
+        START + timedelta(hours=80),
+    )
+    assert promoted.action == policy.PROMOTE
+
+
+# --- decision quality on replays (the bench runs 200 per row) -------------------------------
+
+
+def test_decision_quality_on_replayed_tests():
+    table = decision_quality(CFG, tests=60, seed=7)
+    assert table[0.0]["promoted"] <= 0.05  # A/A
+    assert table[-0.03]["promoted"] == 0 and table[-0.03]["rolled_back"] >= 0.9
+    assert table[0.05]["promoted"] >= 0.8
+
+
+# --- the router -----------------------------------------------------------------------------
+
+
+def test_assignment_is_sticky_as_traffic_grows_and_matches_the_share():
+    units = [f"customer-{i}" for i in range(20_000)]
+    at10 = {u for u in units if choose_arm(Split("t1", 10), u) == CHALLENGER_ARM}
+    at25 = {u for u in units if choose_arm(Split("t1", 25), u) == CHALLENGER_ARM}
+    assert at10 <= at25
+    assert len(at10) / len(units) == pytest.approx(0.10, abs=0.01)
+    assert len(at25) / len(units) == pytest.approx(0.25, abs=0.01)
+    other_test = {u for u in units if choose_arm(Split("t2", 10), u) == CHALLENGER_ARM}
+    assert len(other_test & at10) < len(at10) / 2  # a new test draws new units
+    assert choose_arm(Split("t1", 100), None) == "champion"
+    assert choose_arm(None, "customer-1") == "champion"
+
+
+def test_router_reads_the_split_at_most_once_per_ttl():
+    reads, clock = [], [0.0]
+
+    def source() -> Split:
+        reads.append(clock[0])
+        return Split("t1", 50)
+
+    router = SplitRouter(source, ttl=5.0, clock=lambda: clock[0])
+    for step in range(12):
+        clock[0] = step
+        router.arms(["a", "b"])
+    assert reads == [0.0, 5.0, 10.0]
