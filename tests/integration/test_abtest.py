@@ -1,0 +1,277 @@
+"""A/B tests against the real Postgres and MLflow: routing, decisions, alias moves, crashes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from relearn.abtest import DeployError
+from relearn.abtest.deploy import PREVIOUS_CHAMPION, check_test, set_alias, start_test
+from relearn.registry import CHALLENGER, CHAMPION, aliases, model_uri, registry_client
+from relearn.reinforce import Services, load_registered_classifier
+from relearn.serving.predictor import Predictor
+from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm, live_split
+from relearn.simulate.world import World
+from relearn.store import abtests
+from relearn.store.aliases import history
+from relearn.store.db import transaction
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.integration
+
+NAME = "ab_churn"
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
+UNITS = [f"customer-{i:04d}" for i in range(2000)]
+
+
+@pytest.fixture(scope="module")
+def services(database_url, tracking_uri) -> Services:
+    return Services(database_url, tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def ab_cfg(model_cfg):
+    return model_cfg.model_copy(update={"name": NAME})
+
+
+@pytest.fixture(scope="module")
+def register(ab_cfg, champion, tracking_uri):
+    """Register another copy of churn's v1 under ``ab_churn``; returns its version."""
+    import mlflow
+
+    from relearn.training.pyfunc import log_pyfunc_model
+
+    classifier = load_registered_classifier(tracking_uri, model_uri("churn", champion.version))
+    mlflow.set_tracking_uri(tracking_uri)
+
+    def make() -> str:
+        mlflow.set_experiment("relearn/ab_churn")
+        with mlflow.start_run(run_name="ab-copy"):
+            info = log_pyfunc_model(classifier, ab_cfg, registered_model_name=NAME)
+        return str(info.registered_model_version)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def versions(register, tracking_uri):
+    v1, v2 = register(), register()
+    client = registry_client(tracking_uri)
+    client.set_registered_model_alias(NAME, CHAMPION, v1)
+    client.set_registered_model_alias(NAME, CHALLENGER, v2)
+    return v1, v2
+
+
+def _traffic(ab_cfg, services, start: datetime, hours: int) -> None:
+    """Predictions routed by the live split, with outcomes."""
+    world = World(ab_cfg)
+    router = SplitRouter(live_split(services.database_url, NAME), ttl=0)
+    rng = np.random.default_rng(int(start.timestamp()))
+    with Predictor(
+        ab_cfg, services.database_url, services.tracking_uri, router=router
+    ) as predictor:
+        for hour in range(hours):
+            at = start + timedelta(hours=hour)
+            frame, labels = world.sample(len(UNITS), at, rng)
+            predictions = predictor.predict(frame, unit_ids=UNITS, at=at)
+            predictor.record_outcomes(
+                (p.prediction_id, str(label), at)
+                for p, label in zip(predictions, labels, strict=True)
+            )
+
+
+def _arms_by_unit(database_url) -> dict[str, set[str]]:
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT unit_id, array_agg(DISTINCT served_by) FROM prediction_log "
+            "WHERE model_name = %s GROUP BY unit_id",
+            (NAME,),
+        )
+        return {unit: set(arms) for unit, arms in cursor.fetchall()}
+
+
+def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, services):
+    v1, v2 = versions
+    started = start_test(services, ab_cfg, now=T0, run_key="start-1", by="tester")
+    assert (started.action, started.traffic, started.version) == ("start", 10, v2)
+    _traffic(ab_cfg, services, T0, 2)
+    with transaction(services.database_url) as connection:
+        test = abtests.live_test(connection, NAME, abtests.ACTIVE)
+        arms = abtests.arm_stats(
+            connection,
+            model_name=NAME,
+            champion_version=v1,
+            challenger_version=v2,
+            since=T0,
+            until=T0 + timedelta(hours=2),
+            classes=list(ab_cfg.classes),
+        )
+    assert test.status == "running" and test.champion_version == v1
+    share = arms["challenger"].predictions / (2 * len(UNITS))
+    assert share == pytest.approx(0.10, abs=0.02)
+    assert arms["challenger"].labelled == arms["challenger"].predictions
+    assert 0.6 < arms["champion"].accuracy < 0.95 and arms["champion"].latency_p95_ms > 0
+
+    # Too few samples: hold, never fail; the numbers are stored with the decision.
+    held = check_test(services, ab_cfg, now=T0 + timedelta(hours=2), run_key="check-1")
+    assert held.action == "hold" and "labelled rows" in held.reason
+    again = check_test(services, ab_cfg, now=T0 + timedelta(hours=2), run_key="check-1")
+    assert again.action == "hold"  # the same run key decides once
+    with transaction(services.database_url) as connection:
+        recorded = abtests.decisions(connection, test.id)
+    assert [d.action for d in recorded] == ["start", "hold"]
+    assert recorded[1].numbers["challenger"]["labelled"] == arms["challenger"].labelled
+
+    # Expanding keeps every challenger unit on the challenger.
+    check_test(services, ab_cfg, now=T0 + timedelta(hours=2), run_key="expand-1", action="expand")
+    _traffic(ab_cfg, services, T0 + timedelta(hours=2), 1)
+    seen = _arms_by_unit(services.database_url)
+    at10 = {u for u in UNITS if choose_arm(Split(str(test.id), 10), u) == CHALLENGER_ARM}
+    assert at10 and all(seen[u] == {"challenger"} for u in at10)
+    moved = [u for u in UNITS if seen[u] == {"champion", "challenger"}]
+    assert len(moved) / len(UNITS) == pytest.approx(0.15, abs=0.02)
+
+
+def test_promotion_moves_aliases_and_writes_history(versions, ab_cfg, services, tracking_uri):
+    v1, v2 = versions
+    outcome = check_test(
+        services,
+        ab_cfg,
+        now=T0 + timedelta(hours=3),
+        run_key="promote-1",
+        action="promote",
+        by="tester",
+    )
+    assert outcome.action == "promote"
+    current = aliases(registry_client(tracking_uri), NAME)
+    assert current[CHAMPION] == v2 and current[PREVIOUS_CHAMPION] == v1
+    assert CHALLENGER not in current
+    with transaction(services.database_url) as connection:
+        test = abtests.find_test(connection, NAME, v2)
+        changes = history(connection, NAME)
+    assert (test.status, test.traffic_percent) == ("promoted", 100) and test.ended_at
+    promoted = [(c.alias, c.version, c.previous_version) for c in changes[-3:]]
+    assert promoted == [(CHAMPION, v2, v1), (PREVIOUS_CHAMPION, v1, None), (CHALLENGER, None, v2)]
+    assert {c.changed_by for c in changes[-3:]} == {"tester"}
+    # Nothing left to test: a check does nothing; a promoted version cannot be tested again.
+    assert check_test(services, ab_cfg, now=T0 + timedelta(hours=4), run_key="c2").action == "none"
+    with pytest.raises(DeployError, match="champion already"):
+        start_test(services, ab_cfg, now=T0, run_key="start-again", version=v2)
+
+
+_CRASHING_PROMOTION = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import datetime, UTC
+    from mlflow import MlflowClient
+    from relearn.abtest.deploy import check_test
+    from relearn.config import load_config
+    from relearn.reinforce import Services
+
+    original = MlflowClient.set_registered_model_alias
+    def set_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)  # between the first and the second alias write
+    MlflowClient.set_registered_model_alias = set_then_die
+    cfg = load_config().model("churn").model_copy(update={"name": sys.argv[3]})
+    check_test(Services(sys.argv[1], sys.argv[2]), cfg, now=datetime.now(UTC),
+               run_key="crash", action="promote", by="crash-test")
+    """
+)
+
+
+def test_a_promotion_killed_between_alias_writes_is_completed_by_the_next_run(
+    versions, register, ab_cfg, services, tracking_uri
+):
+    v1, v2 = versions  # v2 is champion now
+    v3 = register()
+    start_test(services, ab_cfg, now=T0 + timedelta(hours=5), run_key="start-3", version=v3)
+    killed = subprocess.run(
+        [sys.executable, "-c", _CRASHING_PROMOTION, services.database_url, tracking_uri, NAME],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    half = aliases(registry_client(tracking_uri), NAME)
+    assert half[CHAMPION] == v3 and half[PREVIOUS_CHAMPION] == v1  # only the first write landed
+    with transaction(services.database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM alias_moves WHERE model_name = %s AND status = 'pending'", (NAME,)
+        )
+        assert cursor.fetchone()[0] == 1
+
+    # Any next call finishes the move first.
+    check_test(services, ab_cfg, now=T0 + timedelta(hours=6), run_key="after-crash")
+    current = aliases(registry_client(tracking_uri), NAME)
+    assert current[CHAMPION] == v3 and current[PREVIOUS_CHAMPION] == v2
+    assert CHALLENGER not in current
+    with transaction(services.database_url) as connection:
+        test = abtests.find_test(connection, NAME, v3)
+        changes = [c for c in history(connection, NAME) if c.changed_by == "crash-test"]
+    assert test.status == "promoted"
+    assert [(c.alias, c.version) for c in changes] == [
+        (CHAMPION, v3),
+        (PREVIOUS_CHAMPION, v2),
+        (CHALLENGER, None),
+    ]
+
+
+@pytest.fixture(scope="module")
+def ab_config_env(tmp_path_factory) -> dict[str, str]:
+    """A configuration file in which churn is called ab_churn, for the CLI."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "relearn.yaml").read_text())
+    data["models"][0]["name"] = NAME
+    path = tmp_path_factory.mktemp("config") / "relearn.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return {"RELEARN_CONFIG": str(path)}
+
+
+def test_emergency_rollback_to_the_last_known_good_version(
+    versions, ab_cfg, services, tracking_uri, ab_config_env
+):
+    result = run_cli(
+        "registry",
+        "rollback",
+        "--model",
+        NAME,
+        "--to",
+        "previous",
+        "--by",
+        "oncall",
+        "--reason",
+        "pager: conversions fell",
+        env=ab_config_env,
+    )
+    assert result.returncode == 0, result.stderr
+    target = json.loads(result.stdout.strip().splitlines()[-1])["champion"]
+    current = aliases(registry_client(tracking_uri), NAME)
+    assert current[CHAMPION] == target
+    with transaction(services.database_url) as connection:
+        last = history(connection, NAME)[-2:]
+    assert last[0].alias == CHAMPION and last[0].reason == "pager: conversions fell"
+    unknown = run_cli(
+        "registry", "rollback", "--model", NAME, "--to-version", "999", env=ab_config_env
+    )
+    assert unknown.returncode == 1 and "no version '999'" in unknown.stderr
+
+
+def test_champion_cannot_be_removed_and_cli_lists_history(
+    ab_cfg, services, versions, ab_config_env
+):
+    with pytest.raises(DeployError, match="never removed"):
+        set_alias(services, NAME, CHAMPION, None, by="x", reason="y")
+    listed = run_cli("registry", "history", "--model", NAME, env=ab_config_env)
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.strip().splitlines()) >= 6
