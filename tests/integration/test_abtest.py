@@ -14,8 +14,8 @@ import pytest
 
 from relearn.abtest import DeployError
 from relearn.abtest.deploy import PREVIOUS_CHAMPION, check_test, set_alias, start_test
-from relearn.registry import CHALLENGER, CHAMPION, aliases, model_uri, registry_client
-from relearn.reinforce import Services, load_registered_classifier
+from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
+from relearn.reinforce import Services
 from relearn.serving.predictor import Predictor
 from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm, live_split
 from relearn.simulate.world import World
@@ -23,6 +23,7 @@ from relearn.store import abtests
 from relearn.store.aliases import history
 from relearn.store.db import transaction
 from tests.conftest import ROOT, run_cli
+from tests.integration.traffic import register_copy
 
 pytestmark = pytest.mark.integration
 
@@ -42,22 +43,9 @@ def ab_cfg(model_cfg):
 
 
 @pytest.fixture(scope="module")
-def register(ab_cfg, champion, tracking_uri):
+def register(model_cfg, champion, tracking_uri):
     """Register another copy of churn's v1 under ``ab_churn``; returns its version."""
-    import mlflow
-
-    from relearn.training.pyfunc import log_pyfunc_model
-
-    classifier = load_registered_classifier(tracking_uri, model_uri("churn", champion.version))
-    mlflow.set_tracking_uri(tracking_uri)
-
-    def make() -> str:
-        mlflow.set_experiment("relearn/ab_churn")
-        with mlflow.start_run(run_name="ab-copy"):
-            info = log_pyfunc_model(classifier, ab_cfg, registered_model_name=NAME)
-        return str(info.registered_model_version)
-
-    return make
+    return lambda: register_copy(model_cfg, tracking_uri, name=NAME, source=champion.version)
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,22 @@ def drop_feature(database_url: str, feature: str, *, start: datetime, end: datet
             "WHERE predicted_at >= %s AND predicted_at < %s",
             (feature, start, end),
         )
+
+
+def register_copy(model_cfg: ModelConfig, tracking_uri: str, *, name: str, source: str) -> str:
+    """Register the classifier of ``models:/<model_cfg.name>/<source>`` again as ``name``.
+
+    An identical challenger (an A/A test) without training one; returns the new version.
+    """
+    import mlflow
+
+    from relearn.registry import model_uri
+    from relearn.reinforce import load_registered_classifier
+    from relearn.training.pyfunc import log_pyfunc_model
+
+    classifier = load_registered_classifier(tracking_uri, model_uri(model_cfg.name, source))
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment(f"relearn/{name}")
+    with mlflow.start_run(run_name=f"{name}-copy-of-v{source}"):
+        info = log_pyfunc_model(classifier, model_cfg, registered_model_name=name)
+    return str(info.registered_model_version)

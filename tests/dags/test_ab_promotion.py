@@ -1,0 +1,60 @@
+"""The ab_promotion DAG runs for real: ``dag.test()`` on the Postgres metadata DB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
+from relearn.store import abtests
+from relearn.store.db import transaction
+from tests.conftest import ROOT
+from tests.integration.traffic import register_copy
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 8, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def dag(stack):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags" / "ab_promotion.py")).dags["ab_promotion"]
+
+
+def _states(run) -> dict[str, str]:
+    return {ti.task_id.split(".")[-1]: ti.state for ti in run.get_task_instances()}
+
+
+def test_a_new_challenger_is_started_then_rolled_back_by_the_action_param(
+    dag, champion, model_cfg, database_url, tracking_uri
+):
+    client = registry_client(tracking_uri)
+    copy = register_copy(model_cfg, tracking_uri, name=model_cfg.name, source=champion.version)
+    client.set_registered_model_alias(model_cfg.name, CHALLENGER, copy)
+
+    run = dag.test(logical_date=T0, run_conf={"action": "check"})
+    states = _states(run)
+    assert run.state == "success", states
+    assert states["decide"] == "success"
+    assert {states["approval_needed"], states["approve_promotion"]} == {"skipped"}
+    with transaction(database_url) as connection:
+        test = abtests.find_test(connection, model_cfg.name, copy)
+    assert (test.status, test.traffic_percent, test.started_at) == ("running", 10, T0)
+
+    # The next hour, too few samples: the policy holds.
+    held = dag.test(logical_date=T0 + timedelta(hours=1), run_conf={"action": "check"})
+    assert held.state == "success", _states(held)
+
+    # An operator rolls it back from the trigger form.
+    rolled = dag.test(logical_date=T0 + timedelta(hours=2), run_conf={"action": "rollback"})
+    assert rolled.state == "success", _states(rolled)
+    with transaction(database_url) as connection:
+        test = abtests.find_test(connection, model_cfg.name, copy)
+        actions = [d.action for d in abtests.decisions(connection, test.id)]
+    assert (test.status, test.traffic_percent) == ("rolled_back", 0)
+    assert actions == ["start", "hold", "rollback"]
+    current = aliases(client, model_cfg.name)
+    assert CHALLENGER not in current and current[CHAMPION] == champion.version
