@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ DEMO_DAG_ORDER = [
     "drift_monitor",
     "request_retraining",
     "manual_retraining",
+    "ab_promotion",
 ]
 # Extra runs before the one at "now", at these fractions of the simulated period: the drift
 # monitor checks once before the drift starts (stable), then at the end (decayed: retrains).
@@ -60,20 +62,15 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def simulate_days(
-    model_cfg: ModelConfig, settings: Settings, *, days: float, drift: str = "none"
-) -> TrafficStats:
-    """Feed ``days`` of simulated traffic ending now; drift starts 60 % into the period."""
-    import numpy as np
+def drifting_world(model_cfg: ModelConfig, drift: str, *, start: datetime, end: datetime):
+    """The simulated world of ``[start, end)`` with ``drift`` starting 60 % into it.
 
-    from relearn.serving.predictor import Predictor
-    from relearn.simulate.traffic import simulate_traffic
+    The same arguments give the same world (a concept shift's new labels are seeded by its
+    start), so traffic after ``end`` can continue it.
+    """
     from relearn.simulate.world import ConceptShift, CovariateShift, World
 
-    end = datetime.now(UTC).replace(microsecond=0)
-    start = end - timedelta(days=days)
     drift_start = start + (end - start) * 0.6
-    world = World(model_cfg)
     numeric = [f.name for f in model_cfg.features if f.type == "numeric"]
     shifts = {
         "none": [],
@@ -87,11 +84,31 @@ def simulate_days(
     shifts["both"] = shifts["covariate"] + shifts["concept"]
     if drift not in shifts:
         raise ValueError(f"unknown drift '{drift}' (choose from {', '.join(shifts)})")
+    return World(model_cfg).with_drift(*shifts[drift])
+
+
+def simulate_days(
+    model_cfg: ModelConfig,
+    settings: Settings,
+    *,
+    days: float,
+    drift: str = "none",
+    end: datetime | None = None,
+) -> TrafficStats:
+    """Feed ``days`` of simulated traffic ending ``end`` (now); drift starts 60 % into it."""
+    import numpy as np
+
+    from relearn.serving.predictor import Predictor
+    from relearn.simulate.traffic import simulate_traffic
+
+    end = end or datetime.now(UTC).replace(microsecond=0)
+    start = end - timedelta(days=days)
+    world = drifting_world(model_cfg, drift, start=start, end=end)
     sim = model_cfg.simulation
     log.info("simulating %.1f days of %s traffic (drift: %s)", days, model_cfg.name, drift)
     with Predictor(model_cfg, settings.database_url("relearn"), settings.tracking_uri) as predictor:
         return simulate_traffic(
-            world.with_drift(*shifts[drift]),
+            world,
             predictor,
             start=start,
             end=end,
@@ -227,11 +244,52 @@ def run_dag(
     return result.returncode == 0
 
 
+def _demo_runs(
+    dag_id: str,
+    models: list[ModelConfig],
+    settings: Settings,
+    env: dict[str, str],
+    *,
+    end: datetime,
+    days: float,
+) -> bool:
+    """The demo's runs of one DAG: earlier ones, then one at the end of the week; for
+    ``ab_promotion`` one per simulated hour with routed traffic in between."""
+    from relearn.abtest.demo import run_ab_phase
+
+    logs = settings.log_dir / "demo"
+
+    def run_at(at: datetime | None) -> bool:
+        name = f"{dag_id}-{at:%Y%m%dT%H}.log" if at else f"{dag_id}.log"
+        return run_dag(dag_id, env, logs / name, at)
+
+    hour = timedelta(hours=1)
+    if dag_id == "ab_promotion":
+        start = end - timedelta(days=days)
+        first = end.replace(minute=0, second=0) + hour
+        phases = [
+            run_ab_phase(
+                m, settings, first, run_at, drifting_world(m, DEMO_DRIFT, start=start, end=end)
+            )
+            for m in models
+        ]
+        return all(phases)
+    earlier = [
+        (end - timedelta(days=days * (1 - fraction))).replace(minute=0, second=0)
+        for fraction in DEMO_EARLIER_RUNS.get(dag_id, [])
+    ]
+    results = [run_at(at) for at in earlier] + [run_at(None)]
+    return all(results)
+
+
 def run_demo(settings: Settings, *, days: float = 7) -> int:
     """Headless: bootstrap, a week of drifting traffic, every DAG once, then the summary."""
+    from relearn.abtest.demo import DEMO_AB_OVERRIDES
     from relearn.summary import collect_summary, render_summary
 
     _sigterm_as_interrupt()
+    # Compressed A/B dwell times for this demo's processes (and the Airflow runs it starts).
+    os.environ.update(DEMO_AB_OVERRIDES)
     project = project_dir()
     stack = Stack(settings, project)
     stack.check_ports(airflow=False)
@@ -240,20 +298,14 @@ def run_demo(settings: Settings, *, days: float = 7) -> int:
         stack.start_mlflow()
         env = stack.migrate_airflow()
         models = _bootstrap_all(settings)
-        end = datetime.now(UTC)
+        end = datetime.now(UTC).replace(microsecond=0)
         for model_cfg in models:
-            simulate_days(model_cfg, settings, days=days, drift=DEMO_DRIFT)
-        failed = []
-        for dag_id in _dag_ids(project):
-            logs = settings.log_dir / "demo"
-            for fraction in DEMO_EARLIER_RUNS.get(dag_id, []):
-                at = (end - timedelta(days=days * (1 - fraction))).replace(
-                    minute=0, second=0, microsecond=0
-                )
-                if not run_dag(dag_id, env, logs / f"{dag_id}-{at:%Y%m%dT%H}.log", at):
-                    failed.append(dag_id)
-            if not run_dag(dag_id, env, logs / f"{dag_id}.log"):
-                failed.append(dag_id)
+            simulate_days(model_cfg, settings, days=days, drift=DEMO_DRIFT, end=end)
+        failed = [
+            dag_id
+            for dag_id in _dag_ids(project)
+            if not _demo_runs(dag_id, models, settings, env, end=end, days=days)
+        ]
         summary = collect_summary(
             settings.database_url("relearn"), settings.tracking_uri, [m.name for m in models]
         )

@@ -34,7 +34,9 @@ _TABLE_SECTIONS: dict[str, tuple[str, str, str]] = {
     "ab_tests": (
         "ab_tests",
         "id, model_name, champion_version, challenger_version, status, traffic_percent, stages, "
-        "retraining_run_id, reason",
+        "retraining_run_id, reason, (SELECT array_agg(d.traffic_after ORDER BY d.decided_at, d.id) "
+        "FROM ab_decisions d WHERE d.test_id = ab_tests.id "
+        "AND (d.action = 'start' OR d.traffic_after <> d.traffic_before)) AS traffic_path",
         "created_at",
     ),
     "alias_history": (
@@ -111,13 +113,18 @@ def render_summary(summary: dict) -> str:
         + (
             f"pending (starts at {t['stages'][0]} %)"
             if t["status"] == "pending"
-            else f"{t['status']} at {t['traffic_percent']} % (stages {t['stages']})"
+            else f"{t['status']}: {' -> '.join(f'{p} %' for p in t['traffic_path'] or [])}"
+            f"  ({t['reason']})"
         )
         for t in summary["ab_tests"][-5:]
     ] or ["  (none)"]
-    lines.append("")
-    for section in ("alias_history",):
-        lines.append(f"{section.replace('_', ' ').capitalize()}: {len(summary[section])}")
+    lines += ["", "Alias history:"]
+    lines += [
+        f"  {h['model_name']} {h['changed_at']}  {h['alias']} -> "
+        f"{'v' + h['version'] if h['version'] else '(removed)'}  by {h['changed_by']}: "
+        f"{h['reason']}"
+        for h in summary["alias_history"][-8:]
+    ] or ["  (none)"]
     return "\n".join(lines)
 
 

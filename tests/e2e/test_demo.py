@@ -50,12 +50,11 @@ def test_make_demo(tmp_path) -> None:
     assert len(days) >= 6
     # The injected concept drift shows: the last days are clearly worse than the first.
     assert days[-2]["accuracy"] < days[0]["accuracy"] - 0.05, days
-    assert {"name": "churn", "version": 1, "aliases": ["champion"]} in summary["model_versions"]
     assert [(h["model_name"], h["champion_version"]) for h in summary["health_checks"]] == [
         ("churn", "1")
     ]
     # The daily reinforcement learned from the drifted days: a completed run and version 2,
-    # aliased challenger exactly when its gate blessed it; the champion stays v1.
+    # aliased challenger exactly when its gate blessed it.
     daily, drift, manual = summary["runs"]
     assert (daily["source"], daily["status"], daily["model_version"]) == (
         "auto_daily",
@@ -77,9 +76,18 @@ def test_make_demo(tmp_path) -> None:
         "completed",
         "3",
     )
-    tests = [(t["challenger_version"], t["status"]) for t in summary["ab_tests"]]
-    assert tests == ([("3", "pending")] if drift["blessed"] else []), drift["gate_reasons"]
+    assert drift["blessed"], drift["gate_reasons"]
     assert "Drift reports:" in result.stdout
+    # A/B in compressed time: v3 goes 10 -> 25 -> 50 -> 100 % and is promoted; then the old
+    # champion, far worse on today's traffic, is tried again and rolled back.
+    tests = [(t["challenger_version"], t["status"]) for t in summary["ab_tests"]]
+    assert tests == [("3", "promoted"), ("1", "rolled_back")], summary["ab_tests"]
+    versions = {v["version"]: v["aliases"] for v in summary["model_versions"]}
+    assert versions[3] == ["champion"] and versions[1] == ["previous_champion"], versions
+    moves = [(h["alias"], h["version"]) for h in summary["alias_history"]]
+    assert ("champion", "3") in moves and ("previous_champion", "1") in moves
+    assert moves[-1] == ("challenger", None)
+    assert "Alias history:" in result.stdout
     # The filed request was served by manual_retraining and is linked to its run.
     [request] = summary["requests"]
     assert (request["status"], request["retraining_run_id"]) == ("completed", manual["id"])

@@ -219,3 +219,15 @@ def test_router_reads_the_split_at_most_once_per_ttl():
         clock[0] = step
         router.arms(["a", "b"])
     assert reads == [0.0, 5.0, 10.0]
+
+
+def test_macro_f1_from_sql_counts_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    from relearn.store.abtests import macro_f1
+
+    counts = {("yes", "yes"): 8, ("yes", "no"): 2, ("no", "no"): 5, ("no", "yes"): 1}
+    predicted = [p for (p, _), n in counts.items() for _ in range(n)]
+    actual = [a for (_, a), n in counts.items() for _ in range(n)]
+    expected = f1_score(actual, predicted, average="macro", labels=["no", "yes"])
+    assert macro_f1(counts, ["no", "yes"]) == pytest.approx(expected)

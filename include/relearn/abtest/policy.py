@@ -18,10 +18,12 @@ Staged policy (default), checked in this order:
    >= ``min_improvement``) -> **expand** / **promote** (or **await_approval** first when
    ``require_approval``); otherwise **hold** as inconclusive.
 
-Bandit policy: the same guardrails and "significantly worse" rollback; otherwise the
-challenger's share is P(challenger better) under Beta posteriors (Thompson sampling), kept
-within [``bandit_floor``, 1 - ``bandit_floor``]; promote when that probability reaches
-1 - alpha with enough samples, improvement and time, roll back when it falls to alpha.
+Bandit policy: the challenger's share is P(challenger better) under Beta posteriors
+(Thompson sampling), kept within [``bandit_floor``, 1 - ``bandit_floor``], so traffic moves to
+the better arm while the test runs. It stops by the same anytime-valid rules: rollback on the
+guardrails or when significantly worse, promotion when passed (significantly better by
+``min_improvement``, enough samples, ``min_dwell_hours[-1]`` since the start). The posterior
+probability alone is not used to stop: looked at hourly, it would end an A/A test early often.
 """
 
 from __future__ import annotations
@@ -181,11 +183,9 @@ def _bandit(
     numbers["probability_challenger_better"] = better
     enough = min(champion.labelled, challenger.labelled) >= cfg.min_samples_per_arm
     hours = numbers["hours_running"]
-    if enough and better <= cfg.alpha:
-        return Decision(ROLLBACK, 0, f"P(challenger better) = {better:.3f}", numbers)
     if (
         enough
-        and better >= 1 - cfg.alpha
+        and comparison.significantly_better
         and comparison.relative >= cfg.min_improvement
         and hours >= cfg.min_dwell_hours[-1]
     ):
@@ -193,7 +193,7 @@ def _bandit(
             return Decision(
                 AWAIT_APPROVAL, test.traffic_percent, "passed: awaiting approval", numbers
             )
-        return Decision(PROMOTE, 100, f"P(challenger better) = {better:.3f}", numbers)
+        return Decision(PROMOTE, 100, f"passed: {_interval(comparison)}", numbers)
     floor = max(1, round(cfg.bandit_floor * 100))
     share = min(100 - floor, max(floor, round(better * 100)))
     action = HOLD if share == test.traffic_percent else REBALANCE

@@ -279,12 +279,12 @@ def arm_stats(
             correct=correct,
             mean_confidence=None if confidence is None else float(confidence),
             latency_p95_ms=None if p95 is None else float(p95),
-            f1_macro=_f1_macro(confusion.get(arm, {}), classes),
+            f1_macro=macro_f1(confusion.get(arm, {}), classes),
         )
     return result
 
 
-def _f1_macro(confusion: dict[tuple[str, str], int], classes: list[str]) -> float | None:
+def macro_f1(confusion: dict[tuple[str, str], int], classes: list[str]) -> float | None:
     """Macro F1 over the configured classes from (predicted, actual) counts."""
     if not confusion:
         return None

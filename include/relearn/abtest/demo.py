@@ -1,0 +1,111 @@
+"""The A/B part of ``make demo``: a test that goes 10 -> 25 -> 50 -> 100 % and promotes, then
+a worse challenger that is rolled back, in a few simulated hours.
+
+Dwell times and sample minimums are compressed through ``RELEARN__ABTEST__*`` overrides
+(``DEMO_AB_OVERRIDES``), which the demo exports to every process it starts. Traffic is routed
+by the live split (``SplitRouter``) so each arm's numbers come from real routed predictions;
+the ``ab_promotion`` DAG decides after each simulated hour, with that hour as its logical date.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from relearn.config import ModelConfig
+    from relearn.settings import Settings
+    from relearn.simulate.world import World
+
+log = logging.getLogger(__name__)
+
+# One simulated hour per stage, a few hundred outcomes per arm suffice at 2,000 an hour.
+DEMO_AB_OVERRIDES = {
+    "RELEARN__ABTEST__MIN_DWELL_HOURS": "[1, 2, 3]",
+    "RELEARN__ABTEST__MIN_SAMPLES_PER_ARM": "150",
+}
+PREDICTIONS_PER_HOUR = 2000
+MAX_HOURS = 6
+
+
+def _routed_traffic(
+    model_cfg: ModelConfig, settings: Settings, world: World, start: datetime, seed: int
+) -> None:
+    """An hour of the demo world's traffic, routed by the live split."""
+    import numpy as np
+
+    from relearn.serving.predictor import Predictor
+    from relearn.serving.router import SplitRouter, live_split
+    from relearn.simulate.traffic import simulate_traffic
+
+    database_url = settings.database_url("relearn")
+    router = SplitRouter(live_split(database_url, model_cfg.name), ttl=0)
+    with Predictor(
+        model_cfg, database_url, settings.tracking_uri, router=router, alias_ttl=0
+    ) as predictor:
+        simulate_traffic(
+            world,
+            predictor,
+            start=start,
+            end=start + timedelta(hours=1),
+            predictions_per_hour=PREDICTIONS_PER_HOUR,
+            outcome_delay=timedelta(minutes=10),
+            rng=np.random.default_rng(seed),
+        )
+
+
+def _test_status(settings: Settings, model_name: str, version: str) -> str | None:
+    from relearn.store.abtests import find_test
+    from relearn.store.db import transaction
+
+    with transaction(settings.database_url("relearn")) as connection:
+        test = find_test(connection, model_name, version)
+    return None if test is None else test.status
+
+
+def run_ab_phase(
+    model_cfg: ModelConfig,
+    settings: Settings,
+    start: datetime,
+    run_dag: Callable[[datetime], bool],
+    world: World,
+) -> bool:
+    """Test the pending challenger to promotion, then the old champion to rollback."""
+    from relearn.abtest.deploy import PREVIOUS_CHAMPION, start_test
+    from relearn.registry import CHALLENGER, aliases, registry_client
+    from relearn.reinforce import Services
+
+    name = model_cfg.name
+    services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    challenger = aliases(registry_client(settings.tracking_uri), name).get(CHALLENGER)
+    if challenger is None:
+        log.warning("%s: no challenger to test; skipping the A/B demo", name)
+        return True
+    hour = start
+    if not run_dag(hour):  # starts the pending test at 10 %
+        return False
+    for _ in range(MAX_HOURS):
+        _routed_traffic(model_cfg, settings, world, hour, seed=int(hour.timestamp()))
+        hour += timedelta(hours=1)
+        if not run_dag(hour):
+            return False
+        if _test_status(settings, name, challenger) != "running":
+            break
+    log.info(
+        "%s: A/B test of v%s is %s", name, challenger, _test_status(settings, name, challenger)
+    )
+    # A user tries the old champion again: far worse on today's traffic, so it is rolled back.
+    older = aliases(registry_client(settings.tracking_uri), name).get(PREVIOUS_CHAMPION)
+    if older is None:
+        return True
+    start_test(
+        services, model_cfg, now=hour, run_key=f"demo-{hour.isoformat()}", version=older, by="demo"
+    )
+    _routed_traffic(model_cfg, settings, world, hour, seed=int(hour.timestamp()) + 1)
+    hour += timedelta(hours=1)
+    ok = run_dag(hour)
+    log.info("%s: A/B test of v%s is %s", name, older, _test_status(settings, name, older))
+    return ok
