@@ -263,3 +263,56 @@ def test_champion_cannot_be_removed_and_cli_lists_history(
     listed = run_cli("registry", "history", "--model", NAME, env=ab_config_env)
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.strip().splitlines()) >= 6
+
+
+@pytest.mark.parametrize(("answer", "status"), [("Reject", "rolled_back"), ("Approve", "promoted")])
+def test_a_humans_answer_is_carried_out(
+    answer, status, register, ab_cfg, services, ab_config_env, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from relearn_airflow.operators.abtest import PromotionApprovalOperator
+
+    monkeypatch.setenv("RELEARN_CONFIG", ab_config_env["RELEARN_CONFIG"])
+    version = register()
+    start_test(
+        services, ab_cfg, now=T0 + timedelta(hours=9), run_key=f"hitl-{answer}", version=version
+    )
+    operator = PromotionApprovalOperator(task_id="approve", model_name=NAME, subject="Promote?")
+    operator.execute_complete(
+        context={"dag_run": SimpleNamespace(run_id=f"hitl-{answer}")},
+        event={
+            "chosen_options": [answer],
+            "params_input": {},
+            "responded_at": datetime.now(UTC),
+            "responded_by_user": {"id": "7", "name": "alice"},
+        },
+    )
+    with transaction(services.database_url) as connection:
+        test = abtests.find_test(connection, NAME, version)
+        [*_, last] = abtests.decisions(connection, test.id)
+    assert test.status == status
+    assert last.decided_by == "human:alice"
+
+
+def test_ab_cli_start_pause_resume_rollback_status(register, services, ab_config_env):
+    version = register()
+
+    def ab(*args: str) -> dict:
+        result = run_cli("ab", *args, "--model", NAME, "--by", "cli-user", env=ab_config_env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert ab("start", "--version", version, "--traffic", "20")["traffic"] == 20
+    assert ab("pause")["action"] == "pause"
+    with transaction(services.database_url) as connection:
+        assert abtests.find_test(connection, NAME, version).status == "paused"
+    assert ab("resume")["action"] == "resume"
+    assert ab("rollback")["action"] == "rollback"
+    status = run_cli("ab", "status", "--model", NAME, env=ab_config_env)
+    tests = [json.loads(line) for line in status.stdout.strip().splitlines()]
+    mine = next(t for t in tests if t["challenger_version"] == version)
+    assert mine["status"] == "rolled_back"
+    assert [d["action"] for d in mine["decisions"]] == ["start", "pause", "resume", "rollback"]
+    busy = run_cli("ab", "rollback", "--model", NAME, env=ab_config_env)
+    assert busy.returncode == 0 and json.loads(busy.stdout)["action"] == "none"

@@ -70,7 +70,8 @@ def run_ab(args: argparse.Namespace) -> int:
     if args.ab_command == "status":
         with transaction(services.database_url) as connection:
             for test in abtests.list_tests(connection, model_cfg.name):
-                _print({**test.__dict__, "decisions": abtests.decisions(connection, test.id)})
+                decided = [d.__dict__ for d in abtests.decisions(connection, test.id)]
+                _print({**test.__dict__, "decisions": decided})
         return 0
     if args.ab_command == "start":
         outcome = start_test(

@@ -110,14 +110,15 @@ class PromotionApprovalOperator(ApprovalOperator):
         result = super().execute_complete(context=context, event=event)
         approved = bool(self.hitl_summary_extra.get("approved"))
         hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
-        who = event.get("responded_by_user") or event.get("responded_by") or "approver"
+        user = event.get("responded_by_user") or {}
+        who = (user.get("name") or user.get("id")) if isinstance(user, dict) else str(user)
         outcome = check_test(
             _services(hook),
             hook.model_config(self.model_name),
             now=datetime.now(UTC),
             run_key=f"{context['dag_run'].run_id}__approval",
             action="promote" if approved else "rollback",
-            by=f"human:{who}",
+            by=f"human:{who or 'unknown'}",
             auto_start=False,
         )
         self.log.info("%s: %s (%s)", self.model_name, outcome.action, outcome.reason)
