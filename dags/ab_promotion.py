@@ -15,8 +15,9 @@ Asset), for each configured model (or the one chosen in the trigger form):
    a guardrail breaks (latency, error rate, accuracy/F1 floors; `challenger` removed),
    otherwise **hold** (too few samples or inconclusive). Every decision is stored with its
    numbers in `ab_decisions`; every alias move in `alias_history`.
-2. **approve_promotion** — only with `abtest.require_approval`: a human approves (promote) or
-   rejects (roll back) under Browse → Required Actions.
+2. **request_approval** — only with `abtest.require_approval`, for a test that passed: an event
+   on `relearn://abtests/approval`; the `ab_approval` DAG asks a human (Browse → Required
+   Actions) while these hourly checks go on.
 
 "Now" is the run's data interval end. Params: `model`, `action` (check, expand, pause, resume,
 rollback, promote), `traffic` (for expand). Thresholds: `abtest` in `relearn.yaml`.
@@ -27,8 +28,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task_group
 
-from relearn_airflow.operators.abtest import ABTestOperator, PromotionApprovalOperator
-from relearn_airflow.tasks import CHALLENGER_ASSET, approval_needed, configured_models
+from relearn_airflow.operators.abtest import ABTestOperator
+from relearn_airflow.tasks import CHALLENGER_ASSET, configured_models, request_approval
 
 
 @dag(
@@ -60,14 +61,7 @@ from relearn_airflow.tasks import CHALLENGER_ASSET, approval_needed, configured_
 def ab_promotion() -> None:
     @task_group
     def promotion(model_name: str) -> None:
-        decide = ABTestOperator(task_id="decide", model_name=model_name)
-        needed = approval_needed(decide.output)
-        needed >> PromotionApprovalOperator(
-            task_id="approve_promotion",
-            model_name=model_name,
-            subject="Promote the challenger of {{ task.model_name }} to champion?",
-            body="The A/B test passed. Approve promotes it now; Reject rolls it back.",
-        )
+        request_approval(ABTestOperator(task_id="decide", model_name=model_name).output)
 
     promotion.expand(model_name=configured_models())
 

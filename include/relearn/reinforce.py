@@ -543,37 +543,41 @@ def _alias_challenger(
 ) -> str:
     """Alias a blessed version ``challenger`` unless an A/B test is serving the current one.
 
-    Drift- and decay-triggered versions also get a pending A/B test. Recorded in the run's
-    metrics, so a rerun of a published run never moves the alias again.
+    Drift- and decay-triggered versions also get a pending A/B test. Under the model's
+    deployment lock (no test starts meanwhile); recorded in the run's metrics, so a rerun of a
+    published run never moves the alias again.
     """
     from relearn.abtest.deploy import move_aliases
+    from relearn.store.locks import model_lock
 
-    with transaction(services.database_url) as connection:
-        serving = abtests.live_test(connection, model_cfg.name, abtests.ACTIVE)
-    if serving is not None:
-        outcome = f"not aliased: A/B test {serving.id} of v{serving.challenger_version} is live"
-    else:
-        move_aliases(
-            services,
-            model_cfg.name,
-            [(CHALLENGER, version)],
-            reason=f"blessed by {run.source} retraining run {run.id}",
-            changed_by="retraining",
-        )
-        outcome = "aliased challenger"
-    with transaction(services.database_url) as connection:
-        if run.source in AB_TEST_SOURCES:
-            test = abtests.request_test(
-                connection,
-                model_name=model_cfg.name,
-                champion_version=run.params.get("champion_version"),
-                challenger_version=version,
-                stages=model_cfg.abtest.stages,
-                retraining_run_id=run.id,
-                reason=f"{run.source} retraining run {run.id}",
+    name = model_cfg.name
+    with model_lock(services.database_url, name):
+        with transaction(services.database_url) as connection:
+            serving = abtests.live_test(connection, name, abtests.ACTIVE)
+        if serving is not None:
+            outcome = f"not aliased: A/B test {serving.id} of v{serving.challenger_version} is live"
+        else:
+            move_aliases(
+                services,
+                name,
+                [(CHALLENGER, version)],
+                reason=f"blessed by {run.source} retraining run {run.id}",
+                changed_by="retraining",
             )
-            outcome += f", A/B test {test.id} requested"
-        runs.merge_metrics(connection, run.id, {ALIASED_KEY: outcome})
+            outcome = "aliased challenger"
+        with transaction(services.database_url) as connection:
+            if run.source in AB_TEST_SOURCES:
+                test = abtests.request_test(
+                    connection,
+                    model_name=name,
+                    champion_version=run.params.get("champion_version"),
+                    challenger_version=version,
+                    stages=model_cfg.abtest.stages,
+                    retraining_run_id=run.id,
+                    reason=f"{run.source} retraining run {run.id}",
+                )
+                outcome += f", A/B test {test.id} requested"
+            runs.merge_metrics(connection, run.id, {ALIASED_KEY: outcome})
     return outcome
 
 

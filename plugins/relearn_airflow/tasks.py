@@ -8,6 +8,8 @@ from airflow.sdk import Asset, task
 
 # An event per blessed challenger (extra: model, version), for DAGs scheduled on new challengers.
 CHALLENGER_ASSET = Asset(name="relearn_challenger", uri="relearn://models/challenger")
+# An event per A/B test that passed and waits for a human (extra: model, test_id, version).
+APPROVAL_ASSET = Asset(name="relearn_approval", uri="relearn://abtests/approval")
 
 
 @task
@@ -31,14 +33,29 @@ def retraining_wanted(check: dict) -> dict:
     return check["retrain"]
 
 
-@task
-def approval_needed(outcome: dict) -> dict:
-    """Go on to the human approval only when the A/B check asked for it."""
+@task(outlets=[APPROVAL_ASSET])
+def request_approval(outcome: dict, outlet_events: Any = None) -> None:
+    """Announce a passed test that waits for a human (``ab_approval`` asks); else skip."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     if outcome.get("action") != "await_approval":
         raise AirflowSkipException(f"{outcome.get('action')}: {outcome.get('reason')}")
-    return outcome
+    outlet_events[APPROVAL_ASSET].extra = {
+        "model": outcome["model"],
+        "test_id": outcome["test_id"],
+        "version": outcome["version"],
+    }
+
+
+@task
+def approval_requests(triggering_asset_events: Any = None) -> list[dict]:
+    """The waiting tests announced by the events that triggered this run."""
+    return [
+        dict(event.extra)
+        for events in (triggering_asset_events or {}).values()
+        for event in events
+        if {"model", "test_id", "version"} <= set(event.extra or {})
+    ]
 
 
 @task(outlets=[CHALLENGER_ASSET])

@@ -39,7 +39,7 @@ def test_a_new_challenger_is_started_then_rolled_back_by_the_action_param(
     states = _states(run)
     assert run.state == "success", states
     assert states["decide"] == "success"
-    assert {states["approval_needed"], states["approve_promotion"]} == {"skipped"}
+    assert states["request_approval"] == "skipped"
     with transaction(database_url) as connection:
         test = abtests.find_test(connection, model_cfg.name, copy)
     assert (test.status, test.traffic_percent, test.started_at) == ("running", 10, T0)

@@ -249,6 +249,10 @@ def test_emergency_rollback_to_the_last_known_good_version(
     with transaction(services.database_url) as connection:
         last = history(connection, NAME)[-2:]
     assert last[0].alias == CHAMPION and last[0].reason == "pager: conversions fell"
+    # The version rolled away from is not "known good": a second rollback cannot bring it back.
+    assert PREVIOUS_CHAMPION not in current
+    again = run_cli("registry", "rollback", "--model", NAME, "--to", "previous", env=ab_config_env)
+    assert again.returncode == 1 and "no last known good version" in again.stderr
     unknown = run_cli(
         "registry", "rollback", "--model", NAME, "--to-version", "999", env=ab_config_env
     )
@@ -266,7 +270,7 @@ def test_champion_cannot_be_removed_and_cli_lists_history(
 
 
 @pytest.mark.parametrize(("answer", "status"), [("Reject", "rolled_back"), ("Approve", "promoted")])
-def test_a_humans_answer_is_carried_out(
+def test_a_humans_answer_is_carried_out_for_the_test_that_asked(
     answer, status, register, ab_cfg, services, ab_config_env, monkeypatch
 ):
     from types import SimpleNamespace
@@ -275,21 +279,30 @@ def test_a_humans_answer_is_carried_out(
 
     monkeypatch.setenv("RELEARN_CONFIG", ab_config_env["RELEARN_CONFIG"])
     version = register()
-    start_test(
+    started = start_test(
         services, ab_cfg, now=T0 + timedelta(hours=9), run_key=f"hitl-{answer}", version=version
     )
-    operator = PromotionApprovalOperator(task_id="approve", model_name=NAME, subject="Promote?")
-    operator.execute_complete(
-        context={"dag_run": SimpleNamespace(run_id=f"hitl-{answer}")},
-        event={
-            "chosen_options": [answer],
-            "params_input": {},
-            "responded_at": datetime.now(UTC),
-            "responded_by_user": {"id": "7", "name": "alice"},
-        },
-    )
+
+    def answer_as_alice(run_id: str) -> None:
+        request = {"model": NAME, "test_id": started.test_id, "version": version}
+        operator = PromotionApprovalOperator(task_id="approve", request=request)
+        operator.execute_complete(
+            context={"dag_run": SimpleNamespace(run_id=run_id)},
+            event={
+                "chosen_options": [answer],
+                "params_input": {},
+                "responded_at": datetime.now(UTC),
+                "responded_by_user": {"id": "7", "name": "alice"},
+            },
+        )
+
+    answer_as_alice(f"too-early-{answer}")  # nobody asked yet: ignored
     with transaction(services.database_url) as connection:
-        test = abtests.find_test(connection, NAME, version)
+        assert abtests.get_test(connection, started.test_id).status == "running"
+        abtests.update_test(connection, started.test_id, approval="requested")
+    answer_as_alice(f"hitl-{answer}")
+    with transaction(services.database_url) as connection:
+        test = abtests.get_test(connection, started.test_id)
         [*_, last] = abtests.decisions(connection, test.id)
     assert test.status == status
     assert last.decided_by == "human:alice"
@@ -316,3 +329,21 @@ def test_ab_cli_start_pause_resume_rollback_status(register, services, ab_config
     assert [d["action"] for d in mine["decisions"]] == ["start", "pause", "resume", "rollback"]
     busy = run_cli("ab", "rollback", "--model", NAME, env=ab_config_env)
     assert busy.returncode == 0 and json.loads(busy.stdout)["action"] == "none"
+
+
+def test_routing_to_a_challenger_that_is_gone_serves_the_champion(ab_cfg, services, versions):
+    """Between a test's end (alias removed) and the router's next read, units routed to the
+    challenger are served by the champion instead of failing."""
+    import contextlib
+
+    from mlflow.exceptions import MlflowException
+
+    client = registry_client(services.tracking_uri)
+    with contextlib.suppress(MlflowException):
+        client.delete_registered_model_alias(NAME, CHALLENGER)
+    router = SplitRouter(lambda: Split("ended-test", 100), ttl=60)
+    frame, _ = World(ab_cfg).sample(5, T0, np.random.default_rng(1))
+    with Predictor(ab_cfg, services.database_url, services.tracking_uri, router=router) as p:
+        served = p.predict(frame, unit_ids=[f"late-{i}" for i in range(5)], at=T0)
+    champion = aliases(client, NAME)[CHAMPION]
+    assert {(s.served_by, s.model_version) for s in served} == {("champion", champion)}

@@ -231,3 +231,16 @@ def test_macro_f1_from_sql_counts_matches_sklearn():
     actual = [a for (_, a), n in counts.items() for _ in range(n)]
     expected = f1_score(actual, predicted, average="macro", labels=["no", "yes"])
     assert macro_f1(counts, ["no", "yes"]) == pytest.approx(expected)
+
+
+def test_strata_keep_a_time_trend_from_faking_a_difference():
+    """Both arms equal in every period while accuracy falls and the challenger's share grows:
+    pooled counts call the challenger much worse, the stratified comparison does not."""
+    from relearn.abtest.stats import Stratum, compare_strata
+
+    periods = [Stratum(9000, 8100, 1000, 900), Stratum(5000, 3000, 5000, 3000)]
+    pooled = compare_accuracy(11_100, 14_000, 3_900, 6_000, alpha=0.05)
+    assert pooled.significantly_worse
+    stratified = compare_strata(periods, alpha=0.05)
+    assert stratified.difference == pytest.approx(0.0)
+    assert not stratified.significantly_worse and not stratified.significantly_better

@@ -116,7 +116,7 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
     )
     to = rollback.add_mutually_exclusive_group(required=True)
     to.add_argument("--to-version")
-    to.add_argument("--to", choices=["previous"], help="the last known good champion")
+    to.add_argument("--to", choices=["previous"], help="the last known good: previous_champion")
     for sub in (promote, alias, rollback):
         _common(sub)
         sub.add_argument("--reason", default="by hand")
@@ -148,7 +148,12 @@ def run_registry(args: argparse.Namespace) -> int:
         _print({"model": name, "alias": args.alias, "version": version})
     else:
         version = set_champion(
-            services, model_cfg, version=args.to_version, by=args.by, reason=args.reason
+            services,
+            model_cfg,
+            version=args.to_version,
+            rollback=True,
+            by=args.by,
+            reason=args.reason,
         )
         _print({"model": name, "champion": version})
     return 0

@@ -12,18 +12,22 @@ removed, so a model always has exactly one champion.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from relearn.abtest import DeployError, policy
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.store import abtests
 from relearn.store import aliases as alias_store
 from relearn.store.db import transaction
+from relearn.store.locks import model_lock
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mlflow import MlflowClient
 
     from relearn.config import ModelConfig
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Result = TypeVar("Result")
 PREVIOUS_CHAMPION = "previous_champion"
 ACTIONS = ("check", "expand", "pause", "resume", "rollback", "promote")
 
@@ -54,6 +59,18 @@ class Outcome:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _locked(function: Callable[..., Result]) -> Callable[..., Result]:
+    """Run a deployer entry point under the model's advisory lock (``relearn.store.locks``)."""
+
+    @functools.wraps(function)
+    def wrapper(services: Services, model: Any, *args: Any, **kwargs: Any) -> Result:
+        name = getattr(model, "name", model)
+        with model_lock(services.database_url, name):
+            return function(services, model, *args, **kwargs)
+
+    return wrapper
 
 
 def require_version(client: MlflowClient, name: str, version: str) -> None:
@@ -94,8 +111,13 @@ def _finalize(connection: Any, move: alias_store.AliasMove, at: datetime) -> Non
         )
 
 
-def finish_pending_moves(services: Services, model_name: str) -> bool:
-    """Complete a move a crash left half-done; True if there was one."""
+def finish_pending_moves(services: Services, model_name: str, *, force: bool = False) -> bool:
+    """Complete a move a crash left half-done; True if there was one.
+
+    A move that cannot be applied (e.g. its version was deleted since) raises, which blocks
+    further moves until someone looks; with ``force`` (emergency rollback) it is marked
+    ``abandoned`` with the error instead, and the caller's move goes ahead.
+    """
     with transaction(services.database_url) as connection:
         move = alias_store.pending_move(connection, model_name)
         if move is None:
@@ -103,7 +125,17 @@ def finish_pending_moves(services: Services, model_name: str) -> bool:
         log.warning(
             "%s: finishing interrupted alias move %s (%s)", model_name, move.id, move.reason
         )
-        _apply_move(registry_client(services.tracking_uri), move)
+        try:
+            _apply_move(registry_client(services.tracking_uri), move)
+        except Exception as error:
+            if not force:
+                raise DeployError(
+                    f"{model_name}: the interrupted alias move {move.id} ({move.reason}) cannot "
+                    f"be completed: {error}; `relearn registry rollback` abandons it"
+                ) from error
+            log.error("%s: abandoning alias move %s: %s", model_name, move.id, error)
+            alias_store.abandon_move(connection, move, reason=str(error))
+            return True
         _finalize(connection, move, _now())
     return True
 
@@ -161,6 +193,7 @@ def move_aliases(
 # --- tests ----------------------------------------------------------------------------------
 
 
+@_locked
 def start_test(
     services: Services,
     model_cfg: ModelConfig,
@@ -260,6 +293,7 @@ def _record(
     )
 
 
+@_locked
 def check_test(
     services: Services,
     model_cfg: ModelConfig,
@@ -283,25 +317,25 @@ def check_test(
     auto_start = model_cfg.abtest.auto_start if auto_start is None else auto_start
     finish_pending_moves(services, name)
     with transaction(services.database_url) as connection:
+        # A retry of a check that already decided (even one that ended its test) repeats it.
+        done = abtests.find_decision_of_run(connection, name, run_key)
         test = abtests.live_test(connection, name, abtests.ACTIVE)
-        pending = abtests.live_test(connection, name, (abtests.PENDING,))
+    if done is not None:
+        decided, version = done
+        return Outcome(
+            decided.action,
+            decided.reason,
+            str(decided.test_id),
+            decided.traffic_after,
+            version,
+            decided.numbers,
+        )
     if test is None:
-        candidate = _untested_challenger(services, name, pending)
+        candidate = _untested_challenger(services, name)
         if candidate is None or not (auto_start or action == "expand"):
             return Outcome("none", f"{name} has no A/B test running and no untested challenger")
         return start_test(
             services, model_cfg, now=now, run_key=run_key, version=candidate, traffic=traffic, by=by
-        )
-    with transaction(services.database_url) as connection:
-        done = abtests.find_decision(connection, test.id, run_key)
-    if done is not None:
-        return Outcome(
-            done.action,
-            done.reason,
-            str(test.id),
-            done.traffic_after,
-            test.challenger_version,
-            done.numbers,
         )
     if action == "pause":
         return _set_status(services, test, abtests.PAUSED, "pause", 0, now, run_key, by)
@@ -324,14 +358,40 @@ def check_test(
     return apply_decision(services, model_cfg, test, decision, now=now, run_key=run_key, by=by)
 
 
-def _untested_challenger(
-    services: Services, model_name: str, pending: abtests.ABTest | None
-) -> str | None:
-    """The version a new test would try: a pending test's, else an untested ``challenger``."""
-    if pending is not None:
-        return pending.challenger_version
-    version = aliases(registry_client(services.tracking_uri), model_name).get(CHALLENGER)
-    if version is None:
+def _untested_challenger(services: Services, model_name: str) -> str | None:
+    """The version a new test would try: a pending test's, else an untested ``challenger``.
+
+    A pending test whose version became the champion or left the registry meanwhile is
+    aborted with the reason, so it cannot block the model (or its drift cooldown) forever.
+    """
+    client = registry_client(services.tracking_uri)
+    current = aliases(client, model_name)
+    while True:
+        with transaction(services.database_url) as connection:
+            pending = abtests.live_test(connection, model_name, (abtests.PENDING,))
+        if pending is None:
+            break
+        problem = None
+        if pending.challenger_version == current.get(CHAMPION):
+            problem = f"v{pending.challenger_version} is the champion now"
+        else:
+            try:
+                require_version(client, model_name, pending.challenger_version)
+            except DeployError as error:
+                problem = str(error)
+        if problem is None:
+            return pending.challenger_version
+        log.warning("%s: pending A/B test %s not started: %s", model_name, pending.id, problem)
+        with transaction(services.database_url) as connection:
+            abtests.update_test(
+                connection,
+                pending.id,
+                status=abtests.ABORTED,
+                reason=f"not started: {problem}",
+                ended_at=_now(),
+            )
+    version = current.get(CHALLENGER)
+    if version is None or version == current.get(CHAMPION):
         return None
     with transaction(services.database_url) as connection:
         tested = abtests.find_test(connection, model_name, version)
@@ -361,16 +421,21 @@ def _decision(
                 policy.PROMOTE, 100, "expanded to 100 % by hand", stage_index=following
             )
         return policy.Decision(policy.EXPAND, share, "expanded by hand", stage_index=following)
+    window = {
+        "model_name": model_cfg.name,
+        "champion_version": test.champion_version,
+        "challenger_version": test.challenger_version,
+        "since": test.started_at,
+        "until": now,
+    }
     with transaction(services.database_url) as connection:
-        arms = abtests.arm_stats(
-            connection,
-            model_name=model_cfg.name,
-            champion_version=test.champion_version,
-            challenger_version=test.challenger_version,
-            since=test.started_at,
-            until=now,
-            classes=list(model_cfg.classes),
-        )
+        arms = abtests.arm_stats(connection, **window, classes=list(model_cfg.classes))
+        changes = [
+            d.decided_at
+            for d in abtests.decisions(connection, test.id)
+            if d.action != "start" and d.traffic_after != d.traffic_before
+        ]
+        periods = abtests.strata(connection, **window, boundaries=changes)
     state = policy.TestState(
         test_id=str(test.id),
         stage_index=test.stage_index,
@@ -378,7 +443,7 @@ def _decision(
         started_at=test.started_at,
         approval=test.approval,
     )
-    return policy.decide(state, arms["champion"], arms["challenger"], cfg, now)
+    return policy.decide(state, arms["champion"], arms["challenger"], cfg, now, periods)
 
 
 def apply_decision(
@@ -490,51 +555,94 @@ def _set_status(
     return Outcome(action, f"{action} by {by}", str(test.id), traffic, test.challenger_version)
 
 
-def record_approval(services: Services, test_id: str, approved: bool) -> None:
-    """A human's answer to ``await_approval``; the next check promotes or rolls back."""
+@_locked
+def answer_approval(
+    services: Services,
+    model_cfg: ModelConfig,
+    *,
+    test_id: str,
+    approved: bool,
+    now: datetime,
+    run_key: str,
+    by: str,
+) -> Outcome:
+    """Carry out a human's answer to ``await_approval``: promote, or roll back.
+
+    Only for the test that asked, while it is still running and waiting: an answer that
+    arrives after the test ended (rolled back by a guardrail, replaced) changes nothing.
+    """
     with transaction(services.database_url) as connection:
-        abtests.update_test(connection, test_id, approval="approved" if approved else "rejected")
+        test = abtests.get_test(connection, test_id)
+    if test.status != abtests.RUNNING or test.approval != "requested":
+        return Outcome(
+            "none",
+            f"test {test_id} is {test.status} (approval {test.approval}): answer ignored",
+            test_id,
+        )
+    with transaction(services.database_url) as connection:
+        abtests.update_test(connection, test.id, approval="approved" if approved else "rejected")
+    decision = (
+        policy.Decision(policy.PROMOTE, 100, f"approved by {by}", stage_index=len(test.stages) - 1)
+        if approved
+        else policy.Decision(policy.ROLLBACK, 0, f"promotion rejected by {by}")
+    )
+    return apply_decision(services, model_cfg, test, decision, now=now, run_key=run_key, by=by)
 
 
 # --- the registry, directly -----------------------------------------------------------------
 
 
 def last_known_good(services: Services, model_name: str) -> str:
-    """The version that was champion before the current one."""
-    current = aliases(registry_client(services.tracking_uri), model_name)
-    if current.get(PREVIOUS_CHAMPION):
-        return current[PREVIOUS_CHAMPION]
-    with transaction(services.database_url) as connection:
-        changes = alias_store.history(connection, model_name, CHAMPION)
-    for change in reversed(changes):
-        if change.previous_version and change.previous_version != current.get(CHAMPION):
-            return change.previous_version
-    raise DeployError(f"{model_name} has no earlier champion to roll back to: pass --to-version")
+    """The ``previous_champion``: the champion before the last promotion."""
+    version = aliases(registry_client(services.tracking_uri), model_name).get(PREVIOUS_CHAMPION)
+    if version is None:
+        raise DeployError(
+            f"{model_name} has no last known good version (no '{PREVIOUS_CHAMPION}' alias; a "
+            "rollback consumes it): pass --to-version"
+        )
+    return version
 
 
+@_locked
 def set_champion(
     services: Services,
     model_cfg: ModelConfig,
     *,
     version: str | None = None,
+    rollback: bool = False,
     by: str,
-    reason: str = "emergency rollback",
+    reason: str,
 ) -> str:
-    """``champion`` -> ``version`` now (default: the last known good), skipping any analysis;
-    the old champion keeps ``previous_champion``; a running test is aborted."""
+    """``champion`` -> ``version`` now, skipping any analysis; tests of the model are aborted.
+
+    A promotion (``rollback=False``) keeps the old champion as ``previous_champion``. A
+    rollback (default target: ``previous_champion``) never makes the version it rolls away from
+    "known good": ``previous_champion`` is dropped when it is the target, so rolling back twice
+    cannot bring the bad version back. A rollback also gives up a pending alias move that cannot
+    be completed, so an emergency is never blocked by an earlier failure.
+    """
     name = model_cfg.name
-    finish_pending_moves(services, name)
+    finish_pending_moves(services, name, force=rollback)
+    if version is None and not rollback:
+        raise DeployError("pass the version to promote")
     target = str(version) if version else last_known_good(services, name)
     client = registry_client(services.tracking_uri)
     require_version(client, name, target)
     current = aliases(client, name)
     with transaction(services.database_url) as connection:
         test = abtests.live_test(connection, name, abtests.ACTIVE)
-    targets = [(CHAMPION, target)]
-    if current.get(CHAMPION) and current[CHAMPION] != target:
+    targets: list[tuple[str, str | None]] = [(CHAMPION, target)]
+    if rollback:
+        if current.get(PREVIOUS_CHAMPION) == target:
+            targets.append((PREVIOUS_CHAMPION, None))
+    elif current.get(CHAMPION) and current[CHAMPION] != target:
         targets.append((PREVIOUS_CHAMPION, current[CHAMPION]))
-    if test is not None:
+    if test is not None or current.get(CHALLENGER) == target:
         targets.append((CHALLENGER, None))
+
+    def abort_pending(connection: Any) -> None:
+        abtests.abort_pending(connection, name, reason=f"champion set to v{target} by {by}")
+
     move_aliases(
         services,
         name,
@@ -543,16 +651,26 @@ def set_champion(
         changed_by=by,
         ab_test_id=None if test is None else str(test.id),
         test_status=None if test is None else abtests.ABORTED,
+        before_apply=abort_pending,
     )
     return target
 
 
+@_locked
 def set_alias(
     services: Services, model_name: str, alias: str, version: str | None, *, by: str, reason: str
 ) -> None:
     """Point (or with None remove) any alias by hand; ``champion`` can be moved, not removed."""
     if alias == CHAMPION and version is None:
         raise DeployError("the champion alias can be moved but never removed")
+    if alias in (CHAMPION, CHALLENGER):
+        with transaction(services.database_url) as connection:
+            test = abtests.live_test(connection, model_name, abtests.ACTIVE)
+        if test is not None:
+            raise DeployError(
+                f"A/B test {test.id} of {model_name} is {test.status}: moving '{alias}' would "
+                "change the models under test; use `relearn ab` or `relearn registry rollback`"
+            )
     if version is not None:
         require_version(registry_client(services.tracking_uri), model_name, str(version))
     move_aliases(services, model_name, [(alias, version)], reason=reason, changed_by=by)

@@ -24,6 +24,8 @@ the better arm while the test runs. It stops by the same anytime-valid rules: ro
 guardrails or when significantly worse, promotion when passed (significantly better by
 ``min_improvement``, enough samples, ``min_dwell_hours[-1]`` since the start). The posterior
 probability alone is not used to stop: looked at hourly, it would end an A/A test early often.
+Until ``min_guardrail_samples`` per arm the share stays at most ``stages[0]``. Shares go down as
+well as up, so (unlike the staged policy) a unit may change arms during a bandit test.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from relearn.abtest.stats import compare_accuracy, probability_challenger_better
+from relearn.abtest.stats import Stratum, compare_strata, probability_challenger_better
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -70,13 +72,17 @@ def decide(
     challenger: ArmStats,
     cfg: ABTestConfig,
     now: datetime,
+    strata: list[Stratum] | None = None,
 ) -> Decision:
-    """The next action for ``test`` at ``now`` (see the module doc)."""
-    comparison = compare_accuracy(
-        champion.correct,
-        champion.labelled,
-        challenger.correct,
-        challenger.labelled,
+    """The next action for ``test`` at ``now`` (see the module doc).
+
+    ``champion`` / ``challenger`` are the totals since the start (samples, guardrails);
+    ``strata`` the labelled counts per period of constant split, on which the accuracies are
+    compared (default: one stratum of the totals).
+    """
+    comparison = compare_strata(
+        strata
+        or [Stratum(champion.labelled, champion.correct, challenger.labelled, challenger.correct)],
         alpha=cfg.alpha,
     )
     numbers = {
@@ -196,5 +202,8 @@ def _bandit(
         return Decision(PROMOTE, 100, f"passed: {_interval(comparison)}", numbers)
     floor = max(1, round(cfg.bandit_floor * 100))
     share = min(100 - floor, max(floor, round(better * 100)))
+    if min(champion.labelled, challenger.labelled) < cfg.min_guardrail_samples:
+        # Until the guardrails can see it, an unproven model gets no more than the first stage.
+        share = min(share, cfg.stages[0])
     action = HOLD if share == test.traffic_percent else REBALANCE
     return Decision(action, share, f"Thompson share: P(challenger better) = {better:.3f}", numbers)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from relearn.abtest import policy
+from relearn.abtest.stats import Stratum
 from relearn.store.abtests import ArmStats
 
 if TYPE_CHECKING:
@@ -48,27 +49,30 @@ def replay_test(
     state = policy.TestState(
         test_id=f"replay-{seed}", stage_index=0, traffic_percent=cfg.stages[0], started_at=START
     )
-    counts = {"champion": [0, 0], "challenger": [0, 0]}  # labelled, correct
+    periods = [[0, 0, 0, 0]]  # per traffic period: champion n, correct, challenger n, correct
     for hour in range(1, horizon_hours + 1):
         to_challenger = rng.binomial(hourly_labelled, state.traffic_percent / 100)
-        for arm, n, accuracy in (
-            ("challenger", to_challenger, challenger_accuracy),
-            ("champion", hourly_labelled - to_challenger, champion_accuracy),
-        ):
-            counts[arm][0] += n
-            counts[arm][1] += rng.binomial(n, accuracy)
+        to_champion = hourly_labelled - to_challenger
+        current = periods[-1]
+        current[0] += to_champion
+        current[1] += rng.binomial(to_champion, champion_accuracy)
+        current[2] += to_challenger
+        current[3] += rng.binomial(to_challenger, challenger_accuracy)
+        totals = [sum(column) for column in zip(*periods, strict=True)]
         decision = policy.decide(
             state,
-            _arm("champion", *counts["champion"]),
-            _arm("challenger", *counts["challenger"]),
+            _arm("champion", totals[0], totals[1]),
+            _arm("challenger", totals[2], totals[3]),
             cfg,
             START + timedelta(hours=hour),
+            [Stratum(*period) for period in periods],
         )
         if decision.action == policy.PROMOTE:
             return Replay("promoted", hour, 100)
         if decision.action == policy.ROLLBACK:
             return Replay("rolled_back", hour, 0)
         if decision.action in (policy.EXPAND, policy.REBALANCE):
+            periods.append([0, 0, 0, 0])
             state = replace(
                 state,
                 traffic_percent=decision.traffic,

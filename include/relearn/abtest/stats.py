@@ -30,7 +30,7 @@ class Comparison:
     low: float
     high: float
     relative: float
-    pvalue: float  # always-valid p-value, min(1, 1 / Lambda)
+    pvalue: float  # min(1, 1 / Lambda) at this look (the running minimum is always valid)
 
     @property
     def significantly_better(self) -> bool:
@@ -55,6 +55,16 @@ def _rate(correct: int, n: int) -> float:
     return (correct + 0.5) / (n + 1)
 
 
+@dataclass(frozen=True)
+class Stratum:
+    """Labelled counts of both arms in one period of constant traffic split."""
+
+    champion_n: int
+    champion_correct: int
+    challenger_n: int
+    challenger_correct: int
+
+
 def compare_accuracy(
     champion_correct: int,
     champion_n: int,
@@ -65,14 +75,37 @@ def compare_accuracy(
     mixture_sd: float = MIXTURE_SD,
 ) -> Comparison:
     """The mSPRT confidence sequence for challenger - champion accuracy (see module doc)."""
-    if min(champion_n, challenger_n) < 1:
+    stratum = Stratum(champion_n, champion_correct, challenger_n, challenger_correct)
+    return compare_strata([stratum], alpha=alpha, mixture_sd=mixture_sd)
+
+
+def compare_strata(
+    strata: list[Stratum], *, alpha: float, mixture_sd: float = MIXTURE_SD
+) -> Comparison:
+    """The same, stratified by traffic period: d = sum(w_s d_s), V = sum(w_s^2 V_s), w_s the
+    stratum's share of labelled rows.
+
+    Pooling all rows since the start would be biased when accuracy moves over time for both
+    arms (as after a drift): the challenger's share grows stage by stage, so its rows lean to
+    later hours (Simpson's paradox). Within a period the split is constant, so each d_s is
+    unbiased; strata lacking an arm carry no comparison and are left out.
+    """
+    usable = [s for s in strata if s.champion_n > 0 and s.challenger_n > 0]
+    total = sum(s.champion_n + s.challenger_n for s in usable)
+    if not usable:
         return Comparison(0.0, -1.0, 1.0, 0.0, 1.0)
-    a = champion_correct / champion_n
-    b = challenger_correct / challenger_n
-    pa, pb = _rate(champion_correct, champion_n), _rate(challenger_correct, challenger_n)
-    variance = pa * (1 - pa) / champion_n + pb * (1 - pb) / challenger_n
+    d = variance = baseline = 0.0
+    for s in usable:
+        weight = (s.champion_n + s.challenger_n) / total
+        a, b = s.champion_correct / s.champion_n, s.challenger_correct / s.challenger_n
+        pa, pb = (
+            _rate(s.champion_correct, s.champion_n),
+            _rate(s.challenger_correct, s.challenger_n),
+        )
+        d += weight * (b - a)
+        baseline += weight * a
+        variance += weight**2 * (pa * (1 - pa) / s.champion_n + pb * (1 - pb) / s.challenger_n)
     tau2 = mixture_sd**2
-    d = b - a
     half_width = math.sqrt(
         variance
         * (variance + tau2)
@@ -83,7 +116,7 @@ def compare_accuracy(
         2 * variance * (variance + tau2)
     )
     pvalue = 1.0 if log_lambda <= 0 else math.exp(-log_lambda)
-    relative = d / a if a > 0 else 0.0
+    relative = d / baseline if baseline > 0 else 0.0
     return Comparison(d, d - half_width, d + half_width, relative, min(1.0, pvalue))
 
 

@@ -9,6 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mlflow.exceptions import MlflowException
+
 from relearn.registry import CHAMPION, alias_version, load_pyfunc, model_uri, registry_client
 from relearn.serving.router import ChampionRouter, Router
 from relearn.store.db import transaction
@@ -74,7 +76,15 @@ class Predictor:
         now = time.monotonic()
         if cached is not None and now - self._checked.get(arm, -math.inf) < self.alias_ttl:
             return cached
-        version = alias_version(self.client, self.model_cfg.name, arm)
+        try:
+            version = alias_version(self.client, self.model_cfg.name, arm)
+        except MlflowException:
+            if cached is None:
+                raise
+            # A registry blip must not fail predictions: keep serving what is loaded.
+            log.warning("could not re-read the %s alias; serving v%s", arm, cached[0])
+            self._checked[arm] = now
+            return cached
         if version is None:
             raise ModelNotDeployedError(
                 f"model '{self.model_cfg.name}' has no '{arm}' version in the registry "
@@ -86,6 +96,18 @@ class Predictor:
             self._models[arm] = (str(version.version), load_pyfunc(self.tracking_uri, uri))
         self._checked[arm] = now
         return self._models[arm]
+
+    def _available(self, arms: list[str]) -> list[str]:
+        """The arms as routed, except that a non-champion arm whose alias is gone (a test just
+        ended, the router has not seen it yet) falls back to the champion."""
+        for arm in set(arms) - {CHAMPION}:
+            try:
+                self._model(arm)
+            except ModelNotDeployedError:
+                log.info("no '%s' version (the test ended): serving the champion", arm)
+                self._models.pop(arm, None)
+                arms = [CHAMPION if a == arm else a for a in arms]
+        return arms
 
     def reload(self) -> None:
         """Re-read every alias on the next prediction (models stay loaded if unchanged)."""
@@ -109,7 +131,7 @@ class Predictor:
         times = [at or now] * n if at is None or isinstance(at, datetime) else list(at)
         if len(unit_ids) != n or len(times) != n:
             raise ValueError("unit_ids and at must have one entry per row")
-        arms = self.router.arms(unit_ids)
+        arms = self._available(self.router.arms(unit_ids))
         records = features.to_dict(orient="records")
         results: list[LoggedPrediction | None] = [None] * n
         for arm in dict.fromkeys(arms):

@@ -10,6 +10,7 @@ per unit and a database read only every few seconds.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import zlib
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+log = logging.getLogger(__name__)
 
 CHAMPION_ARM = "champion"
 CHALLENGER_ARM = "challenger"
@@ -80,7 +83,10 @@ class SplitRouter:
         if now - self._read_at >= self._ttl:
             with self._lock:
                 if now - self._read_at >= self._ttl:
-                    self._split = self._source()
+                    try:
+                        self._split = self._source()
+                    except Exception:  # the database is down: keep the last split known
+                        log.warning("could not read the live split; keeping %s", self._split)
                     self._read_at = now
         return self._split
 

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from relearn.abtest.stats import Stratum
+
 if TYPE_CHECKING:
     import uuid
     from datetime import datetime
@@ -132,6 +134,17 @@ def update_test(connection: Connection, test_id: uuid.UUID | str, **fields: Any)
         )
 
 
+def abort_pending(connection: Connection, model_name: str, *, reason: str) -> int:
+    """End the model's pending tests (their challenger is no longer worth testing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ab_tests SET status = 'aborted', reason = %s, ended_at = now(), "
+            "updated_at = now() WHERE model_name = %s AND status = 'pending'",
+            (reason, model_name),
+        )
+        return cursor.rowcount
+
+
 # --- decisions ------------------------------------------------------------------------------
 
 
@@ -148,15 +161,20 @@ class DecisionRow:
     run_key: str
 
 
-def find_decision(connection: Connection, test_id: uuid.UUID | str, run_key: str):
+def find_decision_of_run(
+    connection: Connection, model_name: str, run_key: str
+) -> tuple[DecisionRow, str] | None:
+    """The decision a run key made for any of the model's tests, with that test's version."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT test_id, decided_at, action, traffic_before, traffic_after, reason, numbers, "
-            "decided_by, run_key FROM ab_decisions WHERE test_id = %s AND run_key = %s",
-            (str(test_id), run_key),
+            "SELECT d.test_id, d.decided_at, d.action, d.traffic_before, d.traffic_after, "
+            "d.reason, d.numbers, d.decided_by, d.run_key, t.challenger_version "
+            "FROM ab_decisions d JOIN ab_tests t ON t.id = d.test_id "
+            "WHERE t.model_name = %s AND d.run_key = %s ORDER BY d.id DESC LIMIT 1",
+            (model_name, run_key),
         )
         row = cursor.fetchone()
-    return None if row is None else DecisionRow(*row)
+    return None if row is None else (DecisionRow(*row[:-1]), row[-1])
 
 
 def record_decision(connection: Connection, decision: DecisionRow) -> bool:
@@ -225,11 +243,16 @@ class ArmStats:
         }
 
 
+# Only units with an id were randomised between the arms (the router sends the others to the
+# champion), so only they are compared.
 _ARMS = """
     model_name = %(model)s AND predicted_at >= %(since)s AND predicted_at < %(until)s
+    AND unit_id IS NOT NULL
     AND ((served_by = 'champion' AND model_version = %(champion)s)
          OR (served_by = 'challenger' AND model_version = %(challenger)s))
 """
+# An outcome counts once it had arrived by "now": a replay sees what the original run saw.
+_LABELLED = "actual_label IS NOT NULL AND outcome_at < %(until)s"
 
 
 def arm_stats(
@@ -252,8 +275,9 @@ def arm_stats(
     }
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT served_by, count(*), count(actual_label), "
-            "count(*) FILTER (WHERE actual_label = predicted_label), avg(confidence), "
+            f"SELECT served_by, count(*), count(*) FILTER (WHERE {_LABELLED}), "
+            f"count(*) FILTER (WHERE {_LABELLED} AND actual_label = predicted_label), "
+            "avg(confidence), "
             "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
             f"FROM prediction_log WHERE {_ARMS} GROUP BY served_by",
             params,
@@ -261,7 +285,7 @@ def arm_stats(
         totals = {row[0]: row[1:] for row in cursor.fetchall()}
         cursor.execute(
             "SELECT served_by, predicted_label, actual_label, count(*) "
-            f"FROM prediction_log WHERE {_ARMS} AND actual_label IS NOT NULL "
+            f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} "
             "GROUP BY served_by, predicted_label, actual_label",
             params,
         )
@@ -282,6 +306,41 @@ def arm_stats(
             f1_macro=macro_f1(confusion.get(arm, {}), classes),
         )
     return result
+
+
+def strata(
+    connection: Connection,
+    *,
+    model_name: str,
+    champion_version: str,
+    challenger_version: str,
+    since: datetime,
+    until: datetime,
+    boundaries: list[datetime],
+) -> list[Stratum]:
+    """Labelled counts per arm in each period between ``boundaries`` (traffic changes)."""
+    params = {
+        "model": model_name,
+        "since": since,
+        "until": until,
+        "champion": str(champion_version),
+        "challenger": str(challenger_version),
+        "bounds": sorted(boundaries),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT width_bucket(predicted_at, %(bounds)s::timestamptz[]), served_by, "
+            f"count(*), count(*) FILTER (WHERE actual_label = predicted_label) "
+            f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} GROUP BY 1, 2",
+            params,
+        )
+        counts: dict[int, dict[str, tuple[int, int]]] = {}
+        for bucket, arm, labelled, correct in cursor.fetchall():
+            counts.setdefault(bucket, {})[arm] = (labelled, correct)
+    return [
+        Stratum(*periods.get("champion", (0, 0)), *periods.get("challenger", (0, 0)))
+        for _, periods in sorted(counts.items())
+    ]
 
 
 def macro_f1(confusion: dict[tuple[str, str], int], classes: list[str]) -> float | None:

@@ -93,6 +93,16 @@ def finish_move(connection: Connection, move: AliasMove, *, at: datetime) -> Non
             )
 
 
+def abandon_move(connection: Connection, move: AliasMove, *, reason: str) -> None:
+    """Give up a pending move that cannot be applied (its history is not written)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE alias_moves SET status = 'abandoned', done_at = now(), "
+            "reason = reason || ' [abandoned: ' || %s || ']' WHERE id = %s",
+            (reason[:500], str(move.id)),
+        )
+
+
 @dataclass(frozen=True)
 class AliasChange:
     model_name: str

@@ -183,6 +183,7 @@ class MLflowDeployOperator(RetrainingStepOperator):
                 self.services(hook),
                 hook.model_config(self.model_name),
                 version=None if self.version in (None, "") else str(self.version),
+                rollback=True,
                 by=f"airflow:{self.dag_id}" if self.has_dag() else "airflow",
                 reason=f"rollback by task {self.task_id}",
             )

@@ -39,7 +39,9 @@ CREATE TABLE alias_moves (
     -- A test whose status changes with the move (promoted, rolled_back, aborted).
     ab_test_id  UUID REFERENCES ab_tests (id),
     test_status TEXT,
-    status      TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done')),
+    -- abandoned: could not be applied (e.g. a version deleted meanwhile), given up by force.
+    status      TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'done', 'abandoned')),
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     done_at     TIMESTAMPTZ
 );
