@@ -211,3 +211,7 @@ def test_cli_check_once_dry_run(concept_window, model_cfg):
     assert report["model_name"] == model_cfg.name
     assert report["action"] in ("none", "dry_run")
     assert report["verdict"] in ("stable", "drifted", "decayed", "insufficient_data")
+    history = run_cli("drift", "--model", model_cfg.name, "--history", "3", "--json")
+    assert history.returncode == 0, history.stderr
+    newest = json.loads(history.stdout.strip().splitlines()[0])
+    assert newest["id"] == report["id"]  # the check just made is the latest one

@@ -33,6 +33,9 @@ def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--min-rows", type=int)
     parser.add_argument("--json", action="store_true", help="print each report as JSON")
+    parser.add_argument(
+        "--history", type=int, metavar="N", help="print the last N reports per model and exit"
+    )
 
 
 def _check_model(
@@ -67,6 +70,23 @@ def _public(report: object) -> dict:
     return {name: getattr(report, name) for name in (*fields, *extra)}
 
 
+def _print_history(services: Services, models: list[ModelConfig], args: argparse.Namespace) -> int:
+    from relearn.drift.monitor import describe
+    from relearn.store.db import transaction
+    from relearn.store.drift_reports import recent_reports
+
+    with transaction(services.database_url) as connection:
+        for model_cfg in models:
+            for report in recent_reports(connection, model_cfg.name, limit=args.history):
+                if args.json:
+                    print(json.dumps({"id": report.id, **_public(report)}, default=str))
+                else:
+                    print(
+                        f"{model_cfg.name} {report.checked_at:%Y-%m-%d %H:%M}: {describe(report)}"
+                    )
+    return 0
+
+
 def run_drift(args: argparse.Namespace) -> int:
     from relearn.config import load_config
     from relearn.drift.monitor import DriftCheckError
@@ -77,6 +97,8 @@ def run_drift(args: argparse.Namespace) -> int:
     models = [config.model(args.model)] if args.model else list(config.models)
     settings = load_settings()
     services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    if args.history:
+        return _print_history(services, models, args)
     rounds = 0
     status = 0
     try:

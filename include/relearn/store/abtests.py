@@ -88,8 +88,8 @@ def _one(connection: Connection, where: str, params: tuple) -> ABTest | None:
     return None if row is None else ABTest(*row)
 
 
-def get_test(connection: Connection, test_id: uuid.UUID | str, *, lock: bool = False) -> ABTest:
-    test = _one(connection, "id = %s" + (" FOR UPDATE" if lock else ""), (str(test_id),))
+def get_test(connection: Connection, test_id: uuid.UUID | str) -> ABTest:
+    test = _one(connection, "id = %s", (str(test_id),))
     if test is None:
         raise LookupError(f"no A/B test {test_id}")
     return test
