@@ -136,13 +136,17 @@ def _start_live_traffic(
     import numpy as np
 
     from relearn.serving.predictor import Predictor
+    from relearn.serving.router import SplitRouter, live_split
     from relearn.simulate.traffic import run_live
     from relearn.simulate.world import World
 
     threads = []
     for model_cfg in models:
+        database_url = settings.database_url("relearn")
+        # Routed by the live A/B split, so a test started in the UI gets challenger traffic.
+        router = SplitRouter(live_split(database_url, model_cfg.name))
         predictor = Predictor(
-            model_cfg, settings.database_url("relearn"), settings.tracking_uri, batch_size=1
+            model_cfg, database_url, settings.tracking_uri, router=router, batch_size=1
         )
         thread = threading.Thread(
             target=run_live,

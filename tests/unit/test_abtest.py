@@ -244,3 +244,30 @@ def test_strata_keep_a_time_trend_from_faking_a_difference():
     stratified = compare_strata(periods, alpha=0.05)
     assert stratified.difference == pytest.approx(0.0)
     assert not stratified.significantly_worse and not stratified.significantly_better
+
+
+def test_units_seen_many_times_widen_the_interval():
+    """A/A with 60 units per arm, each seen 100 times with its own accuracy (Beta(8, 2)): the
+    binomial variance treats 6,000 rows as independent and flags many equal arms; the
+    cluster-robust variance over units keeps the error rate at alpha."""
+    from relearn.abtest.stats import Stratum, cluster_variance, compare_strata
+
+    rng = np.random.default_rng(11)
+
+    def arm_counts() -> tuple[int, int, float]:
+        n_u = np.full(60, 100)
+        c_u = rng.binomial(n_u, rng.beta(8, 2, 60))
+        n, c = int(n_u.sum()), int(c_u.sum())
+        sums = {"sum_n2": float((n_u**2).sum()), "sum_c2": float((c_u**2).sum())}
+        variance = cluster_variance(n, c, units=60, sum_cn=float((c_u * n_u).sum()), **sums)
+        return n, c, variance
+
+    naive = robust = 0
+    for _ in range(200):
+        (a_n, a_c, a_var), (b_n, b_c, b_var) = arm_counts(), arm_counts()
+        plain = compare_strata([Stratum(a_n, a_c, b_n, b_c)], alpha=0.05)
+        clustered = compare_strata([Stratum(a_n, a_c, b_n, b_c, a_var, b_var)], alpha=0.05)
+        naive += plain.significantly_better or plain.significantly_worse
+        robust += clustered.significantly_better or clustered.significantly_worse
+    assert robust / 200 <= 0.05
+    assert naive / 200 > 0.15, naive

@@ -57,12 +57,32 @@ def _rate(correct: int, n: int) -> float:
 
 @dataclass(frozen=True)
 class Stratum:
-    """Labelled counts of both arms in one period of constant traffic split."""
+    """Labelled counts of both arms in one period of constant traffic split.
+
+    ``*_var`` is the variance of the arm's accuracy estimate computed over units (clusters),
+    when known: a unit seen many times is one random draw, not many, and the binomial variance
+    would then be too small (intervals too narrow, false decisions too frequent). The larger of
+    the two variances is used.
+    """
 
     champion_n: int
     champion_correct: int
     challenger_n: int
     challenger_correct: int
+    champion_var: float | None = None
+    challenger_var: float | None = None
+
+
+def cluster_variance(
+    n: int, correct: int, *, units: int, sum_n2: float, sum_c2: float, sum_cn: float
+) -> float | None:
+    """Cluster-robust variance of ``correct / n`` from per-unit sums (n_u, c_u per unit):
+    ``G / (G - 1) * sum_u (c_u - p n_u)^2 / n^2``; None with fewer than two units."""
+    if units < 2 or n == 0:
+        return None
+    p = correct / n
+    spread = sum_c2 - 2 * p * sum_cn + p * p * sum_n2
+    return max(spread, 0.0) / (n * n) * units / (units - 1)
 
 
 def compare_accuracy(
@@ -104,7 +124,9 @@ def compare_strata(
         )
         d += weight * (b - a)
         baseline += weight * a
-        variance += weight**2 * (pa * (1 - pa) / s.champion_n + pb * (1 - pb) / s.challenger_n)
+        var_a = max(pa * (1 - pa) / s.champion_n, s.champion_var or 0.0)
+        var_b = max(pb * (1 - pb) / s.challenger_n, s.challenger_var or 0.0)
+        variance += weight**2 * (var_a + var_b)
     tau2 = mixture_sd**2
     half_width = math.sqrt(
         variance

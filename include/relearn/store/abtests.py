@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from relearn.abtest.stats import Stratum
+from relearn.abtest.stats import Stratum, cluster_variance
 
 if TYPE_CHECKING:
     import uuid
@@ -318,7 +318,8 @@ def strata(
     until: datetime,
     boundaries: list[datetime],
 ) -> list[Stratum]:
-    """Labelled counts per arm in each period between ``boundaries`` (traffic changes)."""
+    """Labelled counts per arm in each period between ``boundaries`` (traffic changes), with
+    the cluster-robust variance over units (each unit stays in one arm during a test)."""
     params = {
         "model": model_name,
         "since": since,
@@ -329,18 +330,26 @@ def strata(
     }
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT width_bucket(predicted_at, %(bounds)s::timestamptz[]), served_by, "
-            f"count(*), count(*) FILTER (WHERE actual_label = predicted_label) "
-            f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} GROUP BY 1, 2",
+            "SELECT bucket, served_by, sum(n), sum(c), count(*), sum(n * n), sum(c * c), "
+            "sum(c * n) FROM (SELECT width_bucket(predicted_at, %(bounds)s::timestamptz[]) "
+            "AS bucket, served_by, unit_id, count(*)::float8 AS n, "
+            "count(*) FILTER (WHERE actual_label = predicted_label)::float8 AS c "
+            f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} GROUP BY 1, 2, 3) AS per_unit "
+            "GROUP BY 1, 2",
             params,
         )
-        counts: dict[int, dict[str, tuple[int, int]]] = {}
-        for bucket, arm, labelled, correct in cursor.fetchall():
-            counts.setdefault(bucket, {})[arm] = (labelled, correct)
-    return [
-        Stratum(*periods.get("champion", (0, 0)), *periods.get("challenger", (0, 0)))
-        for _, periods in sorted(counts.items())
-    ]
+        arms: dict[int, dict[str, tuple[int, int, float | None]]] = {}
+        for bucket, arm, n, c, units, sum_n2, sum_c2, sum_cn in cursor.fetchall():
+            variance = cluster_variance(
+                int(n), int(c), units=units, sum_n2=sum_n2, sum_c2=sum_c2, sum_cn=sum_cn
+            )
+            arms.setdefault(bucket, {})[arm] = (int(n), int(c), variance)
+    result = []
+    for _, period in sorted(arms.items()):
+        a_n, a_c, a_var = period.get("champion", (0, 0, None))
+        b_n, b_c, b_var = period.get("challenger", (0, 0, None))
+        result.append(Stratum(a_n, a_c, b_n, b_c, a_var, b_var))
+    return result
 
 
 def macro_f1(confusion: dict[tuple[str, str], int], classes: list[str]) -> float | None:
