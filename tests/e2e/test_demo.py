@@ -100,4 +100,4 @@ def test_make_demo(tmp_path) -> None:
                 ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], capture_output=True
             ).returncode
             != 0
-        )
+        ), f"port {port} still open after the demo:\n{result.stdout[-1500:]}{result.stderr[-1500:]}"

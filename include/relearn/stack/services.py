@@ -254,9 +254,11 @@ class Stack:
             )
 
     def down(self, *, keep_database: bool = False) -> None:
-        self.supervisor.stop_all()
-        if self.postgres is not None and not keep_database:
-            self.postgres.stop()
+        try:
+            self.supervisor.stop_all()
+        finally:  # a service that would not stop must not leave Postgres running too
+            if self.postgres is not None and not keep_database:
+                self.postgres.stop()
 
     def discard(self) -> None:
         """Stop everything and delete the embedded cluster (throw-away stacks of tests, benches)."""
