@@ -55,3 +55,29 @@ def test_db_url_prints_each_database(settings) -> None:
         result = run_cli("db-url", database)
         assert result.returncode == 0
         assert result.stdout.strip() == settings.database_url(database)
+
+
+def test_postgres_stops_by_signal_when_pg_ctl_fails(tmp_path, monkeypatch) -> None:
+    """A server must never outlive the stack, even when ``pg_ctl stop`` reports a failure."""
+    import subprocess
+
+    from relearn.stack.postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path / "postgres", free_port())
+    server.start()
+    try:
+        assert server.is_running()
+        real_run = server._run
+
+        def failing_stop(tool: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+            if tool == "pg_ctl" and args[0] == "stop":
+                return subprocess.CompletedProcess([tool, *args], 1, "", "simulated failure")
+            return real_run(tool, *args, **kwargs)
+
+        monkeypatch.setattr(server, "_run", failing_stop)
+        server.stop()
+        assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+        monkeypatch.undo()
+        assert not server.is_running()
+    finally:
+        server.destroy()

@@ -12,6 +12,7 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -140,8 +141,25 @@ class EmbeddedPostgres:
         result = self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
         if result.returncode == 0:
             log.info("Postgres stopped")
-        elif self.is_running():
-            log.error("Postgres did not stop: %s", (result.stderr or result.stdout).strip())
+            return
+        if not self.is_running():
+            return
+        log.error("pg_ctl could not stop Postgres: %s", (result.stderr or result.stdout).strip())
+        self._signal_postmaster()
+
+    def _signal_postmaster(self, timeout: float = 30.0) -> None:
+        """Fast shutdown by signal (SIGINT to the postmaster), when pg_ctl failed."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, signal.SIGINT)
+        except (OSError, ValueError, IndexError) as error:
+            log.error("cannot signal Postgres (%s): stop it by hand", error)
+            return
+        deadline = time.monotonic() + timeout
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log.info("Postgres stopped by signal" if not pid_file.exists() else "Postgres still runs")
 
     def destroy(self) -> None:
         """Stop and delete the cluster (tests use throw-away servers)."""
