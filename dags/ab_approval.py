@@ -14,7 +14,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag
 
-from relearn_airflow.operators.abtest import PromotionApprovalOperator
+from relearn_airflow.operators.approval import PromotionApprovalOperator
 from relearn_airflow.tasks import APPROVAL_ASSET, approval_requests
 
 

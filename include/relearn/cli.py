@@ -82,7 +82,7 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
     from relearn.reinforce import ReinforceOptions, RetrainingError, Services, reinforce
 
     settings = _settings()
-    services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    services = Services.from_settings(settings)
     status = 0
     for model_cfg in _models(args):
         options = ReinforceOptions.from_config(

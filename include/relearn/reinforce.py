@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from relearn.config import ModelConfig
     from relearn.data.dataset import RetrainingDataset
+    from relearn.settings import Settings
     from relearn.training.classifier import TabularClassifier
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ class Services:
 
     database_url: str
     tracking_uri: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        """The running stack's services (``relearn.settings``)."""
+        return cls(settings.database_url("relearn"), settings.tracking_uri)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,7 @@ def mark_retraining_run_failed(context: Context) -> None:
         getattr(task, "relearn_conn_id", RelearnHook.default_conn_name),
         getattr(task, "mlflow_conn_id", "mlflow_default"),
     )
-    from relearn.reinforce import Services
-
-    services = Services(hook.database_url, hook.tracking_uri)
+    services = hook.services()
     with transaction(services.database_url) as connection:
         run = find_run(connection, run_key, model_name)
     if run is None:

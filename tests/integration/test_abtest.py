@@ -92,15 +92,8 @@ def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, 
     _traffic(ab_cfg, services, T0, 2)
     with transaction(services.database_url) as connection:
         test = abtests.live_test(connection, NAME, abtests.ACTIVE)
-        arms = abtests.arm_stats(
-            connection,
-            model_name=NAME,
-            champion_version=v1,
-            challenger_version=v2,
-            since=T0,
-            until=T0 + timedelta(hours=2),
-            classes=list(ab_cfg.classes),
-        )
+        window = abtests.ArmWindow(NAME, v1, v2, T0, T0 + timedelta(hours=2))
+        arms = abtests.arm_stats(connection, window, list(ab_cfg.classes))
     assert test.status == "running" and test.champion_version == v1
     share = arms["challenger"].predictions / (2 * len(UNITS))
     assert share == pytest.approx(0.10, abs=0.02)
@@ -275,7 +268,7 @@ def test_a_humans_answer_is_carried_out_for_the_test_that_asked(
 ):
     from types import SimpleNamespace
 
-    from relearn_airflow.operators.abtest import PromotionApprovalOperator
+    from relearn_airflow.operators.approval import PromotionApprovalOperator
 
     monkeypatch.setenv("RELEARN_CONFIG", ab_config_env["RELEARN_CONFIG"])
     version = register()

@@ -9,13 +9,18 @@ import pytest
 
 from relearn.abtest import policy
 from relearn.abtest.simulate import decision_quality
-from relearn.abtest.stats import compare_accuracy, probability_challenger_better
+from relearn.abtest.stats import Stratum, compare_strata, probability_challenger_better
 from relearn.config import ABTestConfig
 from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm
 from relearn.store.abtests import ArmStats
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CFG = ABTestConfig()
+
+
+def compare_accuracy(a_correct: int, a_n: int, b_correct: int, b_n: int, *, alpha: float):
+    """One period's comparison (champion a, challenger b)."""
+    return compare_strata([Stratum(a_n, a_correct, b_n, b_correct)], alpha=alpha)
 
 
 def arm(name: str, labelled: int, accuracy: float, **extra) -> ArmStats:
@@ -236,8 +241,6 @@ def test_macro_f1_from_sql_counts_matches_sklearn():
 def test_strata_keep_a_time_trend_from_faking_a_difference():
     """Both arms equal in every period while accuracy falls and the challenger's share grows:
     pooled counts call the challenger much worse, the stratified comparison does not."""
-    from relearn.abtest.stats import Stratum, compare_strata
-
     periods = [Stratum(9000, 8100, 1000, 900), Stratum(5000, 3000, 5000, 3000)]
     pooled = compare_accuracy(11_100, 14_000, 3_900, 6_000, alpha=0.05)
     assert pooled.significantly_worse
@@ -250,7 +253,7 @@ def test_units_seen_many_times_widen_the_interval():
     """A/A with 60 units per arm, each seen 100 times with its own accuracy (Beta(8, 2)): the
     binomial variance treats 6,000 rows as independent and flags many equal arms; the
     cluster-robust variance over units keeps the error rate at alpha."""
-    from relearn.abtest.stats import Stratum, cluster_variance, compare_strata
+    from relearn.abtest.stats import cluster_variance
 
     rng = np.random.default_rng(11)
 

@@ -23,8 +23,7 @@ def _context(args: argparse.Namespace) -> tuple[Services, ModelConfig]:
     from relearn.reinforce import Services
     from relearn.settings import load_settings
 
-    settings = load_settings()
-    services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    services = Services.from_settings(load_settings())
     return services, load_config(args.config).model(args.model)
 
 

@@ -79,7 +79,7 @@ def run_ab_phase(
     from relearn.reinforce import Services
 
     name = model_cfg.name
-    services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    services = Services.from_settings(settings)
     challenger = aliases(registry_client(settings.tracking_uri), name).get(CHALLENGER)
     if challenger is None:
         log.warning("%s: no challenger to test; skipping the A/B demo", name)

@@ -52,9 +52,7 @@ class Outcome:
     numbers: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "numbers"} | {
-            "numbers": self.numbers or {}
-        }
+        return {**self.__dict__, "numbers": self.numbers or {}}
 
 
 def _now() -> datetime:
@@ -421,21 +419,17 @@ def _decision(
                 policy.PROMOTE, 100, "expanded to 100 % by hand", stage_index=following
             )
         return policy.Decision(policy.EXPAND, share, "expanded by hand", stage_index=following)
-    window = {
-        "model_name": model_cfg.name,
-        "champion_version": test.champion_version,
-        "challenger_version": test.challenger_version,
-        "since": test.started_at,
-        "until": now,
-    }
+    window = abtests.ArmWindow(
+        model_cfg.name, test.champion_version, test.challenger_version, test.started_at, now
+    )
     with transaction(services.database_url) as connection:
-        arms = abtests.arm_stats(connection, **window, classes=list(model_cfg.classes))
+        arms = abtests.arm_stats(connection, window, list(model_cfg.classes))
         changes = [
             d.decided_at
             for d in abtests.decisions(connection, test.id)
             if d.action != "start" and d.traffic_after != d.traffic_before
         ]
-        periods = abtests.strata(connection, **window, boundaries=changes)
+        periods = abtests.strata(connection, window, changes)
     state = policy.TestState(
         test_id=str(test.id),
         stage_index=test.stage_index,

@@ -85,25 +85,12 @@ def cluster_variance(
     return max(spread, 0.0) / (n * n) * units / (units - 1)
 
 
-def compare_accuracy(
-    champion_correct: int,
-    champion_n: int,
-    challenger_correct: int,
-    challenger_n: int,
-    *,
-    alpha: float,
-    mixture_sd: float = MIXTURE_SD,
-) -> Comparison:
-    """The mSPRT confidence sequence for challenger - champion accuracy (see module doc)."""
-    stratum = Stratum(champion_n, champion_correct, challenger_n, challenger_correct)
-    return compare_strata([stratum], alpha=alpha, mixture_sd=mixture_sd)
-
-
 def compare_strata(
     strata: list[Stratum], *, alpha: float, mixture_sd: float = MIXTURE_SD
 ) -> Comparison:
-    """The same, stratified by traffic period: d = sum(w_s d_s), V = sum(w_s^2 V_s), w_s the
-    stratum's share of labelled rows.
+    """The mSPRT confidence sequence (module doc) for challenger - champion accuracy,
+    stratified by traffic period: d = sum(w_s d_s), V = sum(w_s^2 V_s), w_s the stratum's
+    share of labelled rows.
 
     Pooling all rows since the start would be biased when accuracy moves over time for both
     arms (as after a drift): the challenger's share grows stage by stage, so its rows lean to

@@ -95,8 +95,7 @@ def run_drift(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     models = [config.model(args.model)] if args.model else list(config.models)
-    settings = load_settings()
-    services = Services(settings.database_url("relearn"), settings.tracking_uri)
+    services = Services.from_settings(load_settings())
     if args.history:
         return _print_history(services, models, args)
     rounds = 0

@@ -255,24 +255,29 @@ _ARMS = """
 _LABELLED = "actual_label IS NOT NULL AND outcome_at < %(until)s"
 
 
-def arm_stats(
-    connection: Connection,
-    *,
-    model_name: str,
-    champion_version: str,
-    challenger_version: str,
-    since: datetime,
-    until: datetime,
-    classes: list[str],
-) -> dict[str, ArmStats]:
-    """Figures per arm (``champion``, ``challenger``) for the given versions, in two queries."""
-    params = {
-        "model": model_name,
-        "since": since,
-        "until": until,
-        "champion": str(champion_version),
-        "challenger": str(challenger_version),
-    }
+@dataclass(frozen=True)
+class ArmWindow:
+    """The predictions a test compares: one model's two versions in ``[since, until)``."""
+
+    model_name: str
+    champion_version: str
+    challenger_version: str
+    since: datetime
+    until: datetime
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "since": self.since,
+            "until": self.until,
+            "champion": str(self.champion_version),
+            "challenger": str(self.challenger_version),
+        }
+
+
+def arm_stats(connection: Connection, window: ArmWindow, classes: list[str]) -> dict[str, ArmStats]:
+    """Figures per arm (``champion``, ``challenger``) for the window's versions, in two queries."""
+    params = window.params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT served_by, count(*), count(*) FILTER (WHERE {_LABELLED}), "
@@ -293,7 +298,10 @@ def arm_stats(
         for arm, predicted, actual, count in cursor.fetchall():
             confusion.setdefault(arm, {})[(predicted, actual)] = count
     result = {}
-    for arm, version in (("champion", champion_version), ("challenger", challenger_version)):
+    for arm, version in (
+        ("champion", window.champion_version),
+        ("challenger", window.challenger_version),
+    ):
         n, labelled, correct, confidence, p95 = totals.get(arm, (0, 0, 0, None, None))
         result[arm] = ArmStats(
             arm=arm,
@@ -308,26 +316,10 @@ def arm_stats(
     return result
 
 
-def strata(
-    connection: Connection,
-    *,
-    model_name: str,
-    champion_version: str,
-    challenger_version: str,
-    since: datetime,
-    until: datetime,
-    boundaries: list[datetime],
-) -> list[Stratum]:
+def strata(connection: Connection, window: ArmWindow, boundaries: list[datetime]) -> list[Stratum]:
     """Labelled counts per arm in each period between ``boundaries`` (traffic changes), with
     the cluster-robust variance over units (each unit stays in one arm during a test)."""
-    params = {
-        "model": model_name,
-        "since": since,
-        "until": until,
-        "champion": str(champion_version),
-        "challenger": str(challenger_version),
-        "bounds": sorted(boundaries),
-    }
+    params = {**window.params(), "bounds": sorted(boundaries)}
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT bucket, served_by, sum(n), sum(c), count(*), sum(n * n), sum(c * c), "

@@ -9,6 +9,7 @@ from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig, RelearnConfig
+    from relearn.reinforce import Services
 
 
 class RelearnHook(BaseHook):
@@ -62,6 +63,12 @@ class RelearnHook(BaseHook):
 
     def model_config(self, name: str) -> ModelConfig:
         return self.config.model(name)
+
+    def services(self) -> Services:
+        """Relearn's database and MLflow server, as the core's functions take them."""
+        from relearn.reinforce import Services
+
+        return Services(self.database_url, self.tracking_uri)
 
 
 def _libpq_url(uri: str) -> str:

@@ -5,45 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from relearn_airflow.hooks.relearn import RelearnHook
+from relearn_airflow.operators.base import RelearnModelOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from airflow.sdk import Context
 
 
-class DriftCheckOperator(BaseOperator):
+class DriftCheckOperator(RelearnModelOperator):
     """Check the champion's recent predictions against its reference profile.
 
     "Now" is the DAG run's data interval end, so a replayed run checks its own hour. Options
     come from the DAG run's Params (``window_hours``, ``threshold``, ``min_rows``,
     ``dry_run``), unset ones from the model's ``drift`` configuration. Returns the report id,
     verdict and action; with action ``retrain`` also the retraining options.
-
-    :param model_name: the configured model (templated; may be mapped).
-    :param relearn_conn_id: connection to Relearn's database.
-    :param mlflow_conn_id: connection to the MLflow tracking server.
     """
 
-    template_fields: Sequence[str] = ("model_name",)
     ui_color = "#fdf1e0"
-
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        relearn_conn_id: str = RelearnHook.default_conn_name,
-        mlflow_conn_id: str = "mlflow_default",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.model_name = model_name
-        self.relearn_conn_id = relearn_conn_id
-        self.mlflow_conn_id = mlflow_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from dataclasses import fields
@@ -55,16 +34,15 @@ class DriftCheckOperator(BaseOperator):
             describe,
             retrain_options,
         )
-        from relearn.reinforce import Services
 
-        hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
+        hook = self.hook()
         model_cfg = hook.model_config(self.model_name)
         names = {f.name for f in fields(CheckOptions)}
         params = {k: v for k, v in (context.get("params") or {}).items() if k in names}
         try:
             options = CheckOptions.from_config(model_cfg, **params)
             report = check(
-                Services(hook.database_url, hook.tracking_uri),
+                hook.services(),
                 model_cfg,
                 options,
                 run_key=context["dag_run"].run_id,

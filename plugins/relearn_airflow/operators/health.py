@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from relearn_airflow.hooks.relearn import RelearnHook
+from relearn_airflow.operators.base import RelearnModelOperator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,36 +17,22 @@ class ModelUnhealthyError(RuntimeError):
     """The model cannot serve (e.g. no champion): the task fails so alerts fire."""
 
 
-class ModelHealthOperator(BaseOperator):
+class ModelHealthOperator(RelearnModelOperator):
     """Check one model's health and write a ``health_checks`` row (one per DAG run).
 
-    :param model_name: the configured model to check.
     :param window_hours: how much recent traffic to look at (templated).
-    :param relearn_conn_id: connection to Relearn's database.
-    :param mlflow_conn_id: connection to the MLflow tracking server.
     """
 
     template_fields: Sequence[str] = ("model_name", "window_hours")
 
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        window_hours: int | str = 24,
-        relearn_conn_id: str = RelearnHook.default_conn_name,
-        mlflow_conn_id: str = "mlflow_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, window_hours: int | str = 24, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.model_name = model_name
         self.window_hours = window_hours
-        self.relearn_conn_id = relearn_conn_id
-        self.mlflow_conn_id = mlflow_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from relearn.health import check_model_health
 
-        hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
+        hook = self.hook()
         now = context.get("data_interval_end") or datetime.now(UTC)
         report = check_model_health(
             hook.model_config(self.model_name),

@@ -11,57 +11,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from relearn_airflow.hooks.relearn import RelearnHook
+from relearn_airflow.operators.base import RelearnModelOperator
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
-    from relearn.reinforce import Services
 
 # Step results after which nothing is left to do for the run.
 _DONE = ("insufficient", "finished")
 
 
-class RetrainingStepOperator(BaseOperator):
+class RetrainingStepOperator(RelearnModelOperator):
     """Runs one ``relearn.reinforce`` step for one model of one retraining run.
 
-    :param model_name: the configured model.
     :param run_id: the ``model_retraining_runs`` id (from the record-run task's XCom).
-    :param relearn_conn_id: connection to Relearn's database.
-    :param mlflow_conn_id: connection to the MLflow tracking server.
     """
 
     template_fields: Sequence[str] = ("model_name", "run_id")
     ui_color = "#e8f4ea"
     step_name: ClassVar[str]
 
-    def __init__(
-        self,
-        *,
-        model_name: str,
-        run_id: str | None = None,
-        relearn_conn_id: str = RelearnHook.default_conn_name,
-        mlflow_conn_id: str = "mlflow_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, run_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.model_name = model_name
         self.run_id = run_id
-        self.relearn_conn_id = relearn_conn_id
-        self.mlflow_conn_id = mlflow_conn_id
-
-    def hook(self) -> RelearnHook:
-        return RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
-
-    def services(self, hook: RelearnHook) -> Services:
-        from relearn.reinforce import Services
-
-        return Services(hook.database_url, hook.tracking_uri)
 
     def step(self) -> Callable[..., dict[str, Any]]:
         import relearn.reinforce
@@ -74,7 +50,7 @@ class RetrainingStepOperator(BaseOperator):
         hook = self.hook()
         try:
             result = self.step()(
-                self.services(hook), hook.model_config(self.model_name), str(self.run_id)
+                hook.services(), hook.model_config(self.model_name), str(self.run_id)
             )
         except RetrainingError as error:
             raise AirflowFailException(str(error)) from error
@@ -115,7 +91,7 @@ class StartRetrainingRunOperator(RetrainingStepOperator):
             raise AirflowFailException(f"invalid options for {self.model_name}: {error}") from error
         dag_run = context["dag_run"]
         return start(
-            self.services(hook),
+            hook.services(),
             model_cfg,
             options,
             run_key=dag_run.run_id,
@@ -180,7 +156,7 @@ class MLflowDeployOperator(RetrainingStepOperator):
         hook = self.hook()
         try:
             version = set_champion(
-                self.services(hook),
+                hook.services(),
                 hook.model_config(self.model_name),
                 version=None if self.version in (None, "") else str(self.version),
                 rollback=True,
