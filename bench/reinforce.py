@@ -360,13 +360,14 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
     clock = _Clock()
     _instrument(clock)
     from relearn import reinforce
+    from relearn.services import Services
     from relearn.store.db import transaction
     from relearn.store.runs import get_run
 
     load_before = os.getloadavg()[0]
     stages = [{"stage": "imports", "seconds": time.perf_counter() - started, "peak": _peak_mb()}]
     model_cfg = _model_cfg()
-    services = reinforce.Services(database_url, tracking_uri)
+    services = Services(database_url, tracking_uri)
     options = reinforce.ReinforceOptions.from_config(model_cfg)
     profiler = _profiler() if profile else None
     run_id = ""

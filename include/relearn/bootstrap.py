@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.registry import CHAMPION, alias_version, registry_client
+from relearn.services import experiment_name
 from relearn.simulate.world import World
 from relearn.training.classifier import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
@@ -40,10 +41,6 @@ class BootstrapResult:
     version: str
     created: bool
     metrics: dict
-
-
-def experiment_name(model_name: str) -> str:
-    return f"relearn/{model_name}"
 
 
 def _split(frame: pd.DataFrame, label: str, seed: int) -> tuple[pd.DataFrame, ...]:

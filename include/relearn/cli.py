@@ -79,7 +79,8 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
     import json
     import uuid
 
-    from relearn.reinforce import ReinforceOptions, RetrainingError, Services, reinforce
+    from relearn.reinforce import ReinforceOptions, RetrainingError, reinforce
+    from relearn.services import Services
 
     settings = _settings()
     services = Services.from_settings(settings)

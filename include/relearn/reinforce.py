@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relearn.registry import CHALLENGER, CHAMPION, alias_version, registry_client, tagged_run
+from relearn.services import Services, experiment_name
 from relearn.store import abtests, drift_reports, requests, runs
 from relearn.store.db import transaction
 
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
     from relearn.config import ModelConfig
     from relearn.data.dataset import RetrainingDataset
-    from relearn.settings import Settings
     from relearn.training.classifier import TabularClassifier
 
 log = logging.getLogger(__name__)
@@ -48,19 +48,6 @@ _LINEAGE_SAMPLE_ROWS = 1000
 
 class RetrainingError(RuntimeError):
     """A run cannot go on for a reason retrying will not fix (bad data, no champion)."""
-
-
-@dataclass(frozen=True)
-class Services:
-    """Where Relearn's state lives: its database and the MLflow tracking server."""
-
-    database_url: str
-    tracking_uri: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Services:
-        """The running stack's services (``relearn.settings``)."""
-        return cls(settings.database_url("relearn"), settings.tracking_uri)
 
 
 @dataclass(frozen=True)
@@ -190,7 +177,6 @@ def start(
 
 def _ensure_mlflow_run(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) -> str:
     """The MLflow run of this retraining run, created on first use (found again by tag)."""
-    from relearn.bootstrap import experiment_name
 
     if run.mlflow_run_id:
         return run.mlflow_run_id

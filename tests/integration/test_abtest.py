@@ -15,7 +15,7 @@ import pytest
 from relearn.abtest import DeployError
 from relearn.abtest.deploy import PREVIOUS_CHAMPION, check_test, set_alias, start_test
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
-from relearn.reinforce import Services
+from relearn.services import Services
 from relearn.serving.predictor import Predictor
 from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm, live_split
 from relearn.simulate.world import World
@@ -154,7 +154,7 @@ _CRASHING_PROMOTION = textwrap.dedent(
     from mlflow import MlflowClient
     from relearn.abtest.deploy import check_test
     from relearn.config import load_config
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
     original = MlflowClient.set_registered_model_alias
     def set_then_die(self, *args, **kwargs):

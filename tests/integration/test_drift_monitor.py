@@ -11,7 +11,8 @@ import pytest
 from relearn.drift.monitor import CheckOptions, DriftCheckError, check, retrain_options
 from relearn.drift.reference import load_profile
 from relearn.registry import CHALLENGER, aliases, registry_client
-from relearn.reinforce import ReinforceOptions, Services, reinforce
+from relearn.reinforce import ReinforceOptions, reinforce
+from relearn.services import Services
 from relearn.simulate.world import CovariateShift, World, wide_model_config
 from relearn.store.db import transaction
 from relearn.store.drift_reports import recent_reports

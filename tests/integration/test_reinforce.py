@@ -13,7 +13,6 @@ from relearn.reinforce import (
     RUN_TAG,
     ReinforceOptions,
     RetrainingError,
-    Services,
     evaluate,
     prepare,
     publish,
@@ -21,6 +20,7 @@ from relearn.reinforce import (
     start,
     train,
 )
+from relearn.services import Services
 from relearn.store.aliases import history
 from relearn.store.db import transaction
 from relearn.store.runs import find_run, get_run

@@ -15,12 +15,12 @@ if TYPE_CHECKING:
     import argparse
 
     from relearn.config import ModelConfig
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
 
 def _context(args: argparse.Namespace) -> tuple[Services, ModelConfig]:
     from relearn.config import load_config
-    from relearn.reinforce import Services
+    from relearn.services import Services
     from relearn.settings import load_settings
 
     services = Services.from_settings(load_settings())

@@ -76,7 +76,7 @@ def run_ab_phase(
     """Test the pending challenger to promotion, then the old champion to rollback."""
     from relearn.abtest.deploy import PREVIOUS_CHAMPION, start_test
     from relearn.registry import CHALLENGER, aliases, registry_client
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
     name = model_cfg.name
     services = Services.from_settings(settings)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from relearn.config import ModelConfig
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
 log = logging.getLogger(__name__)
 

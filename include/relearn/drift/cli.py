@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import argparse
 
     from relearn.config import ModelConfig
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
 
 def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +90,8 @@ def _print_history(services: Services, models: list[ModelConfig], args: argparse
 def run_drift(args: argparse.Namespace) -> int:
     from relearn.config import load_config
     from relearn.drift.monitor import DriftCheckError
-    from relearn.reinforce import RetrainingError, Services
+    from relearn.reinforce import RetrainingError
+    from relearn.services import Services
     from relearn.settings import load_settings
 
     config = load_config(args.config)

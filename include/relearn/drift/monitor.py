@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from relearn.config import ModelConfig
     from relearn.drift.profile import DriftReport, ReferenceProfile
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,8 @@ def _log_html(
     window: pd.DataFrame,
 ) -> str:
     """Write the HTML report into an MLflow run of its own (found again by tag on a retry)."""
-    from relearn.bootstrap import experiment_name
     from relearn.drift.html import render_report
+    from relearn.services import experiment_name
 
     client = registry_client(services.tracking_uri)
     _, run_id, _ = tagged_run(

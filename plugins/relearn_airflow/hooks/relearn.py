@@ -9,7 +9,7 @@ from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig, RelearnConfig
-    from relearn.reinforce import Services
+    from relearn.services import Services
 
 
 class RelearnHook(BaseHook):
@@ -66,7 +66,7 @@ class RelearnHook(BaseHook):
 
     def services(self) -> Services:
         """Relearn's database and MLflow server, as the core's functions take them."""
-        from relearn.reinforce import Services
+        from relearn.services import Services
 
         return Services(self.database_url, self.tracking_uri)
 
