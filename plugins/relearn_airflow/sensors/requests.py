@@ -74,13 +74,10 @@ class RetrainingRequestSensor(BaseSensorOperator):
     def _claim_or_defer(self, context: Context, deadline: datetime) -> dict[str, Any]:
         request = self._claim(context)
         if request is None:
-            configured = self._hook().config.model_names
+            served, known = self._models()
             self.defer(
                 trigger=RetrainingRequestTrigger(
-                    self.model_names or configured,
-                    self.relearn_conn_id,
-                    self.poll_interval,
-                    known_models=configured,
+                    served, self.relearn_conn_id, self.poll_interval, known_models=known
                 ),
                 method_name="execute_complete",
                 kwargs={"deadline": deadline.isoformat()},
@@ -101,17 +98,15 @@ class RetrainingRequestSensor(BaseSensorOperator):
         )
 
         claimer = f"{context['dag_run'].dag_id}/{context['dag_run'].run_id}"
-        hook = self._hook()
-        configured = hook.config.model_names
-        models = self.model_names or configured
-        with transaction(hook.database_url) as connection:
+        served, known = self._models()
+        with transaction(self._hook().database_url) as connection:
             requeued, failed = reap_expired_leases(connection, max_attempts=self.max_attempts)
             if requeued or failed:
                 self.log.warning("expired leases: %d requeued, %d failed", requeued, failed)
-            for unknown in fail_unknown_models(connection, configured):
+            for unknown in fail_unknown_models(connection, known):
                 self.log.error("request %s failed: %s", unknown.id, unknown.error_message)
             request = claimed_by(connection, claimer) or claim_next(
-                connection, claimer, model_names=models, lease=self.lease
+                connection, claimer, model_names=served, lease=self.lease
             )
         if request is None:
             return None
@@ -124,6 +119,12 @@ class RetrainingRequestSensor(BaseSensorOperator):
             request.reason,
         )
         return request.as_dict()
+
+    def _models(self) -> tuple[list[str], list[str]]:
+        """(the models this sensor serves, every model a request may name)."""
+        configured = self._hook().config.model_names
+        served = list(self.model_names or configured)
+        return served, sorted({*configured, *served})
 
     def _hook(self) -> RelearnHook:
         return RelearnHook(self.relearn_conn_id, config_path=self.config_path)
