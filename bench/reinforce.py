@@ -245,7 +245,7 @@ def _generate_rows(
     import pandas as pd
 
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
+    from relearn.retraining.artifacts import load_registered_classifier
     from relearn.simulate.world import ConceptShift, World
     from relearn.store.db import connect
 
@@ -324,42 +324,46 @@ class _Clock:
 
 
 def _instrument(clock: _Clock) -> None:
-    """Time the main calls of each step (imports the modules the steps import lazily)."""
-    import relearn.data.dataset
-    import relearn.data.window
-    import relearn.registry
-    import relearn.reinforce
+    """Time the main calls of each step, patched where the step modules look them up."""
+    import relearn.retraining.artifacts
+    import relearn.retraining.prepare
+    import relearn.retraining.publish
+    import relearn.retraining.train
     import relearn.store.runs
-    import relearn.training.pyfunc
-    import relearn.training.reports
-    import relearn.validation
     from relearn.training.classifier import TabularClassifier
 
+    artifacts = relearn.retraining.artifacts
+    prepare, train = relearn.retraining.prepare, relearn.retraining.train
     for owner, name, label in (
-        (relearn.data.window, "load_window", "load_window (SQL)"),
-        (relearn.validation, "validate_window", "validate_window (Great Expectations)"),
+        (prepare, "load_window", "load_window (SQL)"),
+        (prepare, "validate_window", "validate_window (Great Expectations)"),
         (relearn.store.runs, "quarantine_rows", "quarantine_rows"),
-        (relearn.reinforce, "_ensure_mlflow_run", "create MLflow run"),
-        (relearn.data.dataset, "build_dataset", "build_dataset"),
-        (relearn.reinforce, "_log_dataset", "log dataset snapshot to MLflow"),
-        (relearn.reinforce, "_load_dataset", "download dataset snapshot"),
-        (relearn.reinforce, "load_registered_classifier", "load model from registry"),
+        (artifacts, "ensure_mlflow_run", "create MLflow run"),
+        (prepare, "build_dataset", "build_dataset"),
+        (artifacts, "log_dataset", "log dataset snapshot to MLflow"),
+        (artifacts, "load_dataset", "download dataset snapshot"),
+        (artifacts, "load_registered_classifier", "load model from registry"),
         (TabularClassifier, "fit", "fit"),
         (TabularClassifier, "predict_proba", "predict_proba"),
-        (relearn.training.reports, "training_curve_png", "plots"),
-        (relearn.training.reports, "confusion_matrix_png", "plots"),
-        (relearn.training.pyfunc, "log_pyfunc_model", "log candidate model to MLflow"),
-        (relearn.registry, "register_version", "register version"),
+        (train, "training_curve_png", "plots"),
+        (train, "confusion_matrix_png", "plots"),
+        (train, "log_pyfunc_model", "log candidate model to MLflow"),
+        (relearn.retraining.publish, "register_version", "register version"),
     ):
         clock.wrap(owner, name, label)
 
 
 def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
-    """The five steps in this process, as ``relearn.reinforce.reinforce`` runs them."""
+    """The five steps in this process, as ``relearn.retraining.loop.reinforce`` runs them."""
     started = time.perf_counter()
     clock = _Clock()
     _instrument(clock)
-    from relearn import reinforce
+    from relearn.retraining.evaluate import evaluate
+    from relearn.retraining.options import ReinforceOptions
+    from relearn.retraining.prepare import prepare
+    from relearn.retraining.publish import publish
+    from relearn.retraining.record import fail, start
+    from relearn.retraining.train import train
     from relearn.services import Services
     from relearn.store.db import transaction
     from relearn.store.runs import get_run
@@ -368,7 +372,8 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
     stages = [{"stage": "imports", "seconds": time.perf_counter() - started, "peak": _peak_mb()}]
     model_cfg = _model_cfg()
     services = Services(database_url, tracking_uri)
-    options = reinforce.ReinforceOptions.from_config(model_cfg)
+    options = ReinforceOptions.from_config(model_cfg)
+    steps = {"prepare": prepare, "train": train, "evaluate": evaluate, "publish": publish}
     profiler = _profiler() if profile else None
     run_id = ""
     results: dict[str, Any] = {}
@@ -379,23 +384,24 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
             if profiler:
                 profiler.enable()
             if stage == "start":
-                run_id = reinforce.start(
-                    services, model_cfg, options, run_key=f"bench-{uuid.uuid4()}", now=NOW
+                result = start(
+                    services, model_cfg, options, trigger_key=f"bench-{uuid.uuid4()}", now=NOW
                 )
-                results[stage] = {"status": "running", "run_id": run_id}
+                run_id = result.retraining_run_id
             else:
-                results[stage] = getattr(reinforce, stage)(services, model_cfg, run_id)
+                result = steps[stage](services, model_cfg, run_id)
+            results[stage] = result.to_xcom()
             if profiler:
                 profiler.disable()
                 _print_profile(profiler, stage)
             stages.append(
                 {"stage": stage, "seconds": time.perf_counter() - started, "peak": _peak_mb()}
             )
-            if results[stage]["status"] in ("insufficient", "finished"):
+            if result.terminal:
                 break
     except BaseException as error:
         if run_id:
-            reinforce.fail(services, run_id, error if isinstance(error, Exception) else "stopped")
+            fail(services, run_id, error if isinstance(error, Exception) else "stopped")
         raise
     with transaction(database_url) as connection:
         run = get_run(connection, run_id)

@@ -79,7 +79,9 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
     import json
     import uuid
 
-    from relearn.reinforce import ReinforceOptions, RetrainingError, reinforce
+    from relearn.retraining import RetrainingError
+    from relearn.retraining.loop import reinforce
+    from relearn.retraining.options import ReinforceOptions
     from relearn.services import Services
 
     settings = _settings()
@@ -97,7 +99,7 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
             source="manual",
         )
         try:
-            run = reinforce(services, model_cfg, options, run_key=f"cli__{uuid.uuid4()}")
+            run = reinforce(services, model_cfg, options, trigger_key=f"cli__{uuid.uuid4()}")
         except RetrainingError as error:
             print(f"relearn: {model_cfg.name}: {error}", file=sys.stderr)
             status = 1

@@ -103,15 +103,15 @@ def close_request(ti: Any = None) -> str | None:
     """After the retraining ends (however it ended): close the request the sensor claimed."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from relearn.reinforce import finish_request
+    from relearn.retraining.handover import finish_request
     from relearn_airflow.hooks.relearn import RelearnHook
 
     request = ti.xcom_pull(task_ids="wait_for_request")
     if not request:
         return None  # nothing was claimed (the sensor timed out)
     hook = RelearnHook()
-    run_id = ti.xcom_pull(task_ids="record_run")
-    status = finish_request(hook.services(), request["id"], run_id)
+    retraining_run_id = ti.xcom_pull(task_ids="record_run")
+    status = finish_request(hook.services(), request["id"], retraining_run_id)
     if status != "completed":
         # Fail this DAG run too, so the failure is visible where operators look.
         raise AirflowFailException(f"request {request['id']} is {status}: its retraining failed")

@@ -11,7 +11,8 @@ import pytest
 from relearn.drift.monitor import CheckOptions, DriftCheckError, check, retrain_options
 from relearn.drift.reference import load_profile
 from relearn.registry import CHALLENGER, aliases, registry_client
-from relearn.reinforce import ReinforceOptions, reinforce
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
 from relearn.services import Services
 from relearn.simulate.world import CovariateShift, World, wide_model_config
 from relearn.store.db import transaction
@@ -155,7 +156,9 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
     run_options = ReinforceOptions.from_config(
         model_cfg, **{**retrain_options(model_cfg, report), "epochs": 15}
     )
-    run = reinforce(services, model_cfg, run_options, run_key="concept-retrain", now=CONCEPT_END)
+    run = reinforce(
+        services, model_cfg, run_options, trigger_key="concept-retrain", now=CONCEPT_END
+    )
     assert run.source == "decay_triggered" and run.status == "completed", run.metrics
     assert run.metrics["gate"]["blessed"], run.metrics["gate"]
     with transaction(database_url) as connection, connection.cursor() as cursor:
@@ -191,7 +194,7 @@ def test_a_version_without_profile_is_a_clear_error(services, tracking_uri, mode
     import mlflow
 
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
+    from relearn.retraining.artifacts import load_registered_classifier
     from relearn.training.pyfunc import log_pyfunc_model
 
     classifier = load_registered_classifier(tracking_uri, model_uri(model_cfg.name, "1"))

@@ -87,7 +87,7 @@ def register_copy(model_cfg: ModelConfig, tracking_uri: str, *, name: str, sourc
     import mlflow
 
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
+    from relearn.retraining.artifacts import load_registered_classifier
     from relearn.training.pyfunc import log_pyfunc_model
 
     classifier = load_registered_classifier(tracking_uri, model_uri(model_cfg.name, source))

@@ -42,7 +42,8 @@ def _check_model(
     services: Services, model_cfg: ModelConfig, args: argparse.Namespace, now: datetime
 ) -> None:
     from relearn.drift.monitor import CheckOptions, check, describe, retrain_options
-    from relearn.reinforce import ReinforceOptions, reinforce
+    from relearn.retraining.loop import reinforce
+    from relearn.retraining.options import ReinforceOptions
 
     options = CheckOptions.from_config(
         model_cfg,
@@ -59,7 +60,9 @@ def _check_model(
         print(f"{model_cfg.name}: {describe(report)}")
     if report.wants_retraining:
         run_options = ReinforceOptions.from_config(model_cfg, **retrain_options(model_cfg, report))
-        run = reinforce(services, model_cfg, run_options, run_key=f"drift__{report.id}", now=now)
+        run = reinforce(
+            services, model_cfg, run_options, trigger_key=f"drift__{report.id}", now=now
+        )
         version = f"v{run.model_version}" if run.model_version else "no new version"
         print(f"{model_cfg.name}: retraining run {run.id} {run.status} ({version})")
 
@@ -90,7 +93,7 @@ def _print_history(services: Services, models: list[ModelConfig], args: argparse
 def run_drift(args: argparse.Namespace) -> int:
     from relearn.config import load_config
     from relearn.drift.monitor import DriftCheckError
-    from relearn.reinforce import RetrainingError
+    from relearn.retraining import RetrainingError
     from relearn.services import Services
     from relearn.settings import load_settings
 

@@ -40,7 +40,7 @@ class ModelHealthOperator(RelearnModelOperator):
             hook.tracking_uri,
             now=now,
             window=timedelta(hours=int(self.window_hours)),
-            run_key=context["run_id"],
+            run_key=context["dag_run"].run_id,
         )
         if report.status == "unhealthy":
             raise ModelUnhealthyError(f"{self.model_name}: {'; '.join(report.reasons)}")
