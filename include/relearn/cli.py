@@ -82,7 +82,7 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
     from relearn.retraining import RetrainingError
     from relearn.retraining.loop import reinforce
     from relearn.retraining.options import ReinforceOptions
-    from relearn.services import Services
+    from relearn.services import NoChampionError, Services
 
     settings = _settings()
     services = Services.from_settings(settings)
@@ -100,7 +100,7 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
         )
         try:
             run = reinforce(services, model_cfg, options, trigger_key=f"cli__{uuid.uuid4()}")
-        except RetrainingError as error:
+        except (RetrainingError, NoChampionError) as error:
             print(f"relearn: {model_cfg.name}: {error}", file=sys.stderr)
             status = 1
             continue
@@ -108,7 +108,7 @@ def cmd_reinforce(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "model": model_cfg.name,
-                    "run_id": str(run.id),
+                    "retraining_run_id": str(run.id),
                     "status": run.status,
                     "model_version": run.model_version,
                     "metrics": run.metrics,
