@@ -682,7 +682,7 @@ def _report(where: str, drift_days: float, gen: dict, loop: dict, base: dict) ->
             print(f"     {label + times:<42} {seconds:8.2f}")
         if calls and stage["stage"] != "imports":
             rest = stage["seconds"] - sum(seconds for seconds, _ in calls.values())
-            print(f"     {'rest (lazy imports, DB, MLflow calls)':<42} {rest:8.2f}")
+            print(f"     {'rest (DB, MLflow calls)':<42} {rest:8.2f}")
     peak = loop["peak_rss_mb"]
     print(f"   {'total':<44} {total:8.2f}    target <= {TARGET_SECONDS:g} s")
     print(
