@@ -135,3 +135,28 @@ def test_no_champion_to_fine_tune_skips_instead_of_failing(
         row = find_run(connection, run.run_id, model_cfg.name)
     assert row.status == "failed" and row.trigger_key == run.run_id
     assert f"'{model_cfg.name}' has no champion yet" in row.error_message
+
+
+def test_dry_run_gates_and_skips_registering(dag, champion, model_cfg, database_url, tracking_uri):
+    end = datetime(2026, 2, 22, 2, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=end - timedelta(days=1),
+        end=end,
+        concept_shift=1.0,
+        seed=24,
+    )
+    before = aliases(registry_client(tracking_uri), model_cfg.name)
+    conf = {"lookback_days": 1, "min_error_samples": 1, "epochs": 1, "dry_run": True}
+    run = dag.test(logical_date=end, run_conf=conf)
+    states = _states(run)
+    assert run.state == "success", states
+    assert {states[t] for t in ("record_run", "prepare_data", "train")} == {"success"}, states
+    assert {states[t] for t in ("validate_model", "register", "announce_challenger")} == {"skipped"}
+    with transaction(database_url) as connection:
+        row = find_run(connection, run.run_id, model_cfg.name)
+    assert (row.status, row.metrics["dry_run"], row.model_version) == ("completed", True, None)
+    assert "blessed" in row.metrics["gate"]
+    assert aliases(registry_client(tracking_uri), model_cfg.name) == before

@@ -57,19 +57,31 @@ def evaluate(services: Services, model_cfg: ModelConfig, retraining_run_id: str)
         # The holdout is recent traffic the candidate never trained on: its drift reference.
         log_profile(model_cfg, holdout, probabilities, metrics["accuracy"])
     results = {"holdout": metrics, "champion_holdout": champion_metrics, "gate": decision.as_dict()}
+    return _record(services, model_cfg, run, results, decision, dry_run=options.dry_run)
+
+
+def _record(
+    services: Services,
+    model_cfg: ModelConfig,
+    run: runs.RetrainingRun,
+    results: dict[str, Any],
+    decision: GateDecision,
+    *,
+    dry_run: bool,
+) -> StepResult:
+    """Keep every number behind the decision on the run; a dry run ends here, completed."""
     with transaction(services.database_url) as connection:
         runs.merge_metrics(connection, run.id, results)
-        if options.dry_run:
+        if dry_run:
             runs.complete_run(connection, run.id, completed_at=utcnow(), metrics={"dry_run": True})
     verdict = "blessed" if decision.blessed else "rejected"
-    detail = f"candidate {verdict}: {'; '.join(decision.reasons) or 'every gate passed'}"
-    log.info("%s: %s", model_cfg.name, detail)
-    if options.dry_run:
-        detail = f"dry run: the candidate is gated ({verdict}) but not registered"
-    status = StepStatus.DRY_RUN if options.dry_run else StepStatus.EVALUATED
-    return StepResult(
-        status, retraining_run_id, model_cfg.name, detail=detail, blessed=decision.blessed
-    )
+    reasons = "; ".join(decision.reasons) or "every gate passed"
+    log.info("%s: candidate %s: %s", model_cfg.name, verdict, reasons)
+    if dry_run:
+        status, detail = StepStatus.DRY_RUN, f"dry run: candidate {verdict}, not registered"
+    else:
+        status, detail = StepStatus.EVALUATED, f"candidate {verdict}: {reasons}"
+    return StepResult(status, str(run.id), model_cfg.name, detail=detail, blessed=decision.blessed)
 
 
 def _champion_metrics(
