@@ -136,7 +136,7 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
     line = _one_error_line(
         run_cli("train", "--dataset", "d.csv", "--output-dir", str(tmp_path), "--epochs", "-3")
     )
-    assert line == "relearn train: invalid training option: epochs: Input should be greater than 0"
+    assert line == "relearn train: invalid option: epochs: Input should be greater than 0"
 
     usage = _one_error_line(run_cli("train", "--dataset", "d.csv", "--epochs", "x"))
     assert usage.startswith("relearn train: ")

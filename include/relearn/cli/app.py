@@ -19,7 +19,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, NoReturn
 
-from relearn.cli.errors import Failure, ServiceUnreachable, check_mlflow, explain
+from relearn.cli.errors import check_mlflow, explain
 from relearn.cli.parsers import deployment, dev, retraining, state, training
 from relearn.settings import load_settings
 
@@ -105,21 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:
         failure = explain(error, settings)
-        if failure is None and args.needs_mlflow and settings is not None:
-            failure = _mlflow_gone(settings)
         if failure is None:
             raise
         print(f"relearn: {failure.message}", file=sys.stderr)
         return failure.exit_code
-
-
-def _mlflow_gone(settings: Settings) -> Failure | None:
-    """A failure explained by the tracking server having gone away during the command."""
-    try:
-        check_mlflow(settings)
-    except ServiceUnreachable as unreachable:
-        return explain(unreachable, settings)
-    return None
 
 
 if __name__ == "__main__":

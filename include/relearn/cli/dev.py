@@ -5,13 +5,11 @@ Transitional, like ``relearn.cli.parsers.dev``: the dev package takes these comm
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from relearn.cli.state import selected_models
 from relearn.demo import run_demo, run_stack, simulate_days
 from relearn.settings import load_settings
-from relearn.stack import StackError
 from relearn.stack.postgres import EmbeddedPostgres
 from relearn.stack.services import pid_file
 from relearn.stack.supervisor import stop_recorded
@@ -32,11 +30,7 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def stack_up(args: argparse.Namespace) -> int:
-    try:
-        return run_stack(load_settings(), traffic=args.traffic, airflow=not args.no_airflow)
-    except StackError as error:
-        print(f"relearn: {error}", file=sys.stderr)
-        return 2
+    return run_stack(load_settings(), traffic=args.traffic, airflow=not args.no_airflow)
 
 
 def stack_down(args: argparse.Namespace) -> int:
@@ -50,8 +44,4 @@ def stack_down(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    try:
-        return run_demo(load_settings(), days=args.days)
-    except StackError as error:
-        print(f"relearn: {error}", file=sys.stderr)
-        return 2
+    return run_demo(load_settings(), days=args.days)

@@ -15,6 +15,7 @@ import psycopg2
 
 from relearn.abtest import DeployError
 from relearn.services import NoChampionError
+from relearn.stack import StackError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -93,8 +94,8 @@ def one_line(text: str) -> str:
 
 def explain(error: Exception, settings: Settings | None) -> Failure | None:
     """The exit code and line for a known kind of failure; ``None`` for a bug."""
-    if isinstance(error, ServiceUnreachable):
-        return Failure(2, str(error))
+    if isinstance(error, ServiceUnreachable | StackError):
+        return Failure(2, one_line(str(error)))
     lost = _lost_postgres(error)
     if lost is not None:
         external = settings is not None and not settings.embedded_postgres

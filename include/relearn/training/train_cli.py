@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sklearn.model_selection import train_test_split
 
 from relearn.config import (
-    ConfigError,
     ModelKind,
     TrainingConfig,
     config_path,
@@ -174,10 +173,7 @@ def _model_config(
         if value is not None
     }
     # model_validate rather than model_copy(update=...), so an out-of-range value fails here.
-    try:
-        training = TrainingConfig.model_validate({**model_cfg.training.model_dump(), **overrides})
-    except ValidationError as error:
-        raise ConfigError(f"invalid training option: {describe_errors(error)}") from None
+    training = TrainingConfig.model_validate({**model_cfg.training.model_dump(), **overrides})
     return model_cfg.model_copy(update={"training": training})
 
 
@@ -292,6 +288,9 @@ def run_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             random_seed=args.random_seed,
         )
+    except ValidationError as error:  # an out-of-range option such as --epochs -3
+        print(f"relearn train: invalid option: {describe_errors(error)}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError) as error:
         print(f"relearn train: {error}", file=sys.stderr)
         return 1
