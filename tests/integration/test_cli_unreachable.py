@@ -91,3 +91,34 @@ def test_an_external_server_is_named_by_its_variable(nothing_running: dict[str, 
 
     assert result.returncode == 2
     assert result.stderr.strip().endswith("check RELEARN_DATABASE_URL and that the server runs")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["reinforce", "--model", "churn"],
+        ["registry", "list", "--model", "churn"],
+        ["ab", "start", "--model", "churn"],
+        ["drift", "--check-once"],
+        ["summary"],
+    ],
+    ids=lambda value: "-".join(value),
+)
+def test_a_missing_mlflow_server_is_reported_at_once_while_postgres_runs(
+    args: list[str], database_url: str
+) -> None:
+    """With Postgres up these commands used to get far enough to sit in MLflow's retries."""
+    mlflow_port = str(_closed_port())
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        "RELEARN_MLFLOW_PORT": mlflow_port,
+    }
+
+    result = _relearn(*args, env=env)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"relearn: cannot reach the MLflow server at http://127.0.0.1:{mlflow_port} "
+        "([Errno 111] Connection refused): start the stack with `make run` "
+        "(or `relearn stack up --no-airflow`)"
+    ]
