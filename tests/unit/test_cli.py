@@ -55,8 +55,8 @@ EXTENSION = """
         hello = commands.add_parser("hello", help="say hello")
         hello.add_argument("--name", default="world")
         hello.set_defaults(handler="relearn_ext_demo:hello")
-        simulate = commands.add_parser("simulate", help="replaces the built-in one")
-        simulate.set_defaults(handler="relearn_ext_demo:simulate")
+        summary = commands.add_parser("summary", help="replaces the built-in one")
+        summary.set_defaults(handler="relearn_ext_demo:summary")
         commands.add_parser("orphan").set_defaults(handler="relearn_ext_demo:no_champion")
 
 
@@ -65,8 +65,8 @@ EXTENSION = """
         return 3
 
 
-    def simulate(args):
-        print("extension simulate")
+    def summary(args):
+        print("extension summary")
         return 0
 
 
@@ -82,8 +82,8 @@ def test_extension_commands_come_from_the_entry_point_group(tmp_path: Path) -> N
     assert (hello.returncode, hello.stdout) == (3, "hello relearn\n")
 
     # An extension takes a built-in name over (how stack/demo/simulate move to the dev package).
-    replaced = run_cli("simulate", env=env)
-    assert (replaced.returncode, replaced.stdout) == (0, "extension simulate\n")
+    replaced = run_cli("summary", env=env)
+    assert (replaced.returncode, replaced.stdout) == (0, "extension summary\n")
 
     # A handler's NoChampionError is one line, exit 1.
     orphan = run_cli("orphan", env=env)
@@ -151,5 +151,5 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
 def test_help_lists_the_built_in_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("db-url", "migrate", "reinforce", "train", "drift", "ab", "registry", "stack"):
+    for command in ("db-url", "migrate", "reinforce", "train", "drift", "ab", "registry"):
         assert command in result.stdout
