@@ -6,7 +6,6 @@ alias moves are crash-safe and land in the alias history with ``--by`` as the au
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -29,33 +28,6 @@ def _context(args: argparse.Namespace) -> tuple[Services, ModelConfig]:
 
 def _print(payload: Any) -> None:
     print(json.dumps(payload, default=str))
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--by", default=getpass.getuser(), help="who (for the alias history)")
-
-
-def add_ab_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="ab_command", required=True, metavar="ACTION")
-    start = actions.add_parser("start", help="start testing a version (default: the challenger)")
-    start.add_argument("--version")
-    start.add_argument("--traffic", type=int, help="challenger share in %% (default: 1st stage)")
-    for name, text in (
-        ("check", "let the policy decide the next step now"),
-        ("expand", "move to the next stage (or --traffic) now"),
-        ("pause", "send no traffic to the challenger until resume"),
-        ("resume", "resume a paused test"),
-        ("rollback", "end the test: challenger gets nothing, alias removed"),
-        ("promote", "end the test: the challenger becomes champion"),
-    ):
-        sub = actions.add_parser(name, help=text)
-        if name == "expand":
-            sub.add_argument("--traffic", type=int)
-    for sub in actions.choices.values():
-        _common(sub)
-    status = actions.add_parser("status", help="the model's tests and their decisions")
-    status.add_argument("--model", required=True)
 
 
 def run_ab(args: argparse.Namespace) -> int:
@@ -95,30 +67,6 @@ def run_ab(args: argparse.Namespace) -> int:
         )
     _print(outcome.to_dict())
     return 0
-
-
-def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="versions with their aliases and tags")
-    listing.add_argument("--model", required=True)
-    history = actions.add_parser("history", help="every alias change: who, when, why")
-    history.add_argument("--model", required=True)
-    promote = actions.add_parser("promote", help="make a version champion now (no A/B test)")
-    promote.add_argument("--version", required=True)
-    alias = actions.add_parser("alias", help="point an alias at a version (or --remove it)")
-    alias.add_argument("--alias", required=True)
-    target = alias.add_mutually_exclusive_group(required=True)
-    target.add_argument("--version")
-    target.add_argument("--remove", action="store_true")
-    rollback = actions.add_parser(
-        "rollback", help="emergency: champion back to a version, skipping any analysis"
-    )
-    to = rollback.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-version")
-    to.add_argument("--to", choices=["previous"], help="the last known good: previous_champion")
-    for sub in (promote, alias, rollback):
-        _common(sub)
-        sub.add_argument("--reason", default="by hand")
 
 
 def run_registry(args: argparse.Namespace) -> int:

@@ -19,25 +19,6 @@ if TYPE_CHECKING:
     from relearn.services import Services
 
 
-def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="only this model (default: every configured model)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check-once", action="store_true", help="one check, then exit (default)")
-    mode.add_argument("--loop", action="store_true", help="check every --interval until Ctrl-C")
-    parser.add_argument(
-        "--interval", type=float, help="minutes between checks (default: check_interval_minutes)"
-    )
-    parser.add_argument("--count", type=int, help="with --loop: stop after this many rounds")
-    parser.add_argument("--dry-run", action="store_true", help="report only, never retrain")
-    parser.add_argument("--window-hours", type=int)
-    parser.add_argument("--threshold", type=float)
-    parser.add_argument("--min-rows", type=int)
-    parser.add_argument("--json", action="store_true", help="print each report as JSON")
-    parser.add_argument(
-        "--history", type=int, metavar="N", help="print the last N reports per model and exit"
-    )
-
-
 def _check_model(
     services: Services, model_cfg: ModelConfig, args: argparse.Namespace, now: datetime
 ) -> None:

@@ -1,13 +1,12 @@
 """``relearn train``: train or fine-tune one model from a dataset file, without Airflow or MLflow.
 
 For experiments and debugging outside the pipeline: the result is a saved classifier plus
-its history, metrics and report images in one directory. Only the standard library is
-imported at module level, because the CLI imports this module just to build its parser.
+its history, metrics and report images in one directory. The command's options are
+registered by ``relearn.cli.parsers.training``; this module runs them.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -15,8 +14,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+from pydantic import ValidationError
+from sklearn.model_selection import train_test_split
+
+from relearn.config import (
+    ModelKind,
+    TrainingConfig,
+    config_path,
+    describe_errors,
+    load_config,
+)
+from relearn.evaluation import classification_metrics, confusion
+from relearn.training.classifier import load_classifier, new_classifier
+from relearn.training.reports import confusion_matrix_png, training_curve_png
+
 if TYPE_CHECKING:
-    import pandas as pd
+    import argparse
 
     from relearn.config import ModelConfig
     from relearn.training.classifier import TabularClassifier
@@ -32,10 +46,8 @@ CURVE_FILE = "training_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
 # What a saved model must share with the configured one for fine-tuning to make sense.
 _SCHEMA_FIELDS = {"kind", "label", "classes", "features"}
-_TRUE = {"true", "yes", "1"}
-_FALSE = {"false", "no", "0"}
 
-Split = tuple["pd.DataFrame", list[str]]
+Split = tuple[pd.DataFrame, list[str]]
 
 
 def train_from_dataset(
@@ -63,10 +75,6 @@ def train_from_dataset(
     :raises FileNotFoundError: ``dataset`` or ``model_path`` does not exist.
     :raises ValueError: bad configuration, arguments or dataset; the message names the cause.
     """
-    from relearn.evaluation import classification_metrics, confusion
-    from relearn.training.classifier import new_classifier
-    from relearn.training.reports import confusion_matrix_png, training_curve_png
-
     started = time.perf_counter()
     if fine_tune and model_path is None:
         raise ValueError("fine-tuning needs model_path, the directory of a saved classifier")
@@ -153,8 +161,6 @@ def _model_config(
     random_seed: int | None,
 ) -> ModelConfig:
     """The chosen model's configuration with the command-line overrides applied (validated)."""
-    from relearn.config import TrainingConfig, load_config
-
     relearn_config = load_config(config)
     model_cfg = relearn_config.model(model) if model else relearn_config.models[0]
     overrides = {
@@ -177,9 +183,6 @@ def _load_for_fine_tuning(model_path: Path, model_cfg: ModelConfig) -> TabularCl
     Its schema must match the configured model's; its network shape (``hidden_units``) is
     kept, since the saved weights only fit that shape.
     """
-    from relearn.config import ModelKind
-    from relearn.training.classifier import load_classifier
-
     if not model_path.is_dir():
         raise FileNotFoundError(f"model_path {model_path} is not a directory")
     classifier = load_classifier(model_path)
@@ -228,8 +231,6 @@ def _read_splits(dataset: Path, model_cfg: ModelConfig) -> tuple[Split, Split, S
 
 
 def _read_frame(dataset: Path, model_cfg: ModelConfig) -> pd.DataFrame:
-    import pandas as pd
-
     if not dataset.is_file():
         raise FileNotFoundError(f"dataset {dataset} not found")
     suffix = dataset.suffix.lower()
@@ -262,8 +263,6 @@ def _split_by_column(dataset: Path, frame: pd.DataFrame) -> list[pd.DataFrame]:
 
 def _split_randomly(frame: pd.DataFrame, model_cfg: ModelConfig) -> list[pd.DataFrame]:
     """A seeded train/validation split, stratified when every class has two rows to split."""
-    from sklearn.model_selection import train_test_split
-
     labels = frame[model_cfg.label]
     stratify = labels if labels.value_counts().min() >= 2 else None
     train, validation = train_test_split(
@@ -275,54 +274,8 @@ def _split_randomly(frame: pd.DataFrame, model_cfg: ModelConfig) -> list[pd.Data
     return [train, validation, frame.iloc[:0]]
 
 
-def _parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false/yes/no/1/0, got '{value}'")
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``relearn train``; ``run_train`` is the matching handler."""
-    parser.add_argument("--dataset", type=Path, required=True, help=".parquet or .csv file")
-    # SUPPRESS: when unset here, a --config given to the parent parser is kept, not reset.
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        help="configuration file (default: $RELEARN_CONFIG, else relearn.yaml)",
-    )
-    parser.add_argument("--model", help="model name (default: the first configured)")
-    parser.add_argument("--output_dir", "--output-dir", dest="output_dir", type=Path, required=True)
-    parser.add_argument(
-        "--fine_tune",
-        "--fine-tune",
-        dest="fine_tune",
-        type=_parse_bool,
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="BOOL",
-        help="continue training the classifier in --model_path (true/false, default false)",
-    )
-    parser.add_argument(
-        "--model_path",
-        "--model-path",
-        dest="model_path",
-        type=Path,
-        help="directory of a saved classifier (the model/ of an earlier run)",
-    )
-    parser.add_argument("--learning_rate", "--learning-rate", dest="learning_rate", type=float)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--random_seed", "--random-seed", dest="random_seed", type=int)
-
-
 def run_train(args: argparse.Namespace) -> int:
     """Train as ``args`` say and print the result as one JSON object; 1 on bad input."""
-    from relearn.config import config_path
-
     try:
         result = train_from_dataset(
             args.dataset,
@@ -335,6 +288,9 @@ def run_train(args: argparse.Namespace) -> int:
             epochs=args.epochs,
             random_seed=args.random_seed,
         )
+    except ValidationError as error:  # an out-of-range option such as --epochs -3
+        print(f"relearn train: invalid option: {describe_errors(error)}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError) as error:
         print(f"relearn train: {error}", file=sys.stderr)
         return 1
