@@ -347,7 +347,7 @@ def train(services: Services, model_cfg: ModelConfig, run_id: str) -> dict[str, 
 
     from relearn.evaluation import confusion
     from relearn.registry import model_uri
-    from relearn.training.classifier import new_classifier
+    from relearn.training.factory import new_classifier
     from relearn.training.pyfunc import log_pyfunc_model
     from relearn.training.reports import confusion_matrix_png, training_curve_png
 
@@ -539,7 +539,7 @@ def _alias_challenger(
     deployment lock (no test starts meanwhile); recorded in the run's metrics, so a rerun of a
     published run never moves the alias again.
     """
-    from relearn.abtest.deploy import move_aliases
+    from relearn.abtest.aliases import move_aliases
     from relearn.store.locks import model_lock
 
     name = model_cfg.name

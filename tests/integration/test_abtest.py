@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from relearn.abtest import DeployError
-from relearn.abtest.deploy import PREVIOUS_CHAMPION, check_test, set_alias, start_test
+from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.arms import arm_stats
+from relearn.abtest.champion import set_alias
+from relearn.abtest.deploy import check_test, start_test
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import Services
 from relearn.serving.predictor import Predictor
@@ -93,7 +96,7 @@ def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, 
     with transaction(services.database_url) as connection:
         test = abtests.live_test(connection, NAME, abtests.ACTIVE)
         window = abtests.ArmWindow(NAME, v1, v2, T0, T0 + timedelta(hours=2))
-        arms = abtests.arm_stats(connection, window, list(ab_cfg.classes))
+        arms = arm_stats(connection, window, list(ab_cfg.classes))
     assert test.status == "running" and test.champion_version == v1
     share = arms["challenger"].predictions / (2 * len(UNITS))
     assert share == pytest.approx(0.10, abs=0.02)

@@ -17,7 +17,7 @@ import torch
 
 from relearn.config import ModelConfig, ModelKind, load_config
 from relearn.simulate.world import World
-from relearn.training.classifier import load_classifier, new_classifier
+from relearn.training.factory import load_classifier, new_classifier
 from relearn.training.train_cli import add_train_arguments, run_train, train_from_dataset
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "relearn.yaml"

@@ -26,18 +26,26 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from relearn.drift.compare import compare
+from relearn.drift.html import render_report
+from relearn.drift.performance import PerformanceCheck, check_performance
+from relearn.drift.reference import MissingProfileError, load_profile
+from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
 from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
+from relearn.services import NoChampionError, experiment_name
 from relearn.store import abtests, runs
 from relearn.store import drift_reports as store
 from relearn.store.db import transaction
 
 if TYPE_CHECKING:
+    import uuid
     from datetime import datetime
 
     import pandas as pd
 
     from relearn.config import ModelConfig
-    from relearn.drift.profile import DriftReport, ReferenceProfile
+    from relearn.drift.compare import DriftReport
+    from relearn.drift.profile import ReferenceProfile
     from relearn.services import Services
 
 log = logging.getLogger(__name__)
@@ -48,7 +56,10 @@ REPORT_TAG = "relearn.drift_report_id"
 
 
 class DriftCheckError(RuntimeError):
-    """The check cannot run for a reason retrying will not fix (no champion, no profile)."""
+    """The check cannot run for a reason retrying will not fix (the champion has no profile).
+
+    A model without a champion raises ``relearn.services.NoChampionError`` instead: a skip.
+    """
 
 
 @dataclass(frozen=True)
@@ -88,25 +99,17 @@ def check(
     run_key: str,
     now: datetime,
 ) -> store.DriftReportRow:
-    """Check the champion's last ``window_hours`` before ``now``; once per ``run_key``."""
-    from relearn.drift.performance import check_performance
-    from relearn.drift.profile import compare
-    from relearn.drift.reference import MissingProfileError, load_profile
-    from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
+    """Check the champion's last ``window_hours`` before ``now``; once per ``run_key``.
 
+    :raises NoChampionError: the model has no champion to check.
+    :raises DriftCheckError: the champion has no reference profile.
+    """
     with transaction(services.database_url) as connection:
         existing = store.get_report(connection, model_cfg.name, run_key)
     if existing is not None:
         log.info("%s: check %s was already done: %s", model_cfg.name, run_key, describe(existing))
         return existing
-    champion = alias_version(registry_client(services.tracking_uri), model_cfg.name, CHAMPION)
-    if champion is None:
-        raise DriftCheckError(f"'{model_cfg.name}' has no champion: run `relearn bootstrap`")
-    version = str(champion.version)
-    try:
-        profile = load_profile(services.tracking_uri, model_cfg.name, version)
-    except MissingProfileError as error:
-        raise DriftCheckError(str(error)) from error
+    version, profile = _champion_profile(services, model_cfg)
     since = now - timedelta(hours=options.window_hours)
     with transaction(services.database_url) as connection:
         window = load_window(connection, model_cfg, version, since=since, until=now)
@@ -118,6 +121,68 @@ def check(
         since.isoformat(),
         now.isoformat(),
     )
+    found = _assess(model_cfg, options, profile, window)
+    with transaction(services.database_url) as connection:
+        action, reason = _action(connection, model_cfg, found.verdict, options, now)
+    row_id = store.report_id(model_cfg.name, run_key)
+    report_uri = None
+    if found.verdict in (store.DRIFTED, store.DECAYED):
+        summary = {
+            "version": version,
+            "window": f"{since.isoformat()} .. {now.isoformat()}",
+            "rows": len(window),
+            "verdict": found.verdict,
+            "score": found.drift.score,
+            "threshold": options.threshold,
+            "worst_psi": worst_psi(found.drift),
+            "performance": found.performance.reason,
+            "action": f"{action}: {reason}" if reason else action,
+        }
+        features = found.drift.to_dict()["features"]
+        report_uri = _log_html(services, model_cfg, row_id, summary, features, profile, window)
+    row = _report_row(
+        row_id,
+        model_cfg.name,
+        version,
+        found,
+        options,
+        window=(since, now, len(window)),
+        action=(action, reason),
+        report_uri=report_uri,
+        run_key=run_key,
+    )
+    with transaction(services.database_url) as connection:
+        stored = store.save_report(connection, row)
+    log.info("%s: %s", model_cfg.name, describe(stored))
+    return stored
+
+
+def _champion_profile(services: Services, model_cfg: ModelConfig) -> tuple[str, ReferenceProfile]:
+    """The champion's version and the reference profile it was registered with."""
+    champion = alias_version(registry_client(services.tracking_uri), model_cfg.name, CHAMPION)
+    if champion is None:
+        raise NoChampionError(model_cfg.name)
+    version = str(champion.version)
+    try:
+        profile = load_profile(services.tracking_uri, model_cfg.name, version)
+    except MissingProfileError as error:
+        raise DriftCheckError(str(error)) from error
+    return version, profile
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the window says: feature drift, performance decay, and the verdict of both."""
+
+    drift: DriftReport
+    performance: PerformanceCheck
+    verdict: str
+
+
+def _assess(
+    model_cfg: ModelConfig, options: CheckOptions, profile: ReferenceProfile, window: pd.DataFrame
+) -> Assessment:
+    """Compare the window with the profile, and its outcomes with the reference accuracy."""
     drift = compare(
         profile,
         window,
@@ -134,52 +199,47 @@ def check(
         min_rows=model_cfg.drift.min_labelled_rows,
         max_drop=model_cfg.drift.max_accuracy_drop,
     )
+    # Outcomes saying the model got worse matter more than inputs that moved.
     verdict = store.DECAYED if performance.decayed else str(drift.verdict)
-    with transaction(services.database_url) as connection:
-        action, reason = _action(connection, model_cfg, verdict, options, now)
-    row_id = store.report_id(model_cfg.name, run_key)
-    drift_dict = drift.to_dict()
-    report_uri = None
-    if verdict in (store.DRIFTED, store.DECAYED):
-        summary = {
-            "version": version,
-            "window": f"{since.isoformat()} .. {now.isoformat()}",
-            "rows": len(window),
-            "verdict": verdict,
-            "score": drift.score,
-            "threshold": options.threshold,
-            "worst_psi": worst_psi(drift),
-            "performance": performance.reason,
-            "action": f"{action}: {reason}" if reason else action,
-        }
-        report_uri = _log_html(
-            services, model_cfg, row_id, summary, drift_dict["features"], profile, window
-        )
-    row = store.DriftReportRow(
+    return Assessment(drift, performance, verdict)
+
+
+def _report_row(
+    row_id: uuid.UUID,
+    model_name: str,
+    version: str,
+    found: Assessment,
+    options: CheckOptions,
+    *,
+    window: tuple[datetime, datetime, int],
+    action: tuple[str, str | None],
+    report_uri: str | None,
+    run_key: str,
+) -> store.DriftReportRow:
+    """The ``drift_reports`` row of a check (``window``: since, until, rows)."""
+    since, now, rows = window
+    drift_dict = found.drift.to_dict()
+    return store.DriftReportRow(
         id=row_id,
-        model_name=model_cfg.name,
+        model_name=model_name,
         model_version=version,
         checked_at=now,
         window_start=since,
-        rows=len(window),
-        labelled_rows=performance.labelled_rows,
+        rows=rows,
+        labelled_rows=found.performance.labelled_rows,
         score=drift_dict["score"],
         threshold=options.threshold,
-        verdict=verdict,
-        drifted_features=drift.drifted_features,
+        verdict=found.verdict,
+        drifted_features=found.drift.drifted_features,
         features=drift_dict["features"],
         prediction=drift_dict["prediction"],
-        performance={**performance.to_dict(), "worst_psi": worst_psi(drift)},
-        action=action,
-        action_reason=reason,
+        performance={**found.performance.to_dict(), "worst_psi": worst_psi(found.drift)},
+        action=action[0],
+        action_reason=action[1],
         report_uri=report_uri,
         retraining_run_id=None,
         run_key=run_key,
     )
-    with transaction(services.database_url) as connection:
-        stored = store.save_report(connection, row)
-    log.info("%s: %s", model_cfg.name, describe(stored))
-    return stored
 
 
 def worst_psi(drift: DriftReport) -> float | None:
@@ -261,9 +321,6 @@ def _log_html(
     window: pd.DataFrame,
 ) -> str:
     """Write the HTML report into an MLflow run of its own (found again by tag on a retry)."""
-    from relearn.drift.html import render_report
-    from relearn.services import experiment_name
-
     client = registry_client(services.tracking_uri)
     _, run_id, _ = tagged_run(
         client,

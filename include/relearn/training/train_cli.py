@@ -64,7 +64,7 @@ def train_from_dataset(
     :raises ValueError: bad configuration, arguments or dataset; the message names the cause.
     """
     from relearn.evaluation import classification_metrics, confusion
-    from relearn.training.classifier import new_classifier
+    from relearn.training.factory import new_classifier
     from relearn.training.reports import confusion_matrix_png, training_curve_png
 
     started = time.perf_counter()
@@ -178,7 +178,7 @@ def _load_for_fine_tuning(model_path: Path, model_cfg: ModelConfig) -> TabularCl
     kept, since the saved weights only fit that shape.
     """
     from relearn.config import ModelKind
-    from relearn.training.classifier import load_classifier
+    from relearn.training.factory import load_classifier
 
     if not model_path.is_dir():
         raise FileNotFoundError(f"model_path {model_path} is not a directory")
