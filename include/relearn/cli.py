@@ -222,14 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     reinforce.add_argument(
         "--dry-run", action="store_true", help="train and gate, register nothing"
     )
-    from relearn.drift.cli import add_drift_arguments
-    from relearn.drift.commands import run_drift
+    from relearn.drift.cli import add_drift_arguments, run_drift
 
     add_drift_arguments(
         add("drift", run_drift, "check the champions for drift (and retrain when it is found)")
     )
-    from relearn.abtest.cli import add_ab_arguments, add_registry_arguments
-    from relearn.abtest.commands import run_ab, run_registry
+    from relearn.abtest.cli import add_ab_arguments, add_registry_arguments, run_ab, run_registry
 
     add_ab_arguments(
         add("ab", run_ab, "start, check, expand, pause, roll back or promote A/B tests")
