@@ -372,9 +372,20 @@ def test_a_model_without_champion_cannot_start_a_test(
     ]
 
 
-def test_only_lifecycle_columns_of_a_test_can_be_updated(services, versions):
+def test_only_lifecycle_columns_of_a_test_can_be_updated(services):
     with transaction(services.database_url) as connection:
-        test = abtests.list_tests(connection, NAME)[0]
+        test = abtests.request_test(
+            connection,
+            model_name="ab_columns",
+            champion_version="1",
+            challenger_version="2",
+            stages=[10, 100],
+            retraining_run_id=None,
+            reason="column allow-list",
+        )
         with pytest.raises(ValueError, match=r"cannot update \['model_name'\]"):
-            abtests.update_test(connection, test.id, status=test.status, model_name="other")
-        assert abtests.get_test(connection, test.id).model_name == NAME
+            abtests.update_test(connection, test.id, status="aborted", model_name="other")
+        abtests.update_test(connection, test.id, status="aborted", ended_at=T0)
+    with transaction(services.database_url) as connection:
+        stored = abtests.get_test(connection, test.id)
+    assert (stored.model_name, stored.status) == ("ab_columns", "aborted")
