@@ -207,15 +207,7 @@ def check_test(
         done = abtests.find_decision_of_run(connection, name, run_key)
         test = abtests.live_test(connection, name, abtests.ACTIVE)
     if done is not None:
-        decided, version = done
-        return Outcome(
-            decided.action,
-            decided.reason,
-            str(decided.test_id),
-            decided.traffic_after,
-            version,
-            decided.numbers,
-        )
+        return _repeated(*done)
     if test is None:
         candidate = _untested_challenger(services, name)
         if candidate is None or not (auto_start or action == "expand"):
@@ -242,6 +234,18 @@ def check_test(
             decision.numbers,
         )
     return apply_decision(services, model_cfg, test, decision, now=now, run_key=run_key, by=by)
+
+
+def _repeated(decided: abtests.DecisionRow, version: str) -> Outcome:
+    """What the first check of a run key decided (for a retried check)."""
+    return Outcome(
+        decided.action,
+        decided.reason,
+        str(decided.test_id),
+        decided.traffic_after,
+        version,
+        decided.numbers,
+    )
 
 
 def _untested_challenger(services: Services, model_name: str) -> str | None:
