@@ -21,7 +21,7 @@ from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.registry import CHAMPION, alias_version, registry_client
 from relearn.services import experiment_name
 from relearn.simulate.world import World
-from relearn.training.classifier import new_classifier
+from relearn.training.factory import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
 
 if TYPE_CHECKING:

@@ -16,8 +16,9 @@ import torch
 from relearn.cli.parsers.training import add_train_arguments
 from relearn.config import ModelConfig, ModelKind, load_config
 from relearn.simulate.world import World
-from relearn.training.classifier import load_classifier, new_classifier
-from relearn.training.train_cli import run_train, train_from_dataset
+from relearn.training.factory import load_classifier, new_classifier
+from relearn.training.from_file import train_from_dataset
+from relearn.training.train_cli import run_train
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "relearn.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

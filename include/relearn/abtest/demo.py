@@ -74,7 +74,8 @@ def run_ab_phase(
     world: World,
 ) -> bool:
     """Test the pending challenger to promotion, then the old champion to rollback."""
-    from relearn.abtest.deploy import PREVIOUS_CHAMPION, start_test
+    from relearn.abtest.aliases import PREVIOUS_CHAMPION
+    from relearn.abtest.deploy import start_test
     from relearn.registry import CHALLENGER, aliases, registry_client
     from relearn.services import Services
 

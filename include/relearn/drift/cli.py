@@ -1,7 +1,9 @@
 """``relearn drift``: check once, or keep checking every interval, without Airflow.
 
 A check that asks for retraining runs it right here (the same steps as the DAG), so the
-loop alone keeps a model current; ``--dry-run`` only reports.
+loop alone keeps a model current; ``--dry-run`` only reports. A model that cannot be checked
+(no champion, no reference profile) or whose retraining fails gets one line on stderr and
+exit code 1; the other models are still checked.
 """
 
 from __future__ import annotations
@@ -9,23 +11,28 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from relearn.config import load_config
+from relearn.drift.monitor import CheckOptions, DriftCheckError, check, describe, retrain_options
+from relearn.retraining import RetrainingError
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
+from relearn.services import NoChampionError, Services, utcnow
+from relearn.settings import load_settings
+from relearn.store.db import transaction
+from relearn.store.drift_reports import recent_reports
 
 if TYPE_CHECKING:
     import argparse
+    from datetime import datetime
 
     from relearn.config import ModelConfig
-    from relearn.services import Services
 
 
 def _check_model(
     services: Services, model_cfg: ModelConfig, args: argparse.Namespace, now: datetime
 ) -> None:
-    from relearn.drift.monitor import CheckOptions, check, describe, retrain_options
-    from relearn.retraining.loop import reinforce
-    from relearn.retraining.options import ReinforceOptions
-
     options = CheckOptions.from_config(
         model_cfg,
         window_hours=args.window_hours,
@@ -55,10 +62,6 @@ def _public(report: object) -> dict:
 
 
 def _print_history(services: Services, models: list[ModelConfig], args: argparse.Namespace) -> int:
-    from relearn.drift.monitor import describe
-    from relearn.store.db import transaction
-    from relearn.store.drift_reports import recent_reports
-
     with transaction(services.database_url) as connection:
         for model_cfg in models:
             for report in recent_reports(connection, model_cfg.name, limit=args.history):
@@ -72,12 +75,6 @@ def _print_history(services: Services, models: list[ModelConfig], args: argparse
 
 
 def run_drift(args: argparse.Namespace) -> int:
-    from relearn.config import load_config
-    from relearn.drift.monitor import DriftCheckError
-    from relearn.retraining import RetrainingError
-    from relearn.services import Services
-    from relearn.settings import load_settings
-
     config = load_config(args.config)
     models = [config.model(args.model)] if args.model else list(config.models)
     services = Services.from_settings(load_settings())
@@ -87,11 +84,11 @@ def run_drift(args: argparse.Namespace) -> int:
     status = 0
     try:
         while True:
-            now = datetime.now(UTC).replace(microsecond=0)
+            now = utcnow().replace(microsecond=0)
             for model_cfg in models:
                 try:
                     _check_model(services, model_cfg, args, now)
-                except (DriftCheckError, RetrainingError) as error:
+                except (NoChampionError, DriftCheckError, RetrainingError) as error:
                     print(f"relearn: {model_cfg.name}: {error}", file=sys.stderr)
                     status = 1
             rounds += 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from relearn.abtest.deploy import move_aliases
+from relearn.abtest.aliases import move_aliases
 from relearn.registry import CHALLENGER
 from relearn.store import abtests, requests, runs
 from relearn.store.db import transaction

@@ -18,7 +18,7 @@ from relearn.retraining.results import StepResult, StepStatus, finished
 from relearn.services import NoChampionError
 from relearn.store import runs
 from relearn.store.db import transaction
-from relearn.training.classifier import new_classifier
+from relearn.training.factory import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
 from relearn.training.reports import confusion_matrix_png, training_curve_png
 

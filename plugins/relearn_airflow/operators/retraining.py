@@ -177,7 +177,7 @@ class MLflowDeployOperator(RetrainingStepOperator):
         if self.action == "publish":
             return super().execute(context)
         from relearn.abtest import DeployError
-        from relearn.abtest.deploy import set_champion
+        from relearn.abtest.champion import set_champion
 
         hook = self.hook()
         try:
