@@ -7,9 +7,11 @@ Exit codes: 0 ok, 1 bad configuration or input, 2 the stack cannot start or be r
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,19 +61,6 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         result = bootstrap_model(model_cfg, _settings().tracking_uri)
         state = "registered" if result.created else "already deployed"
         print(f"{result.model_name}: v{result.version} is champion ({state})")
-    return 0
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from relearn.demo import simulate_days
-
-    settings = _settings()
-    for model_cfg in _models(args):
-        stats = simulate_days(model_cfg, settings, days=args.days, drift=args.drift)
-        print(
-            f"{model_cfg.name}: {stats.predictions:,} predictions, "
-            f"{stats.outcomes_revealed:,} outcomes, accuracy {stats.accuracy:.3f}"
-        )
     return 0
 
 
@@ -145,32 +134,6 @@ def cmd_request(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stack_up(args: argparse.Namespace) -> int:
-    from relearn.demo import run_stack
-
-    return run_stack(_settings(), traffic=args.traffic, airflow=not args.no_airflow)
-
-
-def cmd_stack_down(args: argparse.Namespace) -> int:
-    from relearn.stack.postgres import EmbeddedPostgres
-    from relearn.stack.services import pid_file
-    from relearn.stack.supervisor import stop_recorded
-
-    settings = _settings()
-    stopped = stop_recorded(pid_file(settings))
-    if settings.embedded_postgres:
-        EmbeddedPostgres(settings.home / "postgres", settings.pg_port).stop()
-        stopped.append("postgres")
-    print(f"stopped: {', '.join(stopped)}")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from relearn.demo import run_demo
-
-    return run_demo(_settings(), days=args.days)
-
-
 def cmd_summary(args: argparse.Namespace) -> int:
     import json
 
@@ -203,10 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     add("migrate", cmd_migrate, "apply Relearn's schema migrations")
     boot = add("bootstrap", cmd_bootstrap, "train and register v1 as champion where missing")
     boot.add_argument("--model", help="only this model")
-    sim = add("simulate", cmd_simulate, "feed simulated traffic for the past DAYS into the log")
-    sim.add_argument("--model", help="only this model")
-    sim.add_argument("--days", type=float, default=7)
-    sim.add_argument("--drift", choices=["none", "covariate", "concept"], default="none")
     from relearn.training.train_cli import add_train_arguments, run_train
 
     add_train_arguments(
@@ -247,19 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=50)
     cancel = request_commands.add_parser("cancel", help="cancel a request nobody claimed yet")
     cancel.add_argument("id")
-    stack = add("stack", lambda _a: 2, "start or stop the local stack")
-    stack_commands = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
-    up = stack_commands.add_parser("up", help="start everything; Ctrl-C stops it")
-    up.set_defaults(handler=cmd_stack_up)
-    up.add_argument("--traffic", action="store_true", help="keep feeding live demo traffic")
-    up.add_argument("--no-airflow", action="store_true", help="only Postgres and MLflow")
-    down = stack_commands.add_parser("down", help="stop a stack left behind")
-    down.set_defaults(handler=cmd_stack_down)
-    demo = add("demo", cmd_demo, "headless end-to-end demo; writes .relearn/demo-summary.json")
-    demo.add_argument("--days", type=float, default=7)
     summary = add("summary", cmd_summary, "print the state of the running stack")
     summary.add_argument("--json", action="store_true")
+    # Installed extensions (relearn-dev: stack, demo, simulate) add their own commands.
+    for extension in entry_points(group="relearn.cli"):
+        extension.load()(commands)
     return parser
+
+
+def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    """An extension's handler is "module:function", imported only when its command runs."""
+    if not isinstance(args.handler, str):
+        return args.handler
+    module, _, function = args.handler.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,10 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from relearn.abtest import DeployError
     from relearn.config import ConfigError
-    from relearn.stack import StackError
+    from relearn.settings import StackError
 
     try:
-        return args.handler(args)
+        return _handler(args)(args)
     except (ConfigError, ValueError, FileNotFoundError, DeployError) as error:
         print(f"relearn: {error}", file=sys.stderr)
         return 1
