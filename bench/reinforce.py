@@ -591,7 +591,7 @@ def _services(keep: bool) -> Iterator[tuple[str, str, str]]:
         yield database_url, tracking_uri, "external (RELEARN_DATABASE_URL, MLFLOW_TRACKING_URI)"
         return
     from relearn.settings import load_settings
-    from relearn.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.services import Stack, throwaway_env
 
     home = Path(tempfile.mkdtemp(prefix="relearn-bench-"))
     os.environ.update(throwaway_env(home, ROOT))

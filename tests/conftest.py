@@ -25,7 +25,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="relearn-test-"))
 
 def pytest_configure(config: pytest.Config) -> None:
     from relearn.settings import load_settings
-    from relearn.stack.services import airflow_env, throwaway_env
+    from relearn_dev.stack.services import airflow_env, throwaway_env
 
     os.environ.update(throwaway_env(_HOME, ROOT))
     for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
@@ -41,7 +41,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def stack() -> Iterator:
     """Postgres + MLflow server (+ Airflow's migrated metadata DB) for the whole session."""
     from relearn.settings import load_settings
-    from relearn.stack.services import Stack
+    from relearn_dev.stack.services import Stack
 
     running = Stack(load_settings(), ROOT)
     try:

@@ -15,7 +15,7 @@ import psycopg2
 
 from relearn.abtest import DeployError
 from relearn.services import NoChampionError
-from relearn.stack import StackError
+from relearn.settings import StackError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -22,9 +22,9 @@ def add_command(
 
     ``needs_mlflow``: ``main`` checks that the tracking server answers before running it, so
     an absent server fails at once instead of after the MLflow client's minutes of retries.
-    Extension commands are registered first and may replace a built-in one (how ``stack``,
-    ``demo`` and ``simulate`` move to the dev package): for a name already taken, the
-    returned parser is a detached one, so the caller's ``add_argument`` calls go nowhere.
+    Extension commands are registered first and may replace a built-in one: for a name
+    already taken, the returned parser is a detached one, so the caller's ``add_argument``
+    calls go nowhere.
     """
     if name in commands.choices:
         return argparse.ArgumentParser(add_help=False)

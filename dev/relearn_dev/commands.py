@@ -1,18 +1,15 @@
-"""Handlers of ``simulate``, ``stack up|down`` and ``demo``: the local development stack.
-
-Transitional, like ``relearn.cli.parsers.dev``: the dev package takes these commands over.
-"""
+"""Handlers of the development commands; each takes the parsed arguments, returns an exit code."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relearn.cli.state import selected_models
-from relearn.demo import run_demo, run_stack, simulate_days
+from relearn.config import load_config
 from relearn.settings import load_settings
-from relearn.stack.postgres import EmbeddedPostgres
-from relearn.stack.services import pid_file
-from relearn.stack.supervisor import stop_recorded
+from relearn_dev.demo import run_demo, run_stack, simulate_days
+from relearn_dev.stack.postgres import EmbeddedPostgres
+from relearn_dev.stack.services import pid_file
+from relearn_dev.stack.supervisor import stop_recorded
 
 if TYPE_CHECKING:
     import argparse
@@ -20,7 +17,9 @@ if TYPE_CHECKING:
 
 def simulate(args: argparse.Namespace) -> int:
     settings = load_settings()
-    for model_cfg in selected_models(args):
+    config = load_config(args.config)
+    models = [config.model(args.model)] if args.model else list(config.models)
+    for model_cfg in models:
         stats = simulate_days(model_cfg, settings, days=args.days, drift=args.drift)
         print(
             f"{model_cfg.name}: {stats.predictions:,} predictions, "
@@ -37,7 +36,7 @@ def stack_down(args: argparse.Namespace) -> int:
     settings = load_settings()
     stopped = stop_recorded(pid_file(settings))
     if settings.embedded_postgres:
-        EmbeddedPostgres(settings.home / "postgres", settings.pg_port).stop()
+        EmbeddedPostgres.from_settings(settings).stop()
         stopped.append("postgres")
     print(f"stopped: {', '.join(stopped)}")
     return 0
