@@ -54,9 +54,10 @@ def _models(args: argparse.Namespace) -> list:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from relearn.bootstrap import bootstrap_model
+    from relearn.services import Services
 
     for model_cfg in _models(args):
-        result = bootstrap_model(model_cfg, _settings().tracking_uri)
+        result = bootstrap_model(Services.from_settings(_settings()), model_cfg)
         state = "registered" if result.created else "already deployed"
         print(f"{result.model_name}: v{result.version} is champion ({state})")
     return 0
@@ -175,11 +176,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
     import json
 
     from relearn.config import load_config
+    from relearn.services import Services
     from relearn.summary import collect_summary, render_summary
 
     settings = _settings()
     names = load_config(args.config).model_names
-    summary = collect_summary(settings.database_url("relearn"), settings.tracking_uri, names)
+    summary = collect_summary(Services.from_settings(settings), names)
     print(json.dumps(summary, indent=2) if args.json else render_summary(summary))
     return 0
 

@@ -13,6 +13,8 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from relearn.services import Services
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -44,7 +46,7 @@ def _routed_traffic(
     database_url = settings.database_url("relearn")
     router = SplitRouter(live_split(database_url, model_cfg.name), ttl=0)
     with Predictor(
-        model_cfg, database_url, settings.tracking_uri, router=router, alias_ttl=0
+        Services.from_settings(settings), model_cfg, router=router, alias_ttl=0
     ) as predictor:
         simulate_traffic(
             world,
@@ -76,7 +78,6 @@ def run_ab_phase(
     """Test the pending challenger to promotion, then the old champion to rollback."""
     from relearn.abtest.deploy import PREVIOUS_CHAMPION, start_test
     from relearn.registry import CHALLENGER, aliases, registry_client
-    from relearn.services import Services
 
     name = model_cfg.name
     services = Services.from_settings(settings)
