@@ -8,7 +8,8 @@ check: a run per kind would cost minutes) and every kind is judged on its own:
 - retraining completes, the row is quarantined with its reason (or, if it is acceptable or
   outside the window, is not), and no valid row is quarantined or hostile row trained on;
 - the drift check stores its report, and it and the health check count exactly the valid
-  traffic plus the hostile rows their statistics can use, leaving out and counting the rest.
+  traffic plus the hostile rows their statistics can use, leaving out and counting the rest;
+- ``relearn summary`` still reads the log.
 
 A second window holds more bad rows than ``max_invalid_fraction`` allows: only then does the
 retraining run fail, with one line naming the limit, while drift and health still report.
@@ -33,6 +34,7 @@ from relearn.reinforce import DATASET_ARTIFACT, ReinforceOptions, RetrainingErro
 from relearn.services import Services
 from relearn.store.db import transaction
 from relearn.store.runs import find_run
+from relearn.summary import collect_summary, render_summary
 from tests.integration.traffic import log_traffic
 
 pytestmark = pytest.mark.integration
@@ -219,6 +221,12 @@ KINDS: dict[str, Kind] = {
         in_window=False,
         sound=None,
     ),
+    "predicted in 4000 BC": Kind(
+        {"predicted_at": "4000-01-01 00:00+00 BC", "outcome_at": None},
+        None,
+        in_window=False,
+        sound=None,
+    ),
     "predicted at infinity": Kind(
         {"predicted_at": "infinity", "outcome_at": None}, None, in_window=False, sound=None
     ),
@@ -295,6 +303,7 @@ class Outcome:
     trained_ids: set[str]
     drift: object
     health: object
+    summary: str
     traffic: int
 
 
@@ -334,7 +343,8 @@ def outcome(services, model_cfg, database_url, tracking_uri, champion) -> Outcom
     health = check_model_health(
         services, model_cfg, now=END, window=timedelta(days=1), run_key="test-hostile-kinds"
     )
-    return Outcome(run, quarantined, trained_ids, drift, health, traffic)
+    summary = render_summary(collect_summary(services, [model_cfg.name]))
+    return Outcome(run, quarantined, trained_ids, drift, health, summary, traffic)
 
 
 def test_there_are_at_least_30_kinds() -> None:
@@ -378,6 +388,10 @@ def test_drift_and_health_count_only_rows_they_can_use(outcome: Outcome) -> None
     assert window["excluded"] == unsound
     assert 0 <= window["mean_confidence"] <= 1
     assert outcome.health.status in ("healthy", "degraded")
+
+
+def test_the_summary_reads_every_row(outcome: Outcome) -> None:
+    assert "Accuracy by day:" in outcome.summary
 
 
 def test_a_flood_of_bad_rows_fails_retraining_in_one_line_but_not_drift_or_health(

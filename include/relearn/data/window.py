@@ -54,8 +54,8 @@ def load_window(
     """The error, replay and holdout rows of ``[since, until)`` with a ``role`` column.
 
     Columns: ``BASE_COLUMNS``, ``FEATURES_TYPE`` (the JSON type of the logged document), one
-    column per configured feature as logged (a producer's string in a numeric feature stays
-    a string for validation to report), ``role``.
+    column per configured feature that any row has, as logged (a producer's string in a
+    numeric feature stays a string for validation to report), ``role``.
     """
     params = {
         "model": model_cfg.name,
@@ -66,17 +66,21 @@ def load_window(
         "holdout_buckets": round(holdout_fraction * HOLDOUT_BUCKETS),
     }
     errors = retraining_rows(connection, model_cfg, ERROR, params)
-    replay_limit = math.ceil(replay_ratio * len(errors))
-    replay = (
-        retraining_rows(connection, model_cfg, REPLAY, {**params, "limit": replay_limit})
-        if replay_limit
-        else []
-    )
-    holdout = retraining_rows(connection, model_cfg, HOLDOUT, {**params, "limit": max_holdout_rows})
+    replay_limit = math.ceil(replay_ratio * len(errors.rows))
+    parts = {
+        ERROR: errors,
+        REPLAY: retraining_rows(connection, model_cfg, REPLAY, {**params, "limit": replay_limit}),
+        HOLDOUT: retraining_rows(
+            connection, model_cfg, HOLDOUT, {**params, "limit": max_holdout_rows}
+        ),
+    }
     columns = [*BASE_COLUMNS, FEATURES_TYPE, *model_cfg.feature_names]
-    frame = pd.DataFrame.from_records(errors + replay + holdout, columns=columns)
+    records = [row for part in parts.values() for row in part.rows]
+    frame = pd.DataFrame.from_records(records, columns=columns)
     frame["confidence"] = frame["confidence"].astype("float64")
     frame["predicted_at"] = pd.to_datetime(frame["predicted_at"], utc=True)
     frame["outcome_at"] = pd.to_datetime(frame["outcome_at"], utc=True)
-    frame["role"] = [ERROR] * len(errors) + [REPLAY] * len(replay) + [HOLDOUT] * len(holdout)
-    return frame
+    frame["role"] = [role for role, part in parts.items() for _ in part.rows]
+    # A key no row of the window has is a missing column (a batch problem), not n null rows.
+    present = set().union(*(part.present for part in parts.values()))
+    return frame.drop(columns=[name for name in model_cfg.feature_names if name not in present])

@@ -55,7 +55,8 @@ _WINDOW = """
     AND predicted_at >= %(since)s AND predicted_at < %(until)s
 """
 _IN_HOLDOUT = (
-    "(abs(hashtextextended(prediction_id::text, %(seed)s)) %% 10000) < %(holdout_buckets)s"
+    f"(abs(hashtextextended(prediction_id::text, %(seed)s)) %% {HOLDOUT_BUCKETS})"
+    " < %(holdout_buckets)s"
 )
 _FILTERS = {
     # In Postgres NaN sorts above every number, so NaN confidences land here too. Rows with an
@@ -125,10 +126,11 @@ def retraining_query(model_cfg: ModelConfig, role: str) -> sql.Composed:
     """The query of one retraining role: ``BASE_COLUMNS``, the document's JSON type and the
     ``_feature_columns``. Parameters: model, since, until, seed, holdout_buckets, threshold
     (error), limit (replay, holdout)."""
-    base = ", ".join(BASE_COLUMNS[1:]).replace("outcome_at", f"{_OUTCOME_AT} AS outcome_at")
+    # Ids as text: parsing 200k UUID objects only to turn them back into strings costs a second.
+    expressions = {"prediction_id": "prediction_id::text", "outcome_at": _OUTCOME_AT}
+    base = ", ".join(expressions.get(name, name) for name in BASE_COLUMNS)
     return sql.SQL(
-        "SELECT prediction_id::text, {base}, jsonb_typeof(features), {features} "
-        "FROM prediction_log WHERE {filters}"
+        "SELECT {base}, jsonb_typeof(features), {features} FROM prediction_log WHERE {filters}"
     ).format(
         base=sql.SQL(base),
         features=_feature_columns(model_cfg),
@@ -136,15 +138,31 @@ def retraining_query(model_cfg: ModelConfig, role: str) -> sql.Composed:
     )
 
 
+@dataclass(frozen=True)
+class RetrainingRows:
+    """Rows of one role (``BASE_COLUMNS``, ``FEATURES_TYPE``, the decoded features) and the
+    features whose key occurs in at least one of them (a key absent from every row is a
+    missing column, not a column of nulls)."""
+
+    rows: list[list[Any]]
+    present: set[str]
+
+
 def retraining_rows(
     connection: Connection, model_cfg: ModelConfig, role: str, params: dict[str, Any]
-) -> list[list[Any]]:
-    """Rows of one role: ``BASE_COLUMNS``, ``FEATURES_TYPE``, then the decoded features."""
+) -> RetrainingRows:
+    """The rows of one retraining role, features decoded per row."""
     with connection.cursor() as cursor:
         cursor.execute(retraining_query(model_cfg, role), params)
         rows = cursor.fetchall()
     width = len(BASE_COLUMNS) + 1
-    return [[*row[:width], *decode_features(model_cfg, row[width:])] for row in rows]
+    present = {
+        feature.name
+        for i, feature in enumerate(model_cfg.features)
+        if any(row[width + 2 * i] is not None for row in rows)
+    }
+    decoded = [[*row[:width], *decode_features(model_cfg, row[width:])] for row in rows]
+    return RetrainingRows(decoded, present)
 
 
 @dataclass(frozen=True)
