@@ -6,12 +6,12 @@ base columns, numbers too large for a float, NaN or infinite confidences, timest
 Python ``datetime`` cannot hold. Every reader here is total:
 
 - only the configured features are read, each as its JSON type and text (never by decoding
-  the whole document, never trusting the type), and ``decode_feature`` turns them into
+  the whole document, never trusting the type), and ``_decode_feature`` turns them into
   Python values per row without raising;
 - ``outcome_at`` is clamped into the range pandas can hold (far past or future stays past or
   future), so a row is judged instead of breaking the fetch;
 - the retraining window keeps bad rows (validation quarantines them with a reason); the drift
-  and health windows leave out rows no statistic can use (``SOUND``) and count them.
+  and health windows leave out rows no statistic can use (``_SOUND``) and count them.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ _FILTERS = {
 }
 # A row the drift and health statistics can use: known labels, a confidence in [0, 1] (NaN
 # sorts above 1 in Postgres), an object of features, an outcome not before the prediction.
-SOUND = """
+_SOUND = """
     jsonb_typeof(features) = 'object'
     AND confidence >= 0 AND confidence <= 1
     AND predicted_label = ANY(%(classes)s)
@@ -96,7 +96,7 @@ def _feature_columns(model_cfg: ModelConfig) -> sql.Composable:
     return sql.SQL(", ").join(columns)
 
 
-def decode_feature(feature: Feature, json_type: str | None, text: str | None) -> Any:
+def _decode_feature(feature: Feature, json_type: str | None, text: str | None) -> Any:
     """One feature value as logged: never raises, whatever the producer wrote.
 
     Numeric: a JSON number is a float (``inf`` when too large for one); anything else keeps
@@ -114,10 +114,10 @@ def decode_feature(feature: Feature, json_type: str | None, text: str | None) ->
     return text
 
 
-def decode_features(model_cfg: ModelConfig, values: tuple[Any, ...]) -> list[Any]:
+def _decode_features(model_cfg: ModelConfig, values: tuple[Any, ...]) -> list[Any]:
     """The configured features of one row from its ``_feature_columns`` pairs."""
     return [
-        decode_feature(feature, values[2 * i], values[2 * i + 1])
+        _decode_feature(feature, values[2 * i], values[2 * i + 1])
         for i, feature in enumerate(model_cfg.features)
     ]
 
@@ -161,7 +161,7 @@ def retraining_rows(
         for i, feature in enumerate(model_cfg.features)
         if any(row[width + 2 * i] is not None for row in rows)
     }
-    decoded = [[*row[:width], *decode_features(model_cfg, row[width:])] for row in rows]
+    decoded = [[*row[:width], *_decode_features(model_cfg, row[width:])] for row in rows]
     return RetrainingRows(decoded, present)
 
 
@@ -197,14 +197,14 @@ def drift_rows(
     query = sql.SQL(
         "SELECT {features}, predicted_label, confidence, actual_label FROM prediction_log "
         "WHERE {where} AND {sound}"
-    ).format(features=_feature_columns(model_cfg), where=where, sound=sql.SQL(SOUND))
+    ).format(features=_feature_columns(model_cfg), where=where, sound=sql.SQL(_SOUND))
     count = sql.SQL("SELECT count(*) FROM prediction_log WHERE {where} AND NOT ({sound})").format(
-        where=where, sound=sql.SQL(SOUND)
+        where=where, sound=sql.SQL(_SOUND)
     )
     width = 2 * len(model_cfg.features)
     with connection.cursor() as cursor:
         cursor.execute(query, params)
-        rows = [[*decode_features(model_cfg, r[:width]), *r[width:]] for r in cursor.fetchall()]
+        rows = [[*_decode_features(model_cfg, r[:width]), *r[width:]] for r in cursor.fetchall()]
         cursor.execute(count, params)
         excluded = int(cursor.fetchone()[0])
     return DriftRows(rows, excluded)
@@ -224,12 +224,12 @@ def window_stats(
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT count(*) FILTER (WHERE {SOUND}),
-                   count(actual_label) FILTER (WHERE {SOUND}),
-                   avg((predicted_label = actual_label)::int) FILTER (WHERE {SOUND})::float,
-                   avg(confidence) FILTER (WHERE {SOUND})::float,
-                   max(predicted_at) FILTER (WHERE {SOUND}),
-                   count(*) FILTER (WHERE NOT ({SOUND}))
+            SELECT count(*) FILTER (WHERE {_SOUND}),
+                   count(actual_label) FILTER (WHERE {_SOUND}),
+                   avg((predicted_label = actual_label)::int) FILTER (WHERE {_SOUND})::float,
+                   avg(confidence) FILTER (WHERE {_SOUND})::float,
+                   max(predicted_at) FILTER (WHERE {_SOUND}),
+                   count(*) FILTER (WHERE NOT ({_SOUND}))
             FROM prediction_log
             WHERE model_name = %(model)s AND served_by = 'champion'
               AND model_version = %(version)s
