@@ -194,12 +194,13 @@ def _csv_chunk(
 def generate(database_url: str, tracking_uri: str, rows: int, drift_days: float) -> dict:
     """Bootstrap the champion, then log ``rows`` predictions of the week before ``NOW``."""
     from relearn.bootstrap import bootstrap_model
+    from relearn.services import Services
     from relearn.store.db import connect
 
     model_cfg = _model_cfg()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    champion = bootstrap_model(model_cfg, tracking_uri)
+    champion = bootstrap_model(Services(database_url, tracking_uri), model_cfg)
     seconds["bootstrap champion"] = time.perf_counter() - started
     drift_start = NOW - timedelta(days=drift_days)
     result: dict[str, Any] = {
@@ -525,6 +526,7 @@ def _explain_window(database_url: str, model_cfg: ModelConfig, errors: int) -> l
     """Server time and plan of each ``load_window`` query (the module's own SQL)."""
     from relearn.data import window
     from relearn.store.db import transaction
+    from relearn.store.prediction_log import retraining_query
 
     rf = model_cfg.reinforcement
     params = {
@@ -540,8 +542,10 @@ def _explain_window(database_url: str, model_cfg: ModelConfig, errors: int) -> l
     plans = []
     with transaction(database_url) as connection, connection.cursor() as cursor:
         for role, limit in limits.items():
-            sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + window._QUERIES[role]
-            cursor.execute(sql, {**params, "limit": limit})
+            query = retraining_query(model_cfg, role).as_string(connection)
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, {**params, "limit": limit}
+            )
             (explained,) = cursor.fetchone()
             top = explained[0]
             plans.append(

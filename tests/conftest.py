@@ -85,11 +85,12 @@ def model_cfg(config):
 
 
 @pytest.fixture(scope="session")
-def champion(model_cfg, tracking_uri):
+def champion(model_cfg, database_url, tracking_uri):
     """Model v1 bootstrapped once for the session."""
     from relearn.bootstrap import bootstrap_model
+    from relearn.services import Services
 
-    return bootstrap_model(model_cfg, tracking_uri)
+    return bootstrap_model(Services(database_url, tracking_uri), model_cfg)
 
 
 # Variables that point the stack at external servers: a test sets them only on purpose

@@ -50,7 +50,7 @@ def _routed_traffic(
     database_url = settings.database_url("relearn")
     router = SplitRouter(live_split(database_url, model_cfg.name), ttl=0)
     with Predictor(
-        model_cfg, database_url, settings.tracking_uri, router=router, alias_ttl=0
+        Services.from_settings(settings), model_cfg, router=router, alias_ttl=0
     ) as predictor:
         simulate_traffic(
             world,

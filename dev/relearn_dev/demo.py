@@ -18,6 +18,7 @@ import numpy as np
 
 from relearn.bootstrap import bootstrap_model
 from relearn.config import load_config
+from relearn.services import Services
 from relearn.serving.predictor import Predictor
 from relearn.serving.router import SplitRouter, live_split
 from relearn.settings import StackError, redact
@@ -112,7 +113,7 @@ def simulate_days(
     world = drifting_world(model_cfg, drift, start=start, end=end)
     sim = model_cfg.simulation
     log.info("simulating %.1f days of %s traffic (drift: %s)", days, model_cfg.name, drift)
-    with Predictor(model_cfg, settings.database_url("relearn"), settings.tracking_uri) as predictor:
+    with Predictor(Services.from_settings(settings), model_cfg) as predictor:
         return simulate_traffic(
             world,
             predictor,
@@ -128,7 +129,7 @@ def simulate_days(
 def _bootstrap_all(settings: Settings) -> list[ModelConfig]:
     models = list(load_config().models)
     for model_cfg in models:
-        bootstrap_model(model_cfg, settings.tracking_uri)
+        bootstrap_model(Services.from_settings(settings), model_cfg)
     return models
 
 
@@ -141,7 +142,7 @@ def _start_live_traffic(
         # Routed by the live A/B split, so a test started in the UI gets challenger traffic.
         router = SplitRouter(live_split(database_url, model_cfg.name))
         predictor = Predictor(
-            model_cfg, database_url, settings.tracking_uri, router=router, batch_size=1
+            Services.from_settings(settings), model_cfg, router=router, batch_size=1
         )
         thread = threading.Thread(
             target=run_live,
@@ -314,9 +315,7 @@ def run_demo(settings: Settings, *, days: float = 7) -> int:
             for dag_id in _dag_ids(project)
             if not _demo_runs(dag_id, models, settings, env, end=end, days=days)
         ]
-        summary = collect_summary(
-            settings.database_url("relearn"), settings.tracking_uri, [m.name for m in models]
-        )
+        summary = collect_summary(Services.from_settings(settings), [m.name for m in models])
         summary["dags_failed"] = failed
         path = settings.home / "demo-summary.json"
         path.write_text(json.dumps(summary, indent=2))

@@ -70,9 +70,7 @@ def _traffic(ab_cfg, services, start: datetime, hours: int) -> None:
     world = World(ab_cfg)
     router = SplitRouter(live_split(services.database_url, NAME), ttl=0)
     rng = np.random.default_rng(int(start.timestamp()))
-    with Predictor(
-        ab_cfg, services.database_url, services.tracking_uri, router=router
-    ) as predictor:
+    with Predictor(services, ab_cfg, router=router) as predictor:
         for hour in range(hours):
             at = start + timedelta(hours=hour)
             frame, labels = world.sample(len(UNITS), at, rng)
@@ -338,7 +336,7 @@ def test_routing_to_a_challenger_that_is_gone_serves_the_champion(ab_cfg, servic
         client.delete_registered_model_alias(NAME, CHALLENGER)
     router = SplitRouter(lambda: Split("ended-test", 100), ttl=60)
     frame, _ = World(ab_cfg).sample(5, T0, np.random.default_rng(1))
-    with Predictor(ab_cfg, services.database_url, services.tracking_uri, router=router) as p:
+    with Predictor(services, ab_cfg, router=router) as p:
         served = p.predict(frame, unit_ids=[f"late-{i}" for i in range(5)], at=T0)
     champion = aliases(client, NAME)[CHAMPION]
     assert {(s.served_by, s.model_version) for s in served} == {("champion", champion)}

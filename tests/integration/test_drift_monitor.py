@@ -52,7 +52,7 @@ def wide(tracking_uri, database_url):
     from relearn.bootstrap import bootstrap_model
 
     cfg = wide_model_config()
-    bootstrap_model(cfg, tracking_uri)
+    bootstrap_model(Services(database_url, tracking_uri), cfg)
     shift = CovariateShift(start=SHIFT_AT, features=0.25, shift_std=0.3)
     moved = World(cfg).covariate_features(shift)
     common = {"seed": 3, "per_hour": 300}

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 def bootstrap(args: argparse.Namespace) -> int:
-    tracking_uri = load_settings().tracking_uri
+    services = Services.from_settings(load_settings())
     for model_cfg in selected_models(args):
-        result = bootstrap_model(model_cfg, tracking_uri)
+        result = bootstrap_model(services, model_cfg)
         state = "registered" if result.created else "already deployed"
         print(f"{result.model_name}: v{result.version} is champion ({state})")
     return 0
@@ -66,8 +66,7 @@ def reinforce(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    settings = load_settings()
     names = load_config(args.config).model_names
-    state = collect_summary(settings.database_url("relearn"), settings.tracking_uri, names)
+    state = collect_summary(Services.from_settings(load_settings()), names)
     print(json.dumps(state, indent=2) if args.json else render_summary(state))
     return 0
