@@ -3,6 +3,7 @@
 FROM astrocrpublic.azurecr.io/runtime:3.3-1-python-3.11
 
 # The relearn core is installed as a package so the scheduler, triggerer and workers import it.
+# Only the runtime package: the local stack and demo (dev/, relearn-dev) stay out of the image.
 COPY --chown=astro:0 pyproject.toml README.md /usr/local/airflow/
 COPY --chown=astro:0 include/ /usr/local/airflow/include/
 COPY --chown=astro:0 plugins/ /usr/local/airflow/plugins/

@@ -22,12 +22,14 @@ endif
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml dev/pyproject.toml
 	@echo "==> Creating $(VENV) from pinned requirements (first run takes a few minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --quiet --upgrade "pip>=25" $(QUIET_PIP)
 	@$(PIP) install --quiet -r requirements-dev.txt -c constraints.txt $(QUIET_PIP)
 	@PYTHONWARNINGS=ignore $(PIP) install --quiet --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	@# The local stack, demo and their commands: development only, never in the Airflow image.
+	@PYTHONWARNINGS=ignore $(PIP) install --quiet --no-deps --no-build-isolation -e dev $(QUIET_PIP)
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies (done by every target)

@@ -194,12 +194,13 @@ def _csv_chunk(
 def generate(database_url: str, tracking_uri: str, rows: int, drift_days: float) -> dict:
     """Bootstrap the champion, then log ``rows`` predictions of the week before ``NOW``."""
     from relearn.bootstrap import bootstrap_model
+    from relearn.services import Services
     from relearn.store.db import connect
 
     model_cfg = _model_cfg()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    champion = bootstrap_model(model_cfg, tracking_uri)
+    champion = bootstrap_model(Services(database_url, tracking_uri), model_cfg)
     seconds["bootstrap champion"] = time.perf_counter() - started
     drift_start = NOW - timedelta(days=drift_days)
     result: dict[str, Any] = {
@@ -245,7 +246,7 @@ def _generate_rows(
     import pandas as pd
 
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
+    from relearn.retraining.artifacts import load_registered_classifier
     from relearn.simulate.world import ConceptShift, World
     from relearn.store.db import connect
 
@@ -324,42 +325,46 @@ class _Clock:
 
 
 def _instrument(clock: _Clock) -> None:
-    """Time the main calls of each step (imports the modules the steps import lazily)."""
-    import relearn.data.dataset
-    import relearn.data.window
-    import relearn.registry
-    import relearn.reinforce
+    """Time the main calls of each step, patched where the step modules look them up."""
+    import relearn.retraining.artifacts
+    import relearn.retraining.prepare
+    import relearn.retraining.publish
+    import relearn.retraining.train
     import relearn.store.runs
-    import relearn.training.pyfunc
-    import relearn.training.reports
-    import relearn.validation
     from relearn.training.classifier import TabularClassifier
 
+    artifacts = relearn.retraining.artifacts
+    prepare, train = relearn.retraining.prepare, relearn.retraining.train
     for owner, name, label in (
-        (relearn.data.window, "load_window", "load_window (SQL)"),
-        (relearn.validation, "validate_window", "validate_window (Great Expectations)"),
+        (prepare, "load_window", "load_window (SQL)"),
+        (prepare, "validate_window", "validate_window (Great Expectations)"),
         (relearn.store.runs, "quarantine_rows", "quarantine_rows"),
-        (relearn.reinforce, "_ensure_mlflow_run", "create MLflow run"),
-        (relearn.data.dataset, "build_dataset", "build_dataset"),
-        (relearn.reinforce, "_log_dataset", "log dataset snapshot to MLflow"),
-        (relearn.reinforce, "_load_dataset", "download dataset snapshot"),
-        (relearn.reinforce, "load_registered_classifier", "load model from registry"),
+        (artifacts, "ensure_mlflow_run", "create MLflow run"),
+        (prepare, "build_dataset", "build_dataset"),
+        (artifacts, "log_dataset", "log dataset snapshot to MLflow"),
+        (artifacts, "load_dataset", "download dataset snapshot"),
+        (artifacts, "load_registered_classifier", "load model from registry"),
         (TabularClassifier, "fit", "fit"),
         (TabularClassifier, "predict_proba", "predict_proba"),
-        (relearn.training.reports, "training_curve_png", "plots"),
-        (relearn.training.reports, "confusion_matrix_png", "plots"),
-        (relearn.training.pyfunc, "log_pyfunc_model", "log candidate model to MLflow"),
-        (relearn.registry, "register_version", "register version"),
+        (train, "training_curve_png", "plots"),
+        (train, "confusion_matrix_png", "plots"),
+        (train, "log_pyfunc_model", "log candidate model to MLflow"),
+        (relearn.retraining.publish, "register_version", "register version"),
     ):
         clock.wrap(owner, name, label)
 
 
 def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
-    """The five steps in this process, as ``relearn.reinforce.reinforce`` runs them."""
+    """The five steps in this process, as ``relearn.retraining.loop.reinforce`` runs them."""
     started = time.perf_counter()
     clock = _Clock()
     _instrument(clock)
-    from relearn import reinforce
+    from relearn.retraining.evaluate import evaluate
+    from relearn.retraining.options import ReinforceOptions
+    from relearn.retraining.prepare import prepare
+    from relearn.retraining.publish import publish
+    from relearn.retraining.record import fail, start
+    from relearn.retraining.train import train
     from relearn.services import Services
     from relearn.store.db import transaction
     from relearn.store.runs import get_run
@@ -368,7 +373,8 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
     stages = [{"stage": "imports", "seconds": time.perf_counter() - started, "peak": _peak_mb()}]
     model_cfg = _model_cfg()
     services = Services(database_url, tracking_uri)
-    options = reinforce.ReinforceOptions.from_config(model_cfg)
+    options = ReinforceOptions.from_config(model_cfg)
+    steps = {"prepare": prepare, "train": train, "evaluate": evaluate, "publish": publish}
     profiler = _profiler() if profile else None
     run_id = ""
     results: dict[str, Any] = {}
@@ -379,23 +385,24 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
             if profiler:
                 profiler.enable()
             if stage == "start":
-                run_id = reinforce.start(
-                    services, model_cfg, options, run_key=f"bench-{uuid.uuid4()}", now=NOW
+                result = start(
+                    services, model_cfg, options, trigger_key=f"bench-{uuid.uuid4()}", now=NOW
                 )
-                results[stage] = {"status": "running", "run_id": run_id}
+                run_id = result.retraining_run_id
             else:
-                results[stage] = getattr(reinforce, stage)(services, model_cfg, run_id)
+                result = steps[stage](services, model_cfg, run_id)
+            results[stage] = result.to_xcom()
             if profiler:
                 profiler.disable()
                 _print_profile(profiler, stage)
             stages.append(
                 {"stage": stage, "seconds": time.perf_counter() - started, "peak": _peak_mb()}
             )
-            if results[stage]["status"] in ("insufficient", "finished"):
+            if result.terminal:
                 break
     except BaseException as error:
         if run_id:
-            reinforce.fail(services, run_id, error if isinstance(error, Exception) else "stopped")
+            fail(services, run_id, error if isinstance(error, Exception) else "stopped")
         raise
     with transaction(database_url) as connection:
         run = get_run(connection, run_id)
@@ -519,6 +526,7 @@ def _explain_window(database_url: str, model_cfg: ModelConfig, errors: int) -> l
     """Server time and plan of each ``load_window`` query (the module's own SQL)."""
     from relearn.data import window
     from relearn.store.db import transaction
+    from relearn.store.prediction_log import retraining_query
 
     rf = model_cfg.reinforcement
     params = {
@@ -534,8 +542,10 @@ def _explain_window(database_url: str, model_cfg: ModelConfig, errors: int) -> l
     plans = []
     with transaction(database_url) as connection, connection.cursor() as cursor:
         for role, limit in limits.items():
-            sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + window._QUERIES[role]
-            cursor.execute(sql, {**params, "limit": limit})
+            query = retraining_query(model_cfg, role).as_string(connection)
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, {**params, "limit": limit}
+            )
             (explained,) = cursor.fetchone()
             top = explained[0]
             plans.append(
@@ -585,7 +595,7 @@ def _services(keep: bool) -> Iterator[tuple[str, str, str]]:
         yield database_url, tracking_uri, "external (RELEARN_DATABASE_URL, MLFLOW_TRACKING_URI)"
         return
     from relearn.settings import load_settings
-    from relearn.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.services import Stack, throwaway_env
 
     home = Path(tempfile.mkdtemp(prefix="relearn-bench-"))
     os.environ.update(throwaway_env(home, ROOT))
@@ -676,7 +686,7 @@ def _report(where: str, drift_days: float, gen: dict, loop: dict, base: dict) ->
             print(f"     {label + times:<42} {seconds:8.2f}")
         if calls and stage["stage"] != "imports":
             rest = stage["seconds"] - sum(seconds for seconds, _ in calls.values())
-            print(f"     {'rest (lazy imports, DB, MLflow calls)':<42} {rest:8.2f}")
+            print(f"     {'rest (DB, MLflow calls)':<42} {rest:8.2f}")
     peak = loop["peak_rss_mb"]
     print(f"   {'total':<44} {total:8.2f}    target <= {TARGET_SECONDS:g} s")
     print(

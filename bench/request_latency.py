@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as Connection
 
     from relearn.settings import Settings
-    from relearn.stack.services import Stack
+    from relearn_dev.stack.services import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "churn"
@@ -126,7 +126,7 @@ def _summary(values: list[float]) -> str:
 def _stack(keep: bool) -> Iterator[Stack]:
     """A Stack in a temporary RELEARN_HOME on free ports; only Postgres started yet."""
     from relearn.settings import load_settings
-    from relearn.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.services import Stack, throwaway_env
 
     # A clean environment: nothing of the caller's stack or Airflow config leaks in.
     for name in list(os.environ):
@@ -415,7 +415,7 @@ class Metadata:
 
 
 def _check_alive(stack: Stack) -> None:
-    from relearn.stack import StackError
+    from relearn.settings import StackError
 
     broken = stack.supervisor.first_exited()
     if broken is not None:
@@ -437,7 +437,7 @@ def _api(settings: Settings, method: str, path: str, body: dict, token: str | No
 
 
 def _pause_others(settings: Settings, dag_ids: list[str]) -> None:
-    from relearn.stack.services import AIRFLOW_USER, airflow_password
+    from relearn_dev.stack.services import AIRFLOW_USER, airflow_password
 
     token = _api(
         settings,

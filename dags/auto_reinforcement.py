@@ -83,8 +83,8 @@ from relearn_airflow.tasks import announce_challenger, configured_models
 def auto_reinforcement() -> None:
     @task_group
     def retrain(model_name: str) -> None:
-        run_id = StartRetrainingRunOperator(task_id="record_run", model_name=model_name).output
-        announce_challenger(retraining_steps(model_name, run_id).output)
+        run = StartRetrainingRunOperator(task_id="record_run", model_name=model_name).output
+        announce_challenger(retraining_steps(model_name, run).output)
 
     retrain.expand(model_name=configured_models())
 

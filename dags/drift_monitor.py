@@ -77,10 +77,10 @@ def drift_monitor() -> None:
     @task_group
     def monitor(model_name: str) -> None:
         check = DriftCheckOperator(task_id="check_drift", model_name=model_name)
-        run_id = StartRetrainingRunOperator(
+        run = StartRetrainingRunOperator(
             task_id="record_run", model_name=model_name, options=retraining_wanted(check.output)
         ).output
-        announce_challenger(retraining_steps(model_name, run_id).output)
+        announce_challenger(retraining_steps(model_name, run).output)
 
     monitor.expand(model_name=configured_models())
 

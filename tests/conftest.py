@@ -25,7 +25,7 @@ _HOME = Path(tempfile.mkdtemp(prefix="relearn-test-"))
 
 def pytest_configure(config: pytest.Config) -> None:
     from relearn.settings import load_settings
-    from relearn.stack.services import airflow_env, throwaway_env
+    from relearn_dev.stack.services import airflow_env, throwaway_env
 
     os.environ.update(throwaway_env(_HOME, ROOT))
     for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
@@ -41,7 +41,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def stack() -> Iterator:
     """Postgres + MLflow server (+ Airflow's migrated metadata DB) for the whole session."""
     from relearn.settings import load_settings
-    from relearn.stack.services import Stack
+    from relearn_dev.stack.services import Stack
 
     running = Stack(load_settings(), ROOT)
     try:
@@ -85,11 +85,12 @@ def model_cfg(config):
 
 
 @pytest.fixture(scope="session")
-def champion(model_cfg, tracking_uri):
+def champion(model_cfg, database_url, tracking_uri):
     """Model v1 bootstrapped once for the session."""
     from relearn.bootstrap import bootstrap_model
+    from relearn.services import Services
 
-    return bootstrap_model(model_cfg, tracking_uri)
+    return bootstrap_model(Services(database_url, tracking_uri), model_cfg)
 
 
 # Variables that point the stack at external servers: a test sets them only on purpose

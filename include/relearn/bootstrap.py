@@ -21,13 +21,14 @@ from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.registry import CHAMPION, alias_version, registry_client
 from relearn.services import experiment_name
 from relearn.simulate.world import World
-from relearn.training.classifier import new_classifier
+from relearn.training.factory import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from relearn.config import ModelConfig
+    from relearn.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ def _split(frame: pd.DataFrame, label: str, seed: int) -> tuple[pd.DataFrame, ..
     return train, val, holdout
 
 
-def bootstrap_model(model_cfg: ModelConfig, tracking_uri: str) -> BootstrapResult:
+def bootstrap_model(services: Services, model_cfg: ModelConfig) -> BootstrapResult:
     """Make sure ``model_cfg.name`` has a champion; train and register v1 if it has none."""
-    client = registry_client(tracking_uri)
+    client = registry_client(services.tracking_uri)
     name = model_cfg.name
     champion = alias_version(client, name, CHAMPION)
     if champion is not None:
@@ -82,7 +83,7 @@ def bootstrap_model(model_cfg: ModelConfig, tracking_uri: str) -> BootstrapResul
         model_cfg.classes,
     )
 
-    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(services.tracking_uri)
     mlflow.set_experiment(experiment_name(name))
     with mlflow.start_run(run_name=f"{name}-bootstrap-v1") as run:
         mlflow.set_tags({BOOTSTRAP_TAG: "true", "relearn.model": name})

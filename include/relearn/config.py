@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -255,17 +254,21 @@ def _apply_env_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
             model.setdefault(section, {})
             if not isinstance(model[section], dict):
                 raise ConfigError(f"environment variable {key}: '{section}' is not a section")
-            model[section][field] = yaml.safe_load(value)
+            try:
+                model[section][field] = yaml.safe_load(value)
+            except yaml.YAMLError as error:
+                raise ConfigError(f"environment variable {key}: {_yaml_problem(error)}") from None
 
 
-def _describe(error: ValidationError, path: Path) -> str:
-    lines = [f"invalid configuration in {path}:"]
+def describe_errors(error: ValidationError) -> str:
+    """Pydantic's errors as one line: ``field.path: message; ...`` (a CLI prints one line)."""
+    parts = []
     for item in error.errors():
         field = ".".join(
             f"[{part}]" if isinstance(part, int) else str(part) for part in item["loc"]
         ).replace(".[", "[")
-        lines.append(f"  {field or '(top level)'}: {item['msg']}")
-    return "\n".join(lines)
+        parts.append(f"{field or '(top level)'}: {item['msg']}")
+    return "; ".join(parts)
 
 
 def parse_config(raw: Any, path: Path, environ: dict[str, str] | None = None) -> RelearnConfig:
@@ -276,7 +279,7 @@ def parse_config(raw: Any, path: Path, environ: dict[str, str] | None = None) ->
     try:
         return RelearnConfig.model_validate({**raw, "source": path})
     except ValidationError as error:
-        raise ConfigError(_describe(error, path)) from None
+        raise ConfigError(f"invalid configuration in {path}: {describe_errors(error)}") from None
 
 
 def load_config(path: Path | str | None = None) -> RelearnConfig:
@@ -288,13 +291,20 @@ def load_config(path: Path | str | None = None) -> RelearnConfig:
             "(set RELEARN_CONFIG or copy relearn.yaml from the repository)"
         )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"invalid configuration in {path}: not UTF-8 text "
+            f"(byte 0x{error.object[error.start]:02x} at offset {error.start})"
+        ) from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"invalid configuration in {path}: not valid YAML ({error})") from None
+        raise ConfigError(f"invalid configuration in {path}: {_yaml_problem(error)}") from None
     return parse_config(raw, path)
 
 
-@cache
-def cached_config(path: str | None = None) -> RelearnConfig:
-    """``load_config`` memoised per process (tasks and the Predictor read it often)."""
-    return load_config(path)
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """The parser's complaint and where, on one line (its own message spans several)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"not valid YAML: {error.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return f"not valid YAML ({' '.join(str(error).split())})"

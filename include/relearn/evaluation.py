@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 # Probabilities are clipped to [eps, 1] before the log, so one confident mistake costs a
 # large but finite loss instead of infinity.
@@ -94,6 +94,31 @@ def confusion(
     matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
     np.add.at(matrix, (label_indices(y_true, classes), label_indices(y_pred, classes)), 1)
     return matrix.tolist()
+
+
+def macro_f1_of_counts(
+    counts: Mapping[tuple[str, str], int], classes: Sequence[str]
+) -> float | None:
+    """Macro F1 over *every* configured class from (predicted, actual) pair counts; None if empty.
+
+    For figures aggregated in SQL (the A/B arms), where the rows themselves are not at hand.
+    Unlike ``classification_metrics``, a class absent from the counts scores 0: both arms are
+    judged on the same classes.
+    """
+    if not counts:
+        return None
+    pairs = list(counts.items())
+    predicted = [p for (p, _), _ in pairs]
+    actual = [a for (_, a), _ in pairs]
+    _, _, f1, _ = precision_recall_fscore_support(
+        actual,
+        predicted,
+        labels=list(classes),
+        average="macro",
+        sample_weight=[n for _, n in pairs],
+        zero_division=0,
+    )
+    return float(f1)
 
 
 def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from relearn.registry import CHAMPION, alias_version, registry_client
 from relearn.store.db import transaction
-from relearn.store.predictions import window_stats
+from relearn.store.health import save_check
+from relearn.store.prediction_log import window_stats
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
+    from relearn.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -68,44 +69,32 @@ def assess(
 
 
 def check_model_health(
+    services: Services,
     model_cfg: ModelConfig,
-    database_url: str,
-    tracking_uri: str,
     *,
     now: datetime,
     window: timedelta = timedelta(hours=24),
     run_key: str | None = None,
 ) -> HealthReport:
-    """Assess one model and record the report (one row per ``run_key``: retries overwrite it)."""
-    champion = alias_version(registry_client(tracking_uri), model_cfg.name, CHAMPION)
+    """Assess the champion's own traffic of ``[now - window, now)`` and record the report (one
+    row per ``run_key``: retries overwrite it). Rows no statistic can use are left out and
+    counted (``window["excluded"]``), so a hostile producer cannot stop the check."""
+    champion = alias_version(registry_client(services.tracking_uri), model_cfg.name, CHAMPION)
+    version = str(champion.version) if champion else None
     reference = None
     if champion is not None and "relearn.reference_accuracy" in champion.tags:
         reference = float(champion.tags["relearn.reference_accuracy"])
-    with transaction(database_url) as connection:
-        stats = window_stats(connection, model_cfg.name, now - window)
-        report = assess(
-            model_cfg.name, str(champion.version) if champion else None, reference, stats, now
+    with transaction(services.database_url) as connection:
+        stats = window_stats(connection, model_cfg, version, since=now - window, until=now)
+        report = assess(model_cfg.name, version, reference, stats, now)
+        save_check(
+            connection,
+            model_name=model_cfg.name,
+            checked_at=now,
+            status=report.status,
+            champion_version=report.champion_version,
+            details={"reasons": report.reasons, "window": stats, "reference_accuracy": reference},
+            run_key=run_key,
         )
-        details = {k: v for k, v in asdict(report).items() if k in ("reasons", "window")}
-        details["reference_accuracy"] = reference
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO health_checks
-                    (model_name, checked_at, status, champion_version, details, dag_run_id)
-                VALUES (%s, %s, %s, %s, %s, %s)
-                ON CONFLICT (model_name, dag_run_id) DO UPDATE SET
-                    checked_at = EXCLUDED.checked_at, status = EXCLUDED.status,
-                    champion_version = EXCLUDED.champion_version, details = EXCLUDED.details
-                """,
-                (
-                    model_cfg.name,
-                    now,
-                    report.status,
-                    report.champion_version,
-                    json.dumps(details),
-                    run_key,
-                ),
-            )
     log.info("%s is %s %s", model_cfg.name, report.status, "; ".join(report.reasons))
     return report

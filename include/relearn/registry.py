@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import TYPE_CHECKING, Any
 
+import mlflow.artifacts
+import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -118,11 +121,6 @@ def load_pyfunc(tracking_uri: str, uri: str) -> Any:
     explicitly. Relearn's pyfunc model reads its files in ``load_context``, so the download
     can go once the model is loaded.
     """
-    import tempfile
-
-    import mlflow.artifacts
-    import mlflow.pyfunc
-
     client = registry_client(tracking_uri)
     parts = uri.removeprefix("models:/").split("/")
     if len(parts) == 2:

@@ -3,74 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relearn.registry import list_versions, registry_client
-from relearn.store.db import table_exists, transaction
+from relearn.store.db import transaction
 from relearn.store.predictions import accuracy_by_day, count_predictions
+from relearn.store.summary import read_sections
 
-# section -> (table, columns, order): tables that later features create; empty until they exist.
-_TABLE_SECTIONS: dict[str, tuple[str, str, str]] = {
-    "runs": (
-        "model_retraining_runs",
-        "id, model_name, source, status, model_version, error_message, created_at, "
-        "(metrics->'gate'->>'blessed')::boolean AS blessed, "
-        "metrics->'gate'->'reasons' AS gate_reasons, metrics->>'outcome' AS outcome",
-        "created_at",
-    ),
-    "requests": (
-        "model_retraining_requests",
-        "id, model_name, priority, reason, status, retraining_run_id, error_message, created_at",
-        "created_at",
-    ),
-    "drift_reports": (
-        "drift_reports",
-        "id, model_name, model_version, checked_at AS time, score, verdict, rows, "
-        "labelled_rows, drifted_features, performance->>'accuracy' AS accuracy, "
-        "performance->>'reference_accuracy' AS reference_accuracy, action, action_reason, "
-        "report_uri, retraining_run_id",
-        "checked_at",
-    ),
-    "ab_tests": (
-        "ab_tests",
-        "id, model_name, champion_version, challenger_version, status, traffic_percent, stages, "
-        "retraining_run_id, reason, (SELECT array_agg(d.traffic_after ORDER BY d.decided_at, d.id) "
-        "FROM ab_decisions d WHERE d.test_id = ab_tests.id "
-        "AND (d.action = 'start' OR d.traffic_after <> d.traffic_before)) AS traffic_path",
-        "created_at",
-    ),
-    "alias_history": (
-        "alias_history",
-        "model_name, alias, version, changed_at, changed_by, reason",
-        "changed_at",
-    ),
-    "health_checks": (
-        "health_checks",
-        "model_name, checked_at, status, champion_version",
-        "checked_at",
-    ),
-}
+if TYPE_CHECKING:
+    from relearn.services import Services
 
 
-def _rows(connection: Any, table: str, columns: str, order: str) -> list[dict[str, Any]]:
-    if not table_exists(connection, table):
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def collect_summary(database_url: str, tracking_uri: str, model_names: list[str]) -> dict:
+def collect_summary(services: Services, model_names: list[str]) -> dict:
     """A JSON-serialisable picture of the current state."""
-    with transaction(database_url) as connection:
+    with transaction(services.database_url) as connection:
         summary: dict[str, Any] = {
             "predictions_logged": count_predictions(connection),
             "accuracy_by_day": accuracy_by_day(connection),
+            **read_sections(connection),
         }
-        for section, (table, columns, order) in _TABLE_SECTIONS.items():
-            summary[section] = _rows(connection, table, columns, order)
-    client = registry_client(tracking_uri)
+    client = registry_client(services.tracking_uri)
     summary["model_versions"] = [
         {k: v[k] for k in ("name", "version", "aliases")}
         for name in model_names

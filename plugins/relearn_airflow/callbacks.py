@@ -19,13 +19,13 @@ def mark_retraining_run_failed(context: Context) -> None:
     Runs after the last retry only, so a transient error that a retry fixes is not recorded
     as a failure; a run that already finished is left as it is.
     """
-    from relearn.reinforce import fail
+    from relearn.retraining.record import fail
     from relearn.store.db import transaction
     from relearn.store.runs import find_run
 
     task = context["task"]
     model_name = getattr(task, "model_name", None)
-    run_key = context["dag_run"].run_id
+    airflow_run_id = context["dag_run"].run_id  # the trigger_key of the DAG run's runs
     error = context.get("exception") or "task failed"
     # Operators wrap Relearn's errors in AirflowFailException: record the original.
     error = getattr(error, "__cause__", None) or error
@@ -37,7 +37,7 @@ def mark_retraining_run_failed(context: Context) -> None:
     )
     services = hook.services()
     with transaction(services.database_url) as connection:
-        run = find_run(connection, run_key, model_name)
+        run = find_run(connection, airflow_run_id, model_name)
     if run is None:
         log.error(
             "%s failed for %s before its run was recorded: %s", task.task_id, model_name, error

@@ -161,14 +161,14 @@ def close_request(
     """After the retraining ends (however it ended): close the request the sensor claimed."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from relearn.reinforce import finish_request
+    from relearn.retraining.handover import finish_request
 
     request = ti.xcom_pull(task_ids="wait_for_request")
     if not request:
         return None  # nothing was claimed (the sensor timed out)
-    run_id = ti.xcom_pull(task_ids="record_run")
+    retraining_run_id = ti.xcom_pull(task_ids="record_run")
     services = RelearnHook(relearn_conn_id, mlflow_conn_id).services()
-    status = finish_request(services, request["id"], run_id)
+    status = finish_request(services, request["id"], retraining_run_id)
     if status != "completed":
         # Fail this DAG run too, so the failure is visible where operators look.
         raise AirflowFailException(f"request {request['id']} is {status}: its retraining failed")

@@ -105,3 +105,58 @@ def test_unusable_window_fails_the_run_through_the_callback(
     assert row.status == "failed"
     assert "feature column 'contract' is missing" in row.error_message
     assert aliases(registry_client(tracking_uri), model_cfg.name) == before
+
+
+def test_no_champion_to_fine_tune_skips_instead_of_failing(
+    dag, champion, model_cfg, database_url, tracking_uri
+):
+    """A first run before the champion exists: skipped and explained, not a red DAG run."""
+    end = datetime(2026, 2, 16, 2, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=end - timedelta(days=1),
+        end=end,
+        concept_shift=1.0,
+        seed=23,
+    )
+    client = registry_client(tracking_uri)
+    client.delete_registered_model_alias(model_cfg.name, CHAMPION)
+    try:
+        run = dag.test(logical_date=end, run_conf={"lookback_days": 1, "min_error_samples": 1})
+    finally:
+        client.set_registered_model_alias(model_cfg.name, CHAMPION, champion.version)
+    states = _states(run)
+    assert run.state == "success", states
+    assert (states["prepare_data"], states["train"]) == ("success", "skipped"), states
+    assert {states[t] for t in ("validate_model", "register", "announce_challenger")} == {"skipped"}
+    with transaction(database_url) as connection:
+        row = find_run(connection, run.run_id, model_cfg.name)
+    assert row.status == "failed" and row.trigger_key == run.run_id
+    assert f"'{model_cfg.name}' has no champion yet" in row.error_message
+
+
+def test_dry_run_gates_and_skips_registering(dag, champion, model_cfg, database_url, tracking_uri):
+    end = datetime(2026, 2, 22, 2, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        database_url,
+        tracking_uri,
+        start=end - timedelta(days=1),
+        end=end,
+        concept_shift=1.0,
+        seed=24,
+    )
+    before = aliases(registry_client(tracking_uri), model_cfg.name)
+    conf = {"lookback_days": 1, "min_error_samples": 1, "epochs": 1, "dry_run": True}
+    run = dag.test(logical_date=end, run_conf=conf)
+    states = _states(run)
+    assert run.state == "success", states
+    assert {states[t] for t in ("record_run", "prepare_data", "train")} == {"success"}, states
+    assert {states[t] for t in ("validate_model", "register", "announce_challenger")} == {"skipped"}
+    with transaction(database_url) as connection:
+        row = find_run(connection, run.run_id, model_cfg.name)
+    assert (row.status, row.metrics["dry_run"], row.model_version) == ("completed", True, None)
+    assert "blessed" in row.metrics["gate"]
+    assert aliases(registry_client(tracking_uri), model_cfg.name) == before

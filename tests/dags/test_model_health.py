@@ -16,11 +16,12 @@ def test_health_dag_records_a_check_per_model(champion, database_url, tracking_u
     import numpy as np
     from airflow.dag_processing.dagbag import DagBag
 
+    from relearn.services import Services
     from relearn.serving.predictor import Predictor
     from relearn.simulate.world import World
 
     frame, _ = World(model_cfg).sample(20, datetime.now(UTC), np.random.default_rng(9))
-    with Predictor(model_cfg, database_url, tracking_uri) as predictor:
+    with Predictor(Services(database_url, tracking_uri), model_cfg) as predictor:
         predictor.predict(frame)
 
     dag = DagBag(dag_folder=str(ROOT / "dags" / "model_health.py")).dags["model_health"]

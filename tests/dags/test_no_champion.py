@@ -14,13 +14,6 @@ from tests.plugins.conftest import fresh_config  # noqa: F401 (a fixture)
 pytestmark = pytest.mark.integration
 
 AT = datetime(2026, 9, 1, 12, tzinfo=UTC)
-# The operators turn NoChampionError into a skip (relearn_airflow.operators.base); the core
-# raises it for A/B, drift and retraining in the abdrift and retraining branches of this round.
-CORE_RAISES_NO_CHAMPION = pytest.mark.xfail(
-    strict=True,
-    reason="needs the core to raise relearn.services.NoChampionError (abdrift, retraining "
-    "branches); remove this marker once merged",
-)
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def _skipped_with_reason(run, task_id: str, model: str) -> None:
     states = _states(run)
     assert run.state == "success", states
     assert states[task_id] == "skipped", states
-    assert all(state in ("success", "skipped") for state in states.values()), states
+    assert set(states.values()) <= {"success", "skipped"}, states
 
 
 def test_model_health_fails_and_says_so(dags, fresh_config, database_url):  # noqa: F811
@@ -52,22 +45,34 @@ def test_model_health_fails_and_says_so(dags, fresh_config, database_url):  # no
     assert (check.state, check.try_number) == ("failed", 1)
 
 
-@CORE_RAISES_NO_CHAMPION
 def test_drift_monitor_skips(dags, fresh_config):  # noqa: F811
     _, model = fresh_config
     run = dags["drift_monitor"].test(logical_date=AT, run_conf={"model": model})
     _skipped_with_reason(run, "check_drift", model)
 
 
-@CORE_RAISES_NO_CHAMPION
-def test_ab_promotion_skips(dags, fresh_config):  # noqa: F811
+def test_ab_promotion_skips_starting_a_test_without_a_champion(
+    dags,
+    fresh_config,  # noqa: F811
+    champion,
+    model_cfg,
+    tracking_uri,
+):
+    """A challenger but no champion to test it against: ``decide`` is skipped with why."""
+    from relearn.registry import CHALLENGER, registry_client
+    from tests.integration.traffic import register_copy
+
     _, model = fresh_config
+    version = register_copy(model_cfg, tracking_uri, name=model, source=champion.version)
+    registry_client(tracking_uri).set_registered_model_alias(model, CHALLENGER, version)
     run = dags["ab_promotion"].test(logical_date=AT, run_conf={"model": model, "action": "check"})
     _skipped_with_reason(run, "decide", model)
 
 
-@CORE_RAISES_NO_CHAMPION
-def test_auto_reinforcement_skips(dags, fresh_config):  # noqa: F811
+def test_auto_reinforcement_does_not_fail(dags, fresh_config):  # noqa: F811
+    """Nothing to learn from and no champion: the run succeeds, nothing is red."""
     _, model = fresh_config
     run = dags["auto_reinforcement"].test(logical_date=AT, run_conf={"model": model})
-    _skipped_with_reason(run, "record_run", model)
+    states = _states(run)
+    assert run.state == "success", states
+    assert set(states.values()) <= {"success", "skipped"}, states

@@ -121,7 +121,7 @@ def _pause_every_dag_but_approval() -> None:
 @pytest.fixture(scope="module")
 def airflow_api(stack, hitl_config) -> Iterator[Api]:
     """Airflow's services started the way ``make run`` starts them, stopped afterwards."""
-    from relearn.stack.services import AIRFLOW_USER, Stack, airflow_password
+    from relearn_dev.stack.services import AIRFLOW_USER, Stack, airflow_password
 
     _pause_every_dag_but_approval()
     airflow = Stack(stack.settings, ROOT)  # its own supervisor: down() stops only Airflow

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from relearn.stack.services import free_port
+from relearn_dev.stack.services import free_port
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -8,14 +8,19 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import yaml
 
 from relearn.abtest import DeployError
-from relearn.abtest.deploy import PREVIOUS_CHAMPION, check_test, set_alias, start_test
+from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.arms import arm_stats
+from relearn.abtest.champion import set_alias
+from relearn.abtest.deploy import check_test, start_test
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
-from relearn.services import Services
+from relearn.services import NoChampionError, Services
 from relearn.serving.predictor import Predictor
 from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm, live_split
 from relearn.simulate.world import World
@@ -24,6 +29,9 @@ from relearn.store.aliases import history
 from relearn.store.db import transaction
 from tests.conftest import ROOT, run_cli
 from tests.integration.traffic import register_copy
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 
@@ -62,9 +70,7 @@ def _traffic(ab_cfg, services, start: datetime, hours: int) -> None:
     world = World(ab_cfg)
     router = SplitRouter(live_split(services.database_url, NAME), ttl=0)
     rng = np.random.default_rng(int(start.timestamp()))
-    with Predictor(
-        ab_cfg, services.database_url, services.tracking_uri, router=router
-    ) as predictor:
+    with Predictor(services, ab_cfg, router=router) as predictor:
         for hour in range(hours):
             at = start + timedelta(hours=hour)
             frame, labels = world.sample(len(UNITS), at, rng)
@@ -93,7 +99,7 @@ def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, 
     with transaction(services.database_url) as connection:
         test = abtests.live_test(connection, NAME, abtests.ACTIVE)
         window = abtests.ArmWindow(NAME, v1, v2, T0, T0 + timedelta(hours=2))
-        arms = abtests.arm_stats(connection, window, list(ab_cfg.classes))
+        arms = arm_stats(connection, window, list(ab_cfg.classes))
     assert test.status == "running" and test.champion_version == v1
     share = arms["challenger"].predictions / (2 * len(UNITS))
     assert share == pytest.approx(0.10, abs=0.02)
@@ -154,7 +160,7 @@ _CRASHING_PROMOTION = textwrap.dedent(
     from mlflow import MlflowClient
     from relearn.abtest.deploy import check_test
     from relearn.config import load_config
-    from relearn.services import Services
+    from relearn.services import NoChampionError, Services
 
     original = MlflowClient.set_registered_model_alias
     def set_then_die(self, *args, **kwargs):
@@ -210,13 +216,7 @@ def test_a_promotion_killed_between_alias_writes_is_completed_by_the_next_run(
 @pytest.fixture(scope="module")
 def ab_config_env(tmp_path_factory) -> dict[str, str]:
     """A configuration file in which churn is called ab_churn, for the CLI."""
-    import yaml
-
-    data = yaml.safe_load((ROOT / "relearn.yaml").read_text())
-    data["models"][0]["name"] = NAME
-    path = tmp_path_factory.mktemp("config") / "relearn.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return {"RELEARN_CONFIG": str(path)}
+    return _renamed_config_env(tmp_path_factory.mktemp("config"), NAME)
 
 
 def test_emergency_rollback_to_the_last_known_good_version(
@@ -336,7 +336,54 @@ def test_routing_to_a_challenger_that_is_gone_serves_the_champion(ab_cfg, servic
         client.delete_registered_model_alias(NAME, CHALLENGER)
     router = SplitRouter(lambda: Split("ended-test", 100), ttl=60)
     frame, _ = World(ab_cfg).sample(5, T0, np.random.default_rng(1))
-    with Predictor(ab_cfg, services.database_url, services.tracking_uri, router=router) as p:
+    with Predictor(services, ab_cfg, router=router) as p:
         served = p.predict(frame, unit_ids=[f"late-{i}" for i in range(5)], at=T0)
     champion = aliases(client, NAME)[CHAMPION]
     assert {(s.served_by, s.model_version) for s in served} == {("champion", champion)}
+
+
+ORPHAN = "ab_orphan"
+
+
+def _renamed_config_env(tmp_path: Path, name: str) -> dict[str, str]:
+    """A configuration file in which churn is called ``name``, for the CLI."""
+    data = yaml.safe_load((ROOT / "relearn.yaml").read_text())
+    data["models"][0]["name"] = name
+    path = tmp_path / "relearn.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return {"RELEARN_CONFIG": str(path)}
+
+
+def test_a_model_without_champion_cannot_start_a_test(
+    model_cfg, champion, services, tracking_uri, tmp_path
+):
+    """No champion is NoChampionError (a skip in Airflow), not a DeployError; one CLI line."""
+    version = register_copy(model_cfg, tracking_uri, name=ORPHAN, source=champion.version)
+    cfg = model_cfg.model_copy(update={"name": ORPHAN})
+    with pytest.raises(NoChampionError, match=f"'{ORPHAN}' has no champion"):
+        start_test(services, cfg, now=T0, run_key="orphan", version=version)
+    env = _renamed_config_env(tmp_path, ORPHAN)
+    result = run_cli("ab", "start", "--model", ORPHAN, "--version", version, env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"relearn: '{ORPHAN}' has no champion yet: run `relearn bootstrap --model {ORPHAN}`"
+    ]
+
+
+def test_only_lifecycle_columns_of_a_test_can_be_updated(services):
+    with transaction(services.database_url) as connection:
+        test = abtests.request_test(
+            connection,
+            model_name="ab_columns",
+            champion_version="1",
+            challenger_version="2",
+            stages=[10, 100],
+            retraining_run_id=None,
+            reason="column allow-list",
+        )
+        with pytest.raises(ValueError, match=r"cannot update \['model_name'\]"):
+            abtests.update_test(connection, test.id, status="aborted", model_name="other")
+        abtests.update_test(connection, test.id, status="aborted", ended_at=T0)
+    with transaction(services.database_url) as connection:
+        stored = abtests.get_test(connection, test.id)
+    assert (stored.model_name, stored.status) == ("ab_columns", "aborted")

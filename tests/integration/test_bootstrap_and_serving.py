@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from relearn.registry import CHAMPION, aliases, list_versions, registry_client
+from relearn.services import Services
 from relearn.serving.predictor import Predictor
 from relearn.simulate.world import World
 from relearn.store.db import transaction
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def predictor(model_cfg, database_url, tracking_uri, champion):
-    return Predictor(model_cfg, database_url, tracking_uri, batch_size=50)
+    return Predictor(Services(database_url, tracking_uri), model_cfg, batch_size=50)
 
 
 def _rows(database_url: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple]:
@@ -35,7 +36,9 @@ def _rows(database_url: str, ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple]:
         return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
-def test_bootstrap_registers_v1_as_champion_with_lineage(champion, model_cfg, tracking_uri):
+def test_bootstrap_registers_v1_as_champion_with_lineage(
+    champion, model_cfg, database_url, tracking_uri
+):
     from relearn.bootstrap import bootstrap_model
 
     client = registry_client(tracking_uri)
@@ -50,7 +53,7 @@ def test_bootstrap_registers_v1_as_champion_with_lineage(champion, model_cfg, tr
     assert [i.dataset.name for i in run.inputs.dataset_inputs] == [f"{model_cfg.name}-reference"]
     assert "reference" in [a.path for a in client.list_artifacts(version.run_id)]
     versions = len(list_versions(client, model_cfg.name))  # retraining tests may add some
-    again = bootstrap_model(model_cfg, tracking_uri)
+    again = bootstrap_model(Services(database_url, tracking_uri), model_cfg)
     assert not again.created and again.version == champion.version
     assert len(list_versions(client, model_cfg.name)) == versions
 

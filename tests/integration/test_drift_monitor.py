@@ -7,16 +7,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from relearn.drift.monitor import CheckOptions, DriftCheckError, check, retrain_options
 from relearn.drift.reference import load_profile
 from relearn.registry import CHALLENGER, aliases, registry_client
-from relearn.reinforce import ReinforceOptions, reinforce
-from relearn.services import Services
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
+from relearn.services import NoChampionError, Services
 from relearn.simulate.world import CovariateShift, World, wide_model_config
 from relearn.store.db import transaction
 from relearn.store.drift_reports import recent_reports
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.integration.traffic import log_traffic
 
 pytestmark = pytest.mark.integration
@@ -50,7 +52,7 @@ def wide(tracking_uri, database_url):
     from relearn.bootstrap import bootstrap_model
 
     cfg = wide_model_config()
-    bootstrap_model(cfg, tracking_uri)
+    bootstrap_model(Services(database_url, tracking_uri), cfg)
     shift = CovariateShift(start=SHIFT_AT, features=0.25, shift_std=0.3)
     moved = World(cfg).covariate_features(shift)
     common = {"seed": 3, "per_hour": 300}
@@ -155,7 +157,9 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
     run_options = ReinforceOptions.from_config(
         model_cfg, **{**retrain_options(model_cfg, report), "epochs": 15}
     )
-    run = reinforce(services, model_cfg, run_options, run_key="concept-retrain", now=CONCEPT_END)
+    run = reinforce(
+        services, model_cfg, run_options, trigger_key="concept-retrain", now=CONCEPT_END
+    )
     assert run.source == "decay_triggered" and run.status == "completed", run.metrics
     assert run.metrics["gate"]["blessed"], run.metrics["gate"]
     with transaction(database_url) as connection, connection.cursor() as cursor:
@@ -191,7 +195,7 @@ def test_a_version_without_profile_is_a_clear_error(services, tracking_uri, mode
     import mlflow
 
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
+    from relearn.retraining.artifacts import load_registered_classifier
     from relearn.training.pyfunc import log_pyfunc_model
 
     classifier = load_registered_classifier(tracking_uri, model_uri(model_cfg.name, "1"))
@@ -203,6 +207,25 @@ def test_a_version_without_profile_is_a_clear_error(services, tracking_uri, mode
     client.set_registered_model_alias("no_profile", "champion", info.registered_model_version)
     with pytest.raises(DriftCheckError, match="no drift reference profile"):
         check(services, cfg, CheckOptions.from_config(cfg), run_key="x", now=CONCEPT_END)
+
+
+def test_a_model_without_champion_is_no_champion_error(services, model_cfg, tmp_path):
+    """No champion is NoChampionError (a skip in Airflow), not a failure; one CLI line."""
+    cfg = model_cfg.model_copy(update={"name": "drift_orphan"})
+    with pytest.raises(NoChampionError, match="'drift_orphan' has no champion"):
+        check(services, cfg, CheckOptions.from_config(cfg), run_key="orphan", now=CONCEPT_END)
+    data = yaml.safe_load((ROOT / "relearn.yaml").read_text())
+    data["models"][0]["name"] = "drift_orphan"
+    config = tmp_path / "relearn.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = run_cli(
+        "drift", "--model", "drift_orphan", "--check-once", env={"RELEARN_CONFIG": str(config)}
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "relearn: drift_orphan: 'drift_orphan' has no champion yet: "
+        "run `relearn bootstrap --model drift_orphan`"
+    ]
 
 
 def test_cli_check_once_dry_run(concept_window, model_cfg):

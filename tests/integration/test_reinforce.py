@@ -9,17 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from relearn.registry import CHALLENGER, CHAMPION, aliases, list_versions, registry_client
-from relearn.reinforce import (
-    RUN_TAG,
-    ReinforceOptions,
-    RetrainingError,
-    evaluate,
-    prepare,
-    publish,
-    reinforce,
-    start,
-    train,
-)
+from relearn.retraining import RetrainingError
+from relearn.retraining.artifacts import RUN_TAG, load_registered_classifier
+from relearn.retraining.evaluate import evaluate
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
+from relearn.retraining.prepare import prepare
+from relearn.retraining.publish import publish
+from relearn.retraining.record import start
+from relearn.retraining.results import StepStatus
+from relearn.retraining.train import train
 from relearn.services import Services
 from relearn.store.aliases import history
 from relearn.store.db import transaction
@@ -66,7 +65,9 @@ def _state(services: Services, name: str) -> tuple[dict, int]:
 
 @pytest.fixture(scope="module")
 def blessed_run(services, model_cfg, drifted_window, champion):
-    run = reinforce(services, model_cfg, _options(model_cfg), run_key="test-bless", now=DRIFT_END)
+    run = reinforce(
+        services, model_cfg, _options(model_cfg), trigger_key="test-bless", now=DRIFT_END
+    )
     return run
 
 
@@ -117,7 +118,6 @@ def test_fine_tune_after_a_covariate_shift_keeps_the_reference_accuracy(
 
     from relearn.evaluation import classification_metrics
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
     from relearn.simulate.world import World
 
     end = datetime(2026, 6, 4, tzinfo=UTC)
@@ -132,7 +132,7 @@ def test_fine_tune_after_a_covariate_shift_keeps_the_reference_accuracy(
     )
     # Three replayed correct cases per error keep the training set close to the traffic mix.
     options = ReinforceOptions.from_config(model_cfg, lookback_days=3, replay_ratio=3)
-    run = reinforce(services, model_cfg, options, run_key="test-covariate", now=end)
+    run = reinforce(services, model_cfg, options, trigger_key="test-covariate", now=end)
     assert run.status == "completed" and run.model_version, run.metrics
     frame, labels = World(model_cfg).sample(
         4000, end - timedelta(days=30), np.random.default_rng(99)
@@ -157,11 +157,12 @@ def test_rerunning_any_step_of_a_finished_run_changes_nothing(
     )
     before = _state(services, model_cfg.name)
     run_id = str(blessed_run.id)
-    again = start(services, model_cfg, _options(model_cfg), run_key="test-bless", now=DRIFT_END)
-    assert again == run_id
+    again = start(services, model_cfg, _options(model_cfg), trigger_key="test-bless", now=DRIFT_END)
+    assert (again.retraining_run_id, again.status) == (run_id, StepStatus.FINISHED)
     for step in (prepare, train, evaluate):
-        assert step(services, model_cfg, run_id)["status"] == "finished"
-    assert publish(services, model_cfg, run_id)["version"] == blessed_run.model_version
+        assert step(services, model_cfg, run_id).status is StepStatus.FINISHED
+    published = publish(services, model_cfg, run_id)
+    assert (published.status, published.version) == (StepStatus.FINISHED, blessed_run.model_version)
     assert _state(services, model_cfg.name) == before
     with transaction(services.database_url) as connection:
         assert get_run(connection, run_id) == blessed_run
@@ -170,7 +171,7 @@ def test_rerunning_any_step_of_a_finished_run_changes_nothing(
 def test_too_few_errors_complete_the_run_and_change_nothing(services, model_cfg, drifted_window):
     before = _state(services, model_cfg.name)
     options = _options(model_cfg, min_error_samples=1_000_000)
-    run = reinforce(services, model_cfg, options, run_key="test-few", now=DRIFT_END)
+    run = reinforce(services, model_cfg, options, trigger_key="test-few", now=DRIFT_END)
     assert run.status == "completed"
     assert run.metrics["outcome"] == "insufficient data"
     assert run.metrics["errors"] > 0
@@ -183,7 +184,7 @@ def test_empty_window_is_insufficient_data(services, model_cfg, champion):
         services,
         model_cfg,
         _options(model_cfg),
-        run_key="test-empty",
+        trigger_key="test-empty",
         now=datetime(2025, 1, 1, tzinfo=UTC),
     )
     assert (run.status, run.metrics["errors"]) == ("completed", 0)
@@ -194,7 +195,7 @@ def test_failed_gate_keeps_the_version_without_alias(services, model_cfg, drifte
     strict = model_cfg.model_copy(
         update={"gates": model_cfg.gates.model_copy(update={"min_accuracy": 0.99})}
     )
-    run = reinforce(services, strict, _options(strict), run_key="test-strict", now=DRIFT_END)
+    run = reinforce(services, strict, _options(strict), trigger_key="test-strict", now=DRIFT_END)
     assert run.status == "completed"
     assert not run.metrics["gate"]["blessed"]
     assert any(r.startswith("accuracy ") for r in run.metrics["gate"]["reasons"])
@@ -210,7 +211,11 @@ def test_failed_gate_keeps_the_version_without_alias(services, model_cfg, drifte
 def test_dry_run_gates_but_registers_nothing(services, model_cfg, drifted_window):
     before = _state(services, model_cfg.name)
     run = reinforce(
-        services, model_cfg, _options(model_cfg, dry_run=True), run_key="test-dry", now=DRIFT_END
+        services,
+        model_cfg,
+        _options(model_cfg, dry_run=True),
+        trigger_key="test-dry",
+        now=DRIFT_END,
     )
     assert run.status == "completed" and run.metrics["dry_run"] is True
     assert "blessed" in run.metrics["gate"] and run.model_version is None
@@ -228,7 +233,7 @@ def test_training_error_fails_the_run_and_leaves_the_registry(
     monkeypatch.setattr(TorchMLPClassifier, "_fit", broken)
     before = _state(services, model_cfg.name)
     with pytest.raises(RuntimeError, match="out of memory"):
-        reinforce(services, model_cfg, _options(model_cfg), run_key="test-boom", now=DRIFT_END)
+        reinforce(services, model_cfg, _options(model_cfg), trigger_key="test-boom", now=DRIFT_END)
     with transaction(services.database_url) as connection:
         run = find_run(connection, "test-boom", model_cfg.name)
     assert run.status == "failed"
@@ -303,11 +308,12 @@ def test_hostile_rows_are_quarantined_with_reasons(
         database_url, model_cfg, [{"features": GOOD_FEATURES, **row} for row in hostile.values()]
     )
     options = ReinforceOptions.from_config(model_cfg, lookback_days=2)
-    run_id = start(services, model_cfg, options, run_key="test-hostile", now=HOSTILE_END)
-    assert prepare(services, model_cfg, run_id)["status"] == "ready"
+    started = start(services, model_cfg, options, trigger_key="test-hostile", now=HOSTILE_END)
+    run_id = started.retraining_run_id
+    assert prepare(services, model_cfg, run_id).status is StepStatus.READY
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "SELECT prediction_id, reasons FROM prediction_quarantine WHERE run_id = %s",
+            "SELECT prediction_id, reasons FROM prediction_quarantine WHERE retraining_run_id = %s",
             (run_id,),
         )
         quarantined = dict(cursor.fetchall())
@@ -330,7 +336,7 @@ def test_window_missing_a_feature_fails_with_the_reason(
     before = _state(services, model_cfg.name)
     options = ReinforceOptions.from_config(model_cfg, lookback_days=1, min_error_samples=1)
     with pytest.raises(RetrainingError, match="feature column 'region' is missing"):
-        reinforce(services, model_cfg, options, run_key="test-no-region", now=end)
+        reinforce(services, model_cfg, options, trigger_key="test-no-region", now=end)
     with transaction(database_url) as connection:
         run = find_run(connection, "test-no-region", model_cfg.name)
     assert run.status == "failed"
@@ -362,3 +368,38 @@ def test_deploy_operator_rolls_the_champion_to_any_version(
     with transaction(services.database_url) as connection:
         changes = [(c.alias, c.version) for c in history(connection, model_cfg.name, CHAMPION)]
     assert changes[-2:] == [(CHAMPION, blessed_run.model_version), (CHAMPION, champion.version)]
+
+
+def test_no_champion_to_fine_tune_skips_the_task_and_fails_the_run_with_why(
+    services, model_cfg, drifted_window, champion
+):
+    """A model without a champion is a skipped, explained step, not a failed DAG run.
+
+    The operators are called as Airflow calls them; their XComs are small JSON references.
+    """
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from relearn_airflow.operators.retraining import RetrainingDataOperator, TrainModelOperator
+
+    client = registry_client(services.tracking_uri)
+    before = _state(services, model_cfg.name)
+    client.delete_registered_model_alias(model_cfg.name, CHAMPION)
+    try:  # the run pins "no champion" at its start
+        started = start(
+            services, model_cfg, _options(model_cfg), trigger_key="test-orphan", now=DRIFT_END
+        )
+    finally:
+        client.set_registered_model_alias(model_cfg.name, CHAMPION, champion.version)
+    run_id = started.retraining_run_id
+    step = {"model_name": model_cfg.name, "retraining_run_id": run_id}
+    ready = RetrainingDataOperator(task_id="prepare_data", **step).execute({})
+    assert json.loads(json.dumps(ready)) == ready
+    assert (ready["status"], ready["retraining_run_id"]) == ("ready", run_id)
+    assert ready["dataset_digest"] and ready["errors"] >= model_cfg.reinforcement.min_error_samples
+    with pytest.raises(AirflowSkipException, match=f"'{model_cfg.name}' has no champion yet"):
+        TrainModelOperator(task_id="train", **step).execute({})
+    with transaction(services.database_url) as connection:
+        run = get_run(connection, run_id)
+    assert run.status == "failed"
+    assert run.error_message.startswith("NoChampionError: ")
+    assert _state(services, model_cfg.name) == before

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 import pytest
 
-from relearn.stack.services import free_port
+from relearn_dev.stack.postgres import EmbeddedPostgres
+from relearn_dev.stack.services import free_port
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -59,11 +61,7 @@ def test_db_url_prints_each_database(settings) -> None:
 
 def test_postgres_stops_by_signal_when_pg_ctl_fails(tmp_path, monkeypatch) -> None:
     """A server must never outlive the stack, even when ``pg_ctl stop`` reports a failure."""
-    import subprocess
-
-    from relearn.stack.postgres import EmbeddedPostgres
-
-    server = EmbeddedPostgres(tmp_path / "postgres", free_port())
+    server = EmbeddedPostgres(tmp_path / "postgres", free_port(), "a-password")
     server.start()
     try:
         assert server.is_running()
@@ -76,7 +74,7 @@ def test_postgres_stops_by_signal_when_pg_ctl_fails(tmp_path, monkeypatch) -> No
 
         monkeypatch.setattr(server, "_run", failing_stop)
         server.stop()
-        assert not (tmp_path / "postgres" / "postmaster.pid").exists()
+        assert not (server.data_dir / "postmaster.pid").exists()
         monkeypatch.undo()
         assert not server.is_running()
     finally:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from relearn.services import Services
 from relearn.serving.predictor import Predictor
 from relearn.simulate.traffic import simulate_traffic
 from relearn.simulate.world import ConceptShift, CovariateShift, World
@@ -53,9 +54,8 @@ def log_traffic(
         )
     ids = random.Random(f"{seed}@{start.isoformat()}")  # repeatable, unique per period
     with Predictor(
+        Services(database_url, tracking_uri),
         model_cfg,
-        database_url,
-        tracking_uri,
         new_id=lambda: uuid.UUID(int=ids.getrandbits(128), version=4),
     ) as predictor:
         return simulate_traffic(
@@ -87,7 +87,7 @@ def register_copy(model_cfg: ModelConfig, tracking_uri: str, *, name: str, sourc
     import mlflow
 
     from relearn.registry import model_uri
-    from relearn.reinforce import load_registered_classifier
+    from relearn.retraining.artifacts import load_registered_classifier
     from relearn.training.pyfunc import log_pyfunc_model
 
     classifier = load_registered_classifier(tracking_uri, model_uri(model_cfg.name, source))

@@ -6,13 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from relearn.abtest import policy
+from relearn.abtest.arms import ArmStats
 from relearn.abtest.simulate import decision_quality
-from relearn.abtest.stats import Stratum, compare_strata, probability_challenger_better
+from relearn.abtest.stats import (
+    Stratum,
+    cluster_variance,
+    compare_strata,
+    probability_challenger_better,
+)
 from relearn.config import ABTestConfig
+from relearn.evaluation import macro_f1_of_counts
 from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm
-from relearn.store.abtests import ArmStats
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CFG = ABTestConfig()
@@ -227,15 +234,11 @@ def test_router_reads_the_split_at_most_once_per_ttl():
 
 
 def test_macro_f1_from_sql_counts_matches_sklearn():
-    from sklearn.metrics import f1_score
-
-    from relearn.store.abtests import macro_f1
-
     counts = {("yes", "yes"): 8, ("yes", "no"): 2, ("no", "no"): 5, ("no", "yes"): 1}
     predicted = [p for (p, _), n in counts.items() for _ in range(n)]
     actual = [a for (_, a), n in counts.items() for _ in range(n)]
     expected = f1_score(actual, predicted, average="macro", labels=["no", "yes"])
-    assert macro_f1(counts, ["no", "yes"]) == pytest.approx(expected)
+    assert macro_f1_of_counts(counts, ["no", "yes"]) == pytest.approx(expected)
 
 
 def test_strata_keep_a_time_trend_from_faking_a_difference():
@@ -253,8 +256,6 @@ def test_units_seen_many_times_widen_the_interval():
     """A/A with 60 units per arm, each seen 100 times with its own accuracy (Beta(8, 2)): the
     binomial variance treats 6,000 rows as independent and flags many equal arms; the
     cluster-robust variance over units keeps the error rate at alpha."""
-    from relearn.abtest.stats import cluster_variance
-
     rng = np.random.default_rng(11)
 
     def arm_counts() -> tuple[int, int, float]:

@@ -17,7 +17,7 @@ from scipy.spatial.distance import jensenshannon
 from relearn.config import ModelConfig, load_config
 from relearn.drift import ReferenceProfile, Verdict, build_profile, compare
 from relearn.drift import stats as ds
-from relearn.drift.profile import OTHER
+from relearn.drift.columns import OTHER
 from relearn.simulate.world import CovariateShift, World, wide_model_config
 
 ROOT = Path(__file__).resolve().parents[2]

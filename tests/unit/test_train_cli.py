@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,10 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
+from relearn.cli.parsers.training import add_train_arguments
 from relearn.config import ModelConfig, ModelKind, load_config
 from relearn.simulate.world import World
-from relearn.training.classifier import load_classifier, new_classifier
-from relearn.training.train_cli import add_train_arguments, run_train, train_from_dataset
+from relearn.training.factory import load_classifier, new_classifier
+from relearn.training.from_file import train_from_dataset
+from relearn.training.train_cli import run_train
 
 CONFIG_FILE = Path(__file__).resolve().parents[2] / "relearn.yaml"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -241,15 +241,3 @@ def test_argument_spellings_and_the_parent_config_option() -> None:
     assert parent.parse_args(["--config", "a.yaml", "train", *options]).config == "a.yaml"
     assert parent.parse_args(["train", "--config", "b.yaml", *options]).config == Path("b.yaml")
     assert parent.parse_args(["train", *options]).config is None
-
-
-def test_importing_the_module_stays_light() -> None:
-    heavy = ("torch", "pandas", "numpy", "sklearn", "matplotlib")
-    script = (
-        "import sys, relearn.training.train_cli\n"
-        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.strip() == ""

@@ -23,7 +23,8 @@ import torch
 
 from relearn.config import ModelConfig, load_config
 from relearn.evaluation import classification_metrics, log_loss
-from relearn.training.classifier import load_classifier, new_classifier, validation_metrics
+from relearn.training.classifier import validation_metrics
+from relearn.training.factory import load_classifier, new_classifier
 from relearn.training.preprocessing import FeatureSchemaError, build_preprocessor, feature_frame
 from relearn.training.pyfunc import log_pyfunc_model, model_signature
 from relearn.training.sklearn_model import SklearnLogRegClassifier

@@ -456,3 +456,46 @@ def test_duplicate_index_labels_do_not_confuse_rows(model_cfg: ModelConfig) -> N
     assert list(report.quarantined["reasons"]) == [["confidence outside [0, 1]"]] * 2
     assert len(report.valid) == ROWS - 2
     assert "p003" not in set(report.valid["prediction_id"])
+
+
+NOT_NUMBERS = {
+    "True": True,
+    "False": False,
+    "numpy True": np.True_,
+    "10**400": 10**400,
+    "-10**400": -(10**400),
+    "'Infinity'": "Infinity",
+    "'-inf'": "-inf",
+    "'NaN'": "NaN",
+    "'1e400'": "1e400",
+    "[12]": [12],
+    "{'v': 12}": {"v": 12},
+}
+
+
+@pytest.mark.parametrize("value", list(NOT_NUMBERS.values()), ids=list(NOT_NUMBERS))
+def test_anything_but_a_finite_number_in_a_numeric_feature_is_quarantined(
+    model_cfg: ModelConfig, value: Any
+) -> None:
+    """A boolean is not 1.0 and an int too large for a float is no crash: both are bad rows."""
+    frame = clean_frame()
+    frame["tenure_months"] = frame["tenure_months"].astype(object)
+    frame.iat[4, frame.columns.get_loc("tenure_months")] = value
+
+    report = validate_window(frame, model_cfg, now=NOW)
+
+    assert reasons_by_row(report) == {label(4): ["feature 'tenure_months' is not numeric"]}
+
+
+def test_a_features_document_that_is_not_an_object_is_quarantined(model_cfg: ModelConfig) -> None:
+    """The store reports the document's JSON type; anything but an object is a bad row."""
+    frame = clean_frame()
+    frame["features:json_type"] = "object"
+    frame.iloc[[2, 3], frame.columns.get_loc("features:json_type")] = ["array", "null"]
+    frame.iloc[[2, 3], [frame.columns.get_loc(f.name) for f in model_cfg.features]] = None
+
+    report = validate_window(frame, model_cfg, now=NOW)
+
+    reasons = reasons_by_row(report)
+    assert set(reasons) == {label(2), label(3)}
+    assert all("features is not a JSON object" in row for row in reasons.values())

@@ -1,4 +1,10 @@
-"""A/B promotion: per-arm statistics, the stage policy, and the deployer that moves aliases."""
+"""A/B promotion of a challenger: from the arms' figures to moved aliases.
+
+``stats`` (anytime-valid comparisons) and ``policy`` (what to do next) are pure; ``arms``
+turns the store's counts into the arms' figures; ``aliases`` moves aliases crash-safely;
+``decision`` decides and applies one step of a test; ``deploy`` starts tests and moves them on;
+``champion`` changes aliases by hand; ``cli`` is ``relearn ab`` / ``relearn registry``.
+"""
 
 
 class DeployError(RuntimeError):

@@ -1,28 +1,35 @@
 """``relearn ab ...`` and ``relearn registry ...``: the deployer from a terminal.
 
-Every change goes through ``relearn.abtest.deploy`` (the same code the Airflow tasks use), so
-alias moves are crash-safe and land in the alias history with ``--by`` as the author.
+Every change goes through the deployer (``relearn.abtest.deploy`` and ``.champion``, the same
+code the Airflow tasks use), so alias moves are crash-safe and land in the alias history with
+``--by`` as the author. What the deployer refuses (no champion, a live test, ...) is printed as
+one line with exit code 1.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-from datetime import UTC, datetime
+import sys
 from typing import TYPE_CHECKING, Any
+
+from relearn.abtest import DeployError
+from relearn.abtest.champion import set_alias, set_champion
+from relearn.abtest.deploy import check_test, start_test
+from relearn.config import load_config
+from relearn.registry import list_versions, registry_client
+from relearn.services import NoChampionError, Services, utcnow
+from relearn.settings import load_settings
+from relearn.store import abtests
+from relearn.store.aliases import history
+from relearn.store.db import transaction
 
 if TYPE_CHECKING:
     import argparse
 
     from relearn.config import ModelConfig
-    from relearn.services import Services
 
 
 def _context(args: argparse.Namespace) -> tuple[Services, ModelConfig]:
-    from relearn.config import load_config
-    from relearn.services import Services
-    from relearn.settings import load_settings
-
     services = Services.from_settings(load_settings())
     return services, load_config(args.config).model(args.model)
 
@@ -31,128 +38,82 @@ def _print(payload: Any) -> None:
     print(json.dumps(payload, default=str))
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--by", default=getpass.getuser(), help="who (for the alias history)")
-
-
-def add_ab_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="ab_command", required=True, metavar="ACTION")
-    start = actions.add_parser("start", help="start testing a version (default: the challenger)")
-    start.add_argument("--version")
-    start.add_argument("--traffic", type=int, help="challenger share in %% (default: 1st stage)")
-    for name, text in (
-        ("check", "let the policy decide the next step now"),
-        ("expand", "move to the next stage (or --traffic) now"),
-        ("pause", "send no traffic to the challenger until resume"),
-        ("resume", "resume a paused test"),
-        ("rollback", "end the test: challenger gets nothing, alias removed"),
-        ("promote", "end the test: the challenger becomes champion"),
-    ):
-        sub = actions.add_parser(name, help=text)
-        if name == "expand":
-            sub.add_argument("--traffic", type=int)
-    for sub in actions.choices.values():
-        _common(sub)
-    status = actions.add_parser("status", help="the model's tests and their decisions")
-    status.add_argument("--model", required=True)
+def _refused(error: Exception) -> int:
+    print(f"relearn: {error}", file=sys.stderr)
+    return 1
 
 
 def run_ab(args: argparse.Namespace) -> int:
-    from relearn.abtest.deploy import check_test, start_test
-    from relearn.store import abtests
-    from relearn.store.db import transaction
-
     services, model_cfg = _context(args)
-    now = datetime.now(UTC)
-    run_key = f"cli__{args.ab_command}__{now.isoformat()}"
     if args.ab_command == "status":
-        with transaction(services.database_url) as connection:
-            for test in abtests.list_tests(connection, model_cfg.name):
-                decided = [d.__dict__ for d in abtests.decisions(connection, test.id)]
-                _print({**test.__dict__, "decisions": decided})
+        _print_status(services, model_cfg.name)
         return 0
-    if args.ab_command == "start":
-        outcome = start_test(
-            services,
-            model_cfg,
-            now=now,
-            run_key=run_key,
-            version=args.version,
-            traffic=args.traffic,
-            by=args.by,
-        )
-    else:
-        outcome = check_test(
-            services,
-            model_cfg,
-            now=now,
-            run_key=run_key,
-            action=args.ab_command,
-            traffic=getattr(args, "traffic", None),
-            by=args.by,
-            auto_start=False,
-        )
+    now = utcnow()
+    run_key = f"cli__{args.ab_command}__{now.isoformat()}"
+    try:
+        if args.ab_command == "start":
+            outcome = start_test(
+                services,
+                model_cfg,
+                now=now,
+                run_key=run_key,
+                version=args.version,
+                traffic=args.traffic,
+                by=args.by,
+            )
+        else:
+            outcome = check_test(
+                services,
+                model_cfg,
+                now=now,
+                run_key=run_key,
+                action=args.ab_command,
+                traffic=getattr(args, "traffic", None),
+                by=args.by,
+                auto_start=False,
+            )
+    except (NoChampionError, DeployError) as error:
+        return _refused(error)
     _print(outcome.to_dict())
     return 0
 
 
-def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
-    actions = parser.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="versions with their aliases and tags")
-    listing.add_argument("--model", required=True)
-    history = actions.add_parser("history", help="every alias change: who, when, why")
-    history.add_argument("--model", required=True)
-    promote = actions.add_parser("promote", help="make a version champion now (no A/B test)")
-    promote.add_argument("--version", required=True)
-    alias = actions.add_parser("alias", help="point an alias at a version (or --remove it)")
-    alias.add_argument("--alias", required=True)
-    target = alias.add_mutually_exclusive_group(required=True)
-    target.add_argument("--version")
-    target.add_argument("--remove", action="store_true")
-    rollback = actions.add_parser(
-        "rollback", help="emergency: champion back to a version, skipping any analysis"
-    )
-    to = rollback.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-version")
-    to.add_argument("--to", choices=["previous"], help="the last known good: previous_champion")
-    for sub in (promote, alias, rollback):
-        _common(sub)
-        sub.add_argument("--reason", default="by hand")
+def _print_status(services: Services, model_name: str) -> None:
+    with transaction(services.database_url) as connection:
+        for test in abtests.list_tests(connection, model_name):
+            decided = [d.__dict__ for d in abtests.decisions(connection, test.id)]
+            _print({**test.__dict__, "decisions": decided})
 
 
 def run_registry(args: argparse.Namespace) -> int:
-    from relearn.abtest.deploy import set_alias, set_champion
-    from relearn.registry import list_versions, registry_client
-    from relearn.store.aliases import history
-    from relearn.store.db import transaction
-
     services, model_cfg = _context(args)
     name = model_cfg.name
-    if args.registry_command == "list":
+    command = args.registry_command
+    if command == "list":
         for version in list_versions(registry_client(services.tracking_uri), name):
             _print(version)
-    elif args.registry_command == "history":
+        return 0
+    if command == "history":
         with transaction(services.database_url) as connection:
             for change in history(connection, name):
                 _print(change.__dict__)
-    elif args.registry_command == "promote":
-        version = set_champion(
-            services, model_cfg, version=args.version, by=args.by, reason=args.reason
-        )
-        _print({"model": name, "champion": version})
-    elif args.registry_command == "alias":
-        version = None if args.remove else args.version
-        set_alias(services, name, args.alias, version, by=args.by, reason=args.reason)
-        _print({"model": name, "alias": args.alias, "version": version})
-    else:
+        return 0
+    try:
+        if command == "alias":
+            version = None if args.remove else args.version
+            set_alias(services, name, args.alias, version, by=args.by, reason=args.reason)
+            _print({"model": name, "alias": args.alias, "version": version})
+            return 0
+        rollback = command == "rollback"
         version = set_champion(
             services,
             model_cfg,
-            version=args.to_version,
-            rollback=True,
+            version=args.to_version if rollback else args.version,
+            rollback=rollback,
             by=args.by,
             reason=args.reason,
         )
-        _print({"model": name, "champion": version})
+    except DeployError as error:
+        return _refused(error)
+    _print({"model": name, "champion": version})
     return 0

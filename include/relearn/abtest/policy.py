@@ -39,8 +39,8 @@ from relearn.abtest.stats import Stratum, compare_strata, probability_challenger
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from relearn.abtest.arms import ArmStats
     from relearn.config import ABTestConfig
-    from relearn.store.abtests import ArmStats
 
 HOLD, EXPAND, PROMOTE, ROLLBACK = "hold", "expand", "promote", "rollback"
 REBALANCE, AWAIT_APPROVAL = "rebalance", "await_approval"

@@ -12,9 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from relearn.abtest import policy
+from relearn.abtest.arms import ArmStats
 from relearn.abtest.stats import Stratum
-from relearn.store.abtests import ArmStats
 
 if TYPE_CHECKING:
     from relearn.config import ABTestConfig
@@ -43,8 +45,6 @@ def replay_test(
     horizon_hours: int = 14 * 24,
 ) -> Replay:
     """One test from its start at the first stage until a verdict or the horizon."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     state = policy.TestState(
         test_id=f"replay-{seed}", stage_index=0, traffic_percent=cfg.stages[0], started_at=START

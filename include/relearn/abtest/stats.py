@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 MIXTURE_SD = 0.05
 
 
@@ -142,8 +144,6 @@ def probability_challenger_better(
 
     Monte Carlo with a fixed seed, so a replayed decision gets the same number.
     """
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     champion = rng.beta(1 + champion_correct, 1 + champion_n - champion_correct, draws)
     challenger = rng.beta(1 + challenger_correct, 1 + challenger_n - challenger_correct, draws)

@@ -12,12 +12,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
 from relearn.data.window import ERROR, HOLDOUT, REPLAY
+from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import pandas as pd
 
     from relearn.config import ModelConfig
 
@@ -51,8 +53,6 @@ class RetrainingDataset:
     @property
     def digest(self) -> str:
         """SHA-256 of the content (row order and values), independent of the file format."""
-        import pandas as pd
-
         hashes = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
         return hashlib.sha256(hashes.tobytes()).hexdigest()
 
@@ -63,8 +63,6 @@ class RetrainingDataset:
 
     @classmethod
     def load(cls, path: Path, model_cfg: ModelConfig) -> RetrainingDataset:
-        import pandas as pd
-
         return cls(pd.read_parquet(path), model_cfg)
 
 
@@ -83,11 +81,6 @@ def build_dataset(
     seed: int,
 ) -> RetrainingDataset:
     """Errors + replay split into train/validation (stratified by label), plus the holdout."""
-    import pandas as pd
-    from sklearn.model_selection import train_test_split
-
-    from relearn.training.preprocessing import feature_frame
-
     errors = high_confidence_errors(valid, confidence_threshold)
     replay = valid[(valid["role"] == REPLAY) & (valid["predicted_label"] == valid["actual_label"])]
     learn = pd.concat([errors, replay])

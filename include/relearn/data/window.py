@@ -7,8 +7,9 @@ A week of a busy model is millions of rows; a run only needs three slices of it:
 - ``holdout``: the most recent rows of a fixed hash bucket of the window, never trained on,
   on which candidate and champion are compared with the window's natural class mix.
 
-Rows with an out-of-range confidence are loaded with the errors on purpose, so validation
-quarantines them with a reason instead of SQL silently dropping them.
+The queries live in ``relearn.store.prediction_log``; rows come back with their features
+decoded per row (never raising), and bad ones are kept for validation to quarantine with a
+reason instead of SQL silently dropping them or one of them failing the run.
 """
 
 from __future__ import annotations
@@ -16,52 +17,26 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from relearn.store.prediction_log import (
+    BASE_COLUMNS,
+    ERROR,
+    FEATURES_TYPE,
+    HOLDOUT,
+    HOLDOUT_BUCKETS,
+    REPLAY,
+    retraining_rows,
+)
+
 if TYPE_CHECKING:
     from datetime import datetime
 
-    import pandas as pd
     from psycopg2.extensions import connection as Connection
 
     from relearn.config import ModelConfig
 
-ERROR, REPLAY, HOLDOUT = "error", "replay", "holdout"
-BASE_COLUMNS = [
-    "prediction_id",
-    "model_version",
-    "predicted_at",
-    "outcome_at",
-    "predicted_label",
-    "actual_label",
-    "confidence",
-]
-_BUCKETS = 10_000
-
-_WINDOW = """
-    model_name = %(model)s AND actual_label IS NOT NULL
-    AND predicted_at >= %(since)s AND predicted_at < %(until)s
-"""
-_IN_HOLDOUT = (
-    "(abs(hashtextextended(prediction_id::text, %(seed)s)) %% 10000) < %(holdout_buckets)s"
-)
-# Ids as text: parsing 200k UUID objects only to turn them back into strings costs a second.
-_SELECT = (
-    "SELECT prediction_id::text, "
-    + ", ".join(BASE_COLUMNS[1:])
-    + ", features FROM prediction_log WHERE "
-)
-
-_QUERIES = {
-    # In Postgres NaN sorts above every number, so NaN confidences land here too.
-    ERROR: _SELECT + _WINDOW + f"AND NOT {_IN_HOLDOUT}"
-    " AND predicted_label IS DISTINCT FROM actual_label"
-    " AND (confidence >= %(threshold)s OR confidence < 0)"
-    " ORDER BY predicted_at, prediction_id",
-    REPLAY: _SELECT + _WINDOW + f"AND NOT {_IN_HOLDOUT}"
-    " AND predicted_label = actual_label"
-    " ORDER BY hashtextextended(prediction_id::text, %(seed)s) LIMIT %(limit)s",
-    HOLDOUT: _SELECT + _WINDOW + f"AND {_IN_HOLDOUT}"
-    " ORDER BY predicted_at DESC, prediction_id LIMIT %(limit)s",
-}
+__all__ = ["ERROR", "HOLDOUT", "REPLAY", "load_window"]
 
 
 def load_window(
@@ -78,36 +53,34 @@ def load_window(
 ) -> pd.DataFrame:
     """The error, replay and holdout rows of ``[since, until)`` with a ``role`` column.
 
-    Features are expanded into one column per key of the logged JSON, raw (a producer's
-    string in a numeric feature stays a string for validation to report).
+    Columns: ``BASE_COLUMNS``, ``FEATURES_TYPE`` (the JSON type of the logged document), one
+    column per configured feature that any row has, as logged (a producer's string in a
+    numeric feature stays a string for validation to report), ``role``.
     """
-    import pandas as pd
-
     params = {
         "model": model_cfg.name,
         "since": since,
         "until": until,
         "seed": seed,
         "threshold": confidence_threshold,
-        "holdout_buckets": round(holdout_fraction * _BUCKETS),
+        "holdout_buckets": round(holdout_fraction * HOLDOUT_BUCKETS),
     }
-    errors = _fetch(connection, ERROR, params)
-    replay_limit = math.ceil(replay_ratio * len(errors))
-    replay = _fetch(connection, REPLAY, {**params, "limit": replay_limit}) if replay_limit else []
-    holdout = _fetch(connection, HOLDOUT, {**params, "limit": max_holdout_rows})
-    rows = errors + replay + holdout
-    roles = [ERROR] * len(errors) + [REPLAY] * len(replay) + [HOLDOUT] * len(holdout)
-    base = pd.DataFrame([row[:-1] for row in rows], columns=BASE_COLUMNS)
-    base["confidence"] = base["confidence"].astype("float64")
-    base["predicted_at"] = pd.to_datetime(base["predicted_at"], utc=True)
-    base["outcome_at"] = pd.to_datetime(base["outcome_at"], utc=True)
-    features = pd.DataFrame.from_records([row[-1] for row in rows], index=base.index)
-    frame = pd.concat([base, features], axis=1)
-    frame["role"] = roles
-    return frame
-
-
-def _fetch(connection: Connection, role: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(_QUERIES[role], params)
-        return cursor.fetchall()
+    errors = retraining_rows(connection, model_cfg, ERROR, params)
+    replay_limit = math.ceil(replay_ratio * len(errors.rows))
+    parts = {
+        ERROR: errors,
+        REPLAY: retraining_rows(connection, model_cfg, REPLAY, {**params, "limit": replay_limit}),
+        HOLDOUT: retraining_rows(
+            connection, model_cfg, HOLDOUT, {**params, "limit": max_holdout_rows}
+        ),
+    }
+    columns = [*BASE_COLUMNS, FEATURES_TYPE, *model_cfg.feature_names]
+    records = [row for part in parts.values() for row in part.rows]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    frame["confidence"] = frame["confidence"].astype("float64")
+    frame["predicted_at"] = pd.to_datetime(frame["predicted_at"], utc=True)
+    frame["outcome_at"] = pd.to_datetime(frame["outcome_at"], utc=True)
+    frame["role"] = [role for role, part in parts.items() for _ in part.rows]
+    # A key no row of the window has is a missing column (a batch problem), not n null rows.
+    present = set().union(*(part.present for part in parts.values()))
+    return frame.drop(columns=[name for name in model_cfg.feature_names if name not in present])

@@ -1,7 +1,9 @@
 """``relearn drift``: check once, or keep checking every interval, without Airflow.
 
 A check that asks for retraining runs it right here (the same steps as the DAG), so the
-loop alone keeps a model current; ``--dry-run`` only reports.
+loop alone keeps a model current; ``--dry-run`` only reports. A model that cannot be checked
+(no champion, no reference profile) or whose retraining fails gets one line on stderr and
+exit code 1; the other models are still checked.
 """
 
 from __future__ import annotations
@@ -9,41 +11,28 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from relearn.config import load_config
+from relearn.drift.monitor import CheckOptions, DriftCheckError, check, describe, retrain_options
+from relearn.retraining import RetrainingError
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
+from relearn.services import NoChampionError, Services, utcnow
+from relearn.settings import load_settings
+from relearn.store.db import transaction
+from relearn.store.drift_reports import recent_reports
 
 if TYPE_CHECKING:
     import argparse
+    from datetime import datetime
 
     from relearn.config import ModelConfig
-    from relearn.services import Services
-
-
-def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="only this model (default: every configured model)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check-once", action="store_true", help="one check, then exit (default)")
-    mode.add_argument("--loop", action="store_true", help="check every --interval until Ctrl-C")
-    parser.add_argument(
-        "--interval", type=float, help="minutes between checks (default: check_interval_minutes)"
-    )
-    parser.add_argument("--count", type=int, help="with --loop: stop after this many rounds")
-    parser.add_argument("--dry-run", action="store_true", help="report only, never retrain")
-    parser.add_argument("--window-hours", type=int)
-    parser.add_argument("--threshold", type=float)
-    parser.add_argument("--min-rows", type=int)
-    parser.add_argument("--json", action="store_true", help="print each report as JSON")
-    parser.add_argument(
-        "--history", type=int, metavar="N", help="print the last N reports per model and exit"
-    )
 
 
 def _check_model(
     services: Services, model_cfg: ModelConfig, args: argparse.Namespace, now: datetime
 ) -> None:
-    from relearn.drift.monitor import CheckOptions, check, describe, retrain_options
-    from relearn.reinforce import ReinforceOptions, reinforce
-
     options = CheckOptions.from_config(
         model_cfg,
         window_hours=args.window_hours,
@@ -59,7 +48,9 @@ def _check_model(
         print(f"{model_cfg.name}: {describe(report)}")
     if report.wants_retraining:
         run_options = ReinforceOptions.from_config(model_cfg, **retrain_options(model_cfg, report))
-        run = reinforce(services, model_cfg, run_options, run_key=f"drift__{report.id}", now=now)
+        run = reinforce(
+            services, model_cfg, run_options, trigger_key=f"drift__{report.id}", now=now
+        )
         version = f"v{run.model_version}" if run.model_version else "no new version"
         print(f"{model_cfg.name}: retraining run {run.id} {run.status} ({version})")
 
@@ -71,10 +62,6 @@ def _public(report: object) -> dict:
 
 
 def _print_history(services: Services, models: list[ModelConfig], args: argparse.Namespace) -> int:
-    from relearn.drift.monitor import describe
-    from relearn.store.db import transaction
-    from relearn.store.drift_reports import recent_reports
-
     with transaction(services.database_url) as connection:
         for model_cfg in models:
             for report in recent_reports(connection, model_cfg.name, limit=args.history):
@@ -88,12 +75,6 @@ def _print_history(services: Services, models: list[ModelConfig], args: argparse
 
 
 def run_drift(args: argparse.Namespace) -> int:
-    from relearn.config import load_config
-    from relearn.drift.monitor import DriftCheckError
-    from relearn.reinforce import RetrainingError
-    from relearn.services import Services
-    from relearn.settings import load_settings
-
     config = load_config(args.config)
     models = [config.model(args.model)] if args.model else list(config.models)
     services = Services.from_settings(load_settings())
@@ -103,11 +84,11 @@ def run_drift(args: argparse.Namespace) -> int:
     status = 0
     try:
         while True:
-            now = datetime.now(UTC).replace(microsecond=0)
+            now = utcnow().replace(microsecond=0)
             for model_cfg in models:
                 try:
                     _check_model(services, model_cfg, args, now)
-                except (DriftCheckError, RetrainingError) as error:
+                except (NoChampionError, DriftCheckError, RetrainingError) as error:
                     print(f"relearn: {model_cfg.name}: {error}", file=sys.stderr)
                     status = 1
             rounds += 1

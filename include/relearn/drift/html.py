@@ -10,6 +10,9 @@ import html
 import io
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from matplotlib.figure import Figure
+
 from relearn.config import FeatureType
 
 if TYPE_CHECKING:
@@ -40,14 +43,9 @@ def _chart_png(
     model_cfg: ModelConfig,
 ) -> bytes:
     """Reference vs window distribution of each feature: histograms or category shares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     kinds = {f.name: f.type for f in model_cfg.features}
-    figure, axes = plt.subplots(1, len(features), figsize=(4 * len(features), 3), squeeze=False)
+    figure = Figure(figsize=(4 * len(features), 3))
+    axes = figure.subplots(1, len(features), squeeze=False)
     for axis, feature in zip(axes[0], features, strict=True):
         name = feature["name"]
         if kinds[name] is FeatureType.NUMERIC:
@@ -74,7 +72,6 @@ def _chart_png(
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
     return buffer.getvalue()
 
 

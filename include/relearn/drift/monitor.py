@@ -2,7 +2,7 @@
 
 ``check`` looks at the champion's predictions of the last ``window_hours`` before ``now``:
 
-- **feature drift** (``relearn.drift.profile.compare`` against the version's stored profile):
+- **feature drift** (``relearn.drift.compare.compare`` against the version's stored profile):
   the score is the share of assessed features that drifted, compared with ``threshold``;
 - **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows
   against the accuracy the version was registered with.
@@ -26,18 +26,26 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from relearn.drift.compare import compare
+from relearn.drift.html import render_report
+from relearn.drift.performance import PerformanceCheck, check_performance
+from relearn.drift.reference import MissingProfileError, load_profile
+from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
 from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
+from relearn.services import NoChampionError, experiment_name
 from relearn.store import abtests, runs
 from relearn.store import drift_reports as store
 from relearn.store.db import transaction
 
 if TYPE_CHECKING:
+    import uuid
     from datetime import datetime
 
     import pandas as pd
 
     from relearn.config import ModelConfig
-    from relearn.drift.profile import DriftReport, ReferenceProfile
+    from relearn.drift.compare import DriftReport
+    from relearn.drift.profile import ReferenceProfile
     from relearn.services import Services
 
 log = logging.getLogger(__name__)
@@ -48,7 +56,10 @@ REPORT_TAG = "relearn.drift_report_id"
 
 
 class DriftCheckError(RuntimeError):
-    """The check cannot run for a reason retrying will not fix (no champion, no profile)."""
+    """The check cannot run for a reason retrying will not fix (the champion has no profile).
+
+    A model without a champion raises ``relearn.services.NoChampionError`` instead: a skip.
+    """
 
 
 @dataclass(frozen=True)
@@ -88,36 +99,89 @@ def check(
     run_key: str,
     now: datetime,
 ) -> store.DriftReportRow:
-    """Check the champion's last ``window_hours`` before ``now``; once per ``run_key``."""
-    from relearn.drift.performance import check_performance
-    from relearn.drift.profile import compare
-    from relearn.drift.reference import MissingProfileError, load_profile
-    from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
+    """Check the champion's last ``window_hours`` before ``now``; once per ``run_key``.
 
+    :raises NoChampionError: the model has no champion to check.
+    :raises DriftCheckError: the champion has no reference profile.
+    """
     with transaction(services.database_url) as connection:
         existing = store.get_report(connection, model_cfg.name, run_key)
     if existing is not None:
         log.info("%s: check %s was already done: %s", model_cfg.name, run_key, describe(existing))
         return existing
+    version, profile = _champion_profile(services, model_cfg)
+    window = _load(services, model_cfg, version, options, now)
+    found = _assess(model_cfg, options, profile, window.frame)
+    with transaction(services.database_url) as connection:
+        action = _action(connection, model_cfg, found.verdict, options, now)
+    row_id = store.report_id(model_cfg.name, run_key)
+    report_uri = None
+    if found.verdict in (store.DRIFTED, store.DECAYED):
+        summary = _summary(window, found, options, action)
+        features = found.drift.to_dict()["features"]
+        report_uri = _log_html(services, model_cfg, row_id, summary, features, profile, window)
+    row = _report_row(row_id, window, found, options, action, report_uri, run_key)
+    with transaction(services.database_url) as connection:
+        stored = store.save_report(connection, row)
+    log.info("%s: %s", model_cfg.name, describe(stored))
+    return stored
+
+
+@dataclass(frozen=True)
+class Window:
+    """The champion's predictions a check looks at: ``[since, until)`` of one version."""
+
+    model_name: str
+    version: str
+    since: datetime
+    until: datetime
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the window says: feature drift, performance decay, and the verdict of both."""
+
+    drift: DriftReport
+    performance: PerformanceCheck
+    verdict: str
+
+
+def _champion_profile(services: Services, model_cfg: ModelConfig) -> tuple[str, ReferenceProfile]:
+    """The champion's version and the reference profile it was registered with."""
     champion = alias_version(registry_client(services.tracking_uri), model_cfg.name, CHAMPION)
     if champion is None:
-        raise DriftCheckError(f"'{model_cfg.name}' has no champion: run `relearn bootstrap`")
+        raise NoChampionError(model_cfg.name)
     version = str(champion.version)
     try:
         profile = load_profile(services.tracking_uri, model_cfg.name, version)
     except MissingProfileError as error:
         raise DriftCheckError(str(error)) from error
+    return version, profile
+
+
+def _load(
+    services: Services, model_cfg: ModelConfig, version: str, options: CheckOptions, now: datetime
+) -> Window:
+    """The version's predictions of the last ``window_hours`` before ``now``."""
     since = now - timedelta(hours=options.window_hours)
     with transaction(services.database_url) as connection:
-        window = load_window(connection, model_cfg, version, since=since, until=now)
+        frame = load_window(connection, model_cfg, version, since=since, until=now)
     log.info(
         "%s v%s: checking %d predictions of [%s, %s)",
         model_cfg.name,
         version,
-        len(window),
+        len(frame),
         since.isoformat(),
         now.isoformat(),
     )
+    return Window(model_cfg.name, version, since, now, frame)
+
+
+def _assess(
+    model_cfg: ModelConfig, options: CheckOptions, profile: ReferenceProfile, window: pd.DataFrame
+) -> Assessment:
+    """Compare the window with the profile, and its outcomes with the reference accuracy."""
     drift = compare(
         profile,
         window,
@@ -134,52 +198,60 @@ def check(
         min_rows=model_cfg.drift.min_labelled_rows,
         max_drop=model_cfg.drift.max_accuracy_drop,
     )
+    # Outcomes saying the model got worse matter more than inputs that moved.
     verdict = store.DECAYED if performance.decayed else str(drift.verdict)
-    with transaction(services.database_url) as connection:
-        action, reason = _action(connection, model_cfg, verdict, options, now)
-    row_id = store.report_id(model_cfg.name, run_key)
-    drift_dict = drift.to_dict()
-    report_uri = None
-    if verdict in (store.DRIFTED, store.DECAYED):
-        summary = {
-            "version": version,
-            "window": f"{since.isoformat()} .. {now.isoformat()}",
-            "rows": len(window),
-            "verdict": verdict,
-            "score": drift.score,
-            "threshold": options.threshold,
-            "worst_psi": worst_psi(drift),
-            "performance": performance.reason,
-            "action": f"{action}: {reason}" if reason else action,
-        }
-        report_uri = _log_html(
-            services, model_cfg, row_id, summary, drift_dict["features"], profile, window
-        )
-    row = store.DriftReportRow(
+    return Assessment(drift, performance, verdict)
+
+
+def _summary(
+    window: Window, found: Assessment, options: CheckOptions, action: Action
+) -> dict[str, Any]:
+    """The head of the HTML report."""
+    return {
+        "version": window.version,
+        "window": f"{window.since.isoformat()} .. {window.until.isoformat()}",
+        "rows": len(window.frame),
+        "verdict": found.verdict,
+        "score": found.drift.score,
+        "threshold": options.threshold,
+        "worst_psi": worst_psi(found.drift),
+        "performance": found.performance.reason,
+        "action": f"{action.action}: {action.reason}" if action.reason else action.action,
+    }
+
+
+def _report_row(
+    row_id: uuid.UUID,
+    window: Window,
+    found: Assessment,
+    options: CheckOptions,
+    action: Action,
+    report_uri: str | None,
+    run_key: str,
+) -> store.DriftReportRow:
+    """The ``drift_reports`` row of a check."""
+    drift_dict = found.drift.to_dict()
+    return store.DriftReportRow(
         id=row_id,
-        model_name=model_cfg.name,
-        model_version=version,
-        checked_at=now,
-        window_start=since,
-        rows=len(window),
-        labelled_rows=performance.labelled_rows,
+        model_name=window.model_name,
+        model_version=window.version,
+        checked_at=window.until,
+        window_start=window.since,
+        rows=len(window.frame),
+        labelled_rows=found.performance.labelled_rows,
         score=drift_dict["score"],
         threshold=options.threshold,
-        verdict=verdict,
-        drifted_features=drift.drifted_features,
+        verdict=found.verdict,
+        drifted_features=found.drift.drifted_features,
         features=drift_dict["features"],
         prediction=drift_dict["prediction"],
-        performance={**performance.to_dict(), "worst_psi": worst_psi(drift)},
-        action=action,
-        action_reason=reason,
+        performance={**found.performance.to_dict(), "worst_psi": worst_psi(found.drift)},
+        action=action.action,
+        action_reason=action.reason,
         report_uri=report_uri,
         retraining_run_id=None,
         run_key=run_key,
     )
-    with transaction(services.database_url) as connection:
-        stored = store.save_report(connection, row)
-    log.info("%s: %s", model_cfg.name, describe(stored))
-    return stored
 
 
 def worst_psi(drift: DriftReport) -> float | None:
@@ -189,19 +261,27 @@ def worst_psi(drift: DriftReport) -> float | None:
     return max(finite, default=None)
 
 
+@dataclass(frozen=True)
+class Action:
+    """What the check does about its verdict (``relearn.store.drift_reports`` actions), and why."""
+
+    action: str
+    reason: str | None = None
+
+
 def _action(
     connection: Any, model_cfg: ModelConfig, verdict: str, options: CheckOptions, now: datetime
-) -> tuple[str, str | None]:
+) -> Action:
     """What the check does about its verdict, and why."""
     if verdict not in (store.DRIFTED, store.DECAYED):
-        return store.NONE, None
+        return Action(store.NONE)
     source = DECAY_TRIGGERED if verdict == store.DECAYED else DRIFT_TRIGGERED
     if options.dry_run:
-        return store.DRY_RUN, f"dry run: would retrain ({source})"
+        return Action(store.DRY_RUN, f"dry run: would retrain ({source})")
     cooling = cooldown_reason(connection, model_cfg, now)
     if cooling:
-        return store.COOLDOWN, cooling
-    return store.RETRAIN, source
+        return Action(store.COOLDOWN, cooling)
+    return Action(store.RETRAIN, source)
 
 
 def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> str | None:
@@ -258,12 +338,9 @@ def _log_html(
     summary: dict[str, Any],
     features: list[dict[str, Any]],
     profile: ReferenceProfile,
-    window: pd.DataFrame,
+    window: Window,
 ) -> str:
     """Write the HTML report into an MLflow run of its own (found again by tag on a retry)."""
-    from relearn.drift.html import render_report
-    from relearn.services import experiment_name
-
     client = registry_client(services.tracking_uri)
     _, run_id, _ = tagged_run(
         client,
@@ -272,7 +349,7 @@ def _log_html(
         {REPORT_TAG: str(report_id), "relearn.model": model_cfg.name},
         run_name=f"{model_cfg.name}-drift-{str(report_id)[:8]}",
     )
-    page = render_report(summary, features, profile, window, model_cfg)
+    page = render_report(summary, features, profile, window.frame, model_cfg)
     client.log_text(run_id, page, REPORT_ARTIFACT)
     if summary["score"] is not None:
         client.log_metric(run_id, "drift_score", summary["score"])

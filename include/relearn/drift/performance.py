@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from scipy.stats import binom
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -43,8 +45,6 @@ def check_performance(
     significance: float = SIGNIFICANCE,
 ) -> PerformanceCheck:
     """Compare the accuracy on the labelled rows (``actual`` not None) with the reference."""
-    from scipy.stats import binom
-
     pairs = [(p, a) for p, a in zip(predicted, actual, strict=True) if a is not None]
     n = len(pairs)
     if reference_accuracy is None:

@@ -12,7 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import mlflow
+from mlflow.exceptions import MlflowException
+
 from relearn.drift.profile import ReferenceProfile, build_profile
+from relearn.registry import registry_client
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,8 +38,6 @@ def log_profile(
     accuracy: float,
 ) -> ReferenceProfile:
     """Profile ``features`` and the model's predictions on them into the active MLflow run."""
-    import mlflow
-
     top = probabilities.argmax(axis=1)
     profile = build_profile(
         features,
@@ -52,10 +54,6 @@ def log_profile(
 @lru_cache(maxsize=32)
 def load_profile(tracking_uri: str, model_name: str, version: str) -> ReferenceProfile:
     """The stored profile of ``model_name`` v``version`` (cached: versions are immutable)."""
-    from mlflow.exceptions import MlflowException
-
-    from relearn.registry import registry_client
-
     client = registry_client(tracking_uri)
     run_id = client.get_model_version(model_name, version).run_id
     with tempfile.TemporaryDirectory() as tmp:

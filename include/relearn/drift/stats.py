@@ -10,9 +10,6 @@ which then costs a few binary searches or one linear pass.
 KS and Wasserstein are computed exactly for the two samples given (integer CDF differences,
 no approximation), so they equal ``scipy.stats.ks_2samp`` and
 ``scipy.stats.wasserstein_distance`` on the same data up to float rounding.
-
-numpy and scipy are imported inside the functions: the core package must stay cheap to
-import for DAG parsing (ruff TID253).
 """
 
 from __future__ import annotations
@@ -20,8 +17,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+from scipy.stats import chisquare, kstwo
+
 if TYPE_CHECKING:
-    import numpy as np
     from numpy.typing import ArrayLike
 
 # Proportions are floored at this value before the logarithm in PSI (and before computing
@@ -38,7 +37,6 @@ def finite_sorted(values: ArrayLike) -> np.ndarray:
     ``*_sorted`` functions with ``current_sorted=True``. Infinities are dropped together with
     NaN because neither has a place in a distance between distributions.
     """
-    import numpy as np
 
     array = np.sort(np.asarray(values, dtype=np.float64).ravel())
     # NaN sorts last; searchsorted uses the same order, so both ends are found in O(log n).
@@ -56,7 +54,6 @@ def quantile_edges(reference: ArrayLike, bins: int = 10) -> np.ndarray:
     it is added, so values beyond anything seen in the reference get a bin of their own
     instead of hiding in the top one.
     """
-    import numpy as np
 
     if bins < 2:
         raise ValueError(f"bins must be at least 2, got {bins}")
@@ -73,7 +70,6 @@ def quantile_edges(reference: ArrayLike, bins: int = 10) -> np.ndarray:
 
 def bin_counts(values: ArrayLike, edges: np.ndarray) -> np.ndarray:
     """Counts of ``values`` in the ``len(edges) + 1`` bins of ``quantile_edges``; NaN ignored."""
-    import numpy as np
 
     values = np.asarray(values, dtype=np.float64).ravel()
     values = values[~np.isnan(values)]
@@ -83,7 +79,6 @@ def bin_counts(values: ArrayLike, edges: np.ndarray) -> np.ndarray:
 
 def bin_counts_sorted(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """``bin_counts`` for already sorted NaN-free values: ``len(edges)`` binary searches."""
-    import numpy as np
 
     boundaries = np.searchsorted(sorted_values, edges, side="left")
     return np.diff(np.concatenate(([0], boundaries, [len(sorted_values)]))).astype(np.int64)
@@ -96,7 +91,6 @@ def psi(expected_counts: ArrayLike, actual_counts: ArrayLike, eps: float = PSI_E
     totals, each floored at ``eps`` (not renormalised) so an empty bin gives a finite value.
     Conventional reading: < 0.1 stable, 0.1-0.2 moderate shift, >= 0.2 significant shift.
     """
-    import numpy as np
 
     expected = _proportions(expected_counts, "expected")
     actual = _proportions(actual_counts, "actual")
@@ -118,7 +112,6 @@ def jensen_shannon_distance(p: ArrayLike, q: ArrayLike) -> float:
     The square root of the JS divergence, as ``scipy.spatial.distance.jensenshannon(p, q,
     base=2)``. Unlike PSI it needs no smoothing: it stays bounded when a category is new.
     """
-    import numpy as np
 
     p = _proportions(p, "p")
     q = _proportions(q, "q")
@@ -144,8 +137,6 @@ def chi_squared(
     a category empty in the reference only is given share ``eps`` (then all shares are
     renormalised), so its appearance yields a huge statistic instead of a division by zero.
     """
-    import numpy as np
-    from scipy.stats import chisquare
 
     reference = _proportions(ref_freq, "reference")
     observed = np.asarray(cur_counts, dtype=np.float64).ravel()
@@ -227,8 +218,6 @@ def ks_wasserstein_sorted(
 
 def _ks(reference: np.ndarray, n: int, below: np.ndarray, upto: np.ndarray) -> tuple[float, float]:
     """KS from the counts of current values below / up to each reference value."""
-    import numpy as np
-    from scipy.stats import kstwo
 
     m = reference.size
     ref_below, ref_upto = _positions(reference, reference)
@@ -251,7 +240,6 @@ def _positions(values: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.nda
     the sort (cache misses), so the right-hand search is only run for keys that occur in
     the window; for continuous data that is almost none.
     """
-    import numpy as np
 
     below = np.searchsorted(values, keys, side="left")
     upto = below.copy()
@@ -274,7 +262,6 @@ def _breakpoints(
     counts; an unclipped one is ``c_K`` itself, whose counts are K and K+1 unless it is tied,
     so only ties need a search.
     """
-    import numpy as np
 
     m, n = reference.size, values.size
     ref_below, ref_upto = _positions(values, reference)
@@ -317,7 +304,6 @@ def _wasserstein(
     k * q - sum) / n``. The sums come from one ``np.add.reduceat`` pass over the window (no
     prefix sums, so no cancellation on large values), everything else is O(m).
     """
-    import numpy as np
 
     m, n = reference.size, values.size
     # Block boundaries 0, below(P0), upto(P0), below(P1), ..., upto(P_last), n tile [0, n):
@@ -347,7 +333,6 @@ def _wasserstein(
 
 
 def _current(current: ArrayLike, current_sorted: bool) -> np.ndarray:
-    import numpy as np
 
     values = np.asarray(current, dtype=np.float64) if current_sorted else finite_sorted(current)
     if values.size == 0:
@@ -361,7 +346,6 @@ def _check_scale(scale: float) -> None:
 
 
 def _proportions(counts: ArrayLike, what: str) -> np.ndarray:
-    import numpy as np
 
     array = np.asarray(counts, dtype=np.float64).ravel()
     if array.size == 0 or not np.all(np.isfinite(array)) or np.any(array < 0):
@@ -373,7 +357,6 @@ def _proportions(counts: ArrayLike, what: str) -> np.ndarray:
 
 
 def _checked_sorted(values: ArrayLike) -> np.ndarray:
-    import numpy as np
 
     array = np.asarray(values, dtype=np.float64).ravel()
     if array.size == 0:

@@ -1,46 +1,35 @@
-"""The production window a drift check looks at, with features unpacked in SQL.
+"""The production window a drift check looks at, with features decoded per row.
 
-Features are stored as JSONB; extracting them in the query (one typed column per feature)
-spares Python from parsing a JSON document per row. A value of the wrong JSON type reads
-as missing, so one bad producer cannot break the check (it shows up as missing values).
+The query (``relearn.store.prediction_log.drift_rows``) reads only the configured features
+and leaves out rows no statistic can use (unknown labels, a confidence outside [0, 1], a
+document that is not an object), counting them. A feature value of the wrong JSON type or
+too large for a float reads as missing, so one bad producer cannot break the check (it shows
+up as missing values).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
 from relearn.config import FeatureType
+from relearn.store.prediction_log import drift_rows
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    import pandas as pd
     from psycopg2.extensions import connection as Connection
 
     from relearn.config import ModelConfig
 
+log = logging.getLogger(__name__)
+
 PREDICTED, CONFIDENCE, ACTUAL = "predicted_label", "confidence", "actual_label"
-
-
-def _query(model_cfg: ModelConfig):
-    from psycopg2 import sql
-
-    columns = []
-    for index, feature in enumerate(model_cfg.features):
-        key = sql.Placeholder(f"key{index}")
-        if feature.type is FeatureType.NUMERIC:
-            value = sql.SQL(
-                "CASE WHEN jsonb_typeof(features -> {key}) = 'number' "
-                "THEN (features ->> {key})::float8 END"
-            ).format(key=key)
-        else:
-            value = sql.SQL("features ->> {key}").format(key=key)
-        columns.append(sql.SQL("{} AS {}").format(value, sql.Identifier(feature.name)))
-    return sql.SQL(
-        "SELECT {columns}, predicted_label, confidence, actual_label FROM prediction_log "
-        "WHERE model_name = %(model)s AND model_version = %(version)s "
-        "AND predicted_at >= %(since)s AND predicted_at < %(until)s"
-    ).format(columns=sql.SQL(", ").join(columns))
+# ``DataFrame.attrs`` key: rows of the window left out as unsound.
+EXCLUDED = "excluded_rows"
 
 
 def load_window(
@@ -52,21 +41,30 @@ def load_window(
     until: datetime,
 ) -> pd.DataFrame:
     """Predictions of ``version`` in ``[since, until)``: one column per feature (numeric as
-    float64 with NaN for missing), then ``predicted_label``, ``confidence``, ``actual_label``
-    (None until the outcome is known)."""
-    import pandas as pd
-
-    params = {"model": model_cfg.name, "version": str(version), "since": since, "until": until}
-    params.update({f"key{i}": feature.name for i, feature in enumerate(model_cfg.features)})
-    with connection.cursor() as cursor:
-        cursor.execute(_query(model_cfg), params)
-        rows = cursor.fetchall()
+    float64 with NaN for missing or unusable), then ``predicted_label``, ``confidence``,
+    ``actual_label`` (None until the outcome is known). ``frame.attrs[EXCLUDED]`` counts the
+    unsound rows left out."""
+    window = drift_rows(connection, model_cfg, version, since=since, until=until)
     names = [*model_cfg.feature_names, PREDICTED, CONFIDENCE, ACTUAL]
-    frame = pd.DataFrame.from_records(rows, columns=names)
+    frame = pd.DataFrame.from_records(window.rows, columns=names)
     for feature in model_cfg.features:
         if feature.type is FeatureType.NUMERIC:
-            frame[feature.name] = pd.to_numeric(frame[feature.name], errors="coerce").astype(
-                "float64"
-            )
+            values = frame[feature.name].map(_number).astype("float64")
+            frame[feature.name] = values.replace([np.inf, -np.inf], np.nan)
     frame[CONFIDENCE] = frame[CONFIDENCE].astype("float64")
+    frame.attrs[EXCLUDED] = window.excluded
+    if window.excluded:
+        log.warning(
+            "%s v%s: left %d unsound row(s) of [%s, %s) out of the drift window",
+            model_cfg.name,
+            version,
+            window.excluded,
+            since.isoformat(),
+            until.isoformat(),
+        )
     return frame
+
+
+def _number(value: object) -> float | None:
+    """A decoded numeric feature as a float, or None if the producer sent anything else."""
+    return value if isinstance(value, float) else None

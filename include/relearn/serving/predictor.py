@@ -6,12 +6,13 @@ import logging
 import math
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mlflow.exceptions import MlflowException
 
 from relearn.registry import CHAMPION, alias_version, load_pyfunc, model_uri, registry_client
+from relearn.services import Services, utcnow
 from relearn.serving.router import ChampionRouter, Router
 from relearn.store.db import transaction
 from relearn.store.predictions import LoggedPrediction, attach_outcomes, insert_predictions
@@ -37,9 +38,8 @@ class Predictor:
     Rows are buffered and written ``batch_size`` at a time (and on ``flush``/exit), so the
     database sees one statement per batch instead of one per prediction.
 
+    :param services: Relearn's database (the log) and MLflow server (the registry).
     :param model_cfg: the model's configuration (feature schema, classes).
-    :param database_url: Relearn's database.
-    :param tracking_uri: the MLflow tracking/registry server.
     :param router: chooses the arm per unit; the champion serves everything by default.
     :param alias_ttl: seconds between re-reading an arm's alias (a promotion is followed
         that late without a restart).
@@ -49,19 +49,17 @@ class Predictor:
 
     def __init__(
         self,
+        services: Services,
         model_cfg: ModelConfig,
-        database_url: str,
-        tracking_uri: str,
         *,
         router: Router | None = None,
         batch_size: int = 500,
         new_id: Callable[[], uuid.UUID] = uuid.uuid4,
         alias_ttl: float = 30.0,
     ) -> None:
+        self.services = services
         self.model_cfg = model_cfg
-        self.database_url = database_url
-        self.tracking_uri = tracking_uri
-        self.client = registry_client(tracking_uri)
+        self.client = registry_client(services.tracking_uri)
         self.router = router or ChampionRouter()
         self.batch_size = batch_size
         self._new_id = new_id
@@ -93,7 +91,7 @@ class Predictor:
         if cached is None or cached[0] != str(version.version):
             uri = model_uri(self.model_cfg.name, version.version)
             log.info("loading %s for arm %s", uri, arm)
-            self._models[arm] = (str(version.version), load_pyfunc(self.tracking_uri, uri))
+            self._models[arm] = (str(version.version), load_pyfunc(self.services.tracking_uri, uri))
         self._checked[arm] = now
         return self._models[arm]
 
@@ -127,7 +125,7 @@ class Predictor:
         features = feature_frame(frame, self.model_cfg)
         n = len(features)
         unit_ids = list(unit_ids) if unit_ids is not None else [None] * n
-        now = datetime.now(UTC)
+        now = utcnow()
         times = [at or now] * n if at is None or isinstance(at, datetime) else list(at)
         if len(unit_ids) != n or len(times) != n:
             raise ValueError("unit_ids and at must have one entry per row")
@@ -165,7 +163,7 @@ class Predictor:
         """Write buffered predictions in one transaction."""
         if not self._buffer:
             return
-        with transaction(self.database_url) as connection:
+        with transaction(self.services.database_url) as connection:
             insert_predictions(connection, self._buffer)
         log.debug("logged %d predictions", len(self._buffer))
         self._buffer.clear()
@@ -180,13 +178,13 @@ class Predictor:
                 f"(classes: {self.model_cfg.classes})"
             )
         self.flush()  # an outcome may refer to a prediction still in the buffer
-        with transaction(self.database_url) as connection:
+        with transaction(self.services.database_url) as connection:
             return attach_outcomes(connection, outcomes)
 
     def record_outcome(
         self, prediction_id: uuid.UUID, actual_label: str, at: datetime | None = None
     ) -> bool:
-        return self.record_outcomes([(prediction_id, actual_label, at or datetime.now(UTC))]) == 1
+        return self.record_outcomes([(prediction_id, actual_label, at or utcnow())]) == 1
 
     def __enter__(self) -> Predictor:
         return self

@@ -17,6 +17,9 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from relearn.store.abtests import RUNNING, live_test
+from relearn.store.db import transaction
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -100,8 +103,6 @@ class SplitRouter:
 
 def live_split(database_url: str, model_name: str) -> Callable[[], Split | None]:
     """A ``SplitRouter`` source: the model's running test in Relearn's database."""
-    from relearn.store.abtests import RUNNING, live_test
-    from relearn.store.db import transaction
 
     def read() -> Split | None:
         with transaction(database_url) as connection:

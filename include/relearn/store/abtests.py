@@ -1,7 +1,8 @@
-"""``ab_tests`` and ``ab_decisions`` rows, and per-arm figures aggregated from the prediction log.
+"""``ab_tests`` and ``ab_decisions`` rows, and per-arm counts aggregated from the prediction log.
 
 A challenger from drift-triggered retraining asks for a test (``pending``); the A/B promotion
-workflow (``relearn.abtest.deploy``) starts it and moves it through its stages.
+workflow (``relearn.abtest.deploy``) starts it and moves it through its stages. The counts are
+raw: ``relearn.abtest.arms`` turns them into the figures (F1, variances) the policy reads.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from relearn.abtest.stats import Stratum, cluster_variance
 
 if TYPE_CHECKING:
     import uuid
@@ -28,6 +27,21 @@ ACTIVE = (RUNNING, PAUSED)
 _COLUMNS = (
     "id, model_name, champion_version, challenger_version, status, traffic_percent, stages, "
     "policy, stage_index, created_at, started_at, stage_started_at, ended_at, approval, reason"
+)
+# The columns a test's lifecycle changes; the rest are fixed when it is requested.
+_UPDATABLE = frozenset(
+    {
+        "status",
+        "champion_version",
+        "traffic_percent",
+        "policy",
+        "stage_index",
+        "started_at",
+        "stage_started_at",
+        "ended_at",
+        "approval",
+        "reason",
+    }
 )
 
 
@@ -125,7 +139,10 @@ def list_tests(connection: Connection, model_name: str | None = None) -> list[AB
 
 
 def update_test(connection: Connection, test_id: uuid.UUID | str, **fields: Any) -> None:
-    """Set columns of a test (names are this module's own, never user input)."""
+    """Set lifecycle columns of a test; any other name is refused (it would be SQL text)."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)} on an A/B test")
     assignments = ", ".join(f"{name} = %({name})s" for name in fields)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -210,37 +227,7 @@ def decisions(connection: Connection, test_id: uuid.UUID | str) -> list[Decision
         return [DecisionRow(*row) for row in cursor.fetchall()]
 
 
-# --- per-arm figures ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArmStats:
-    """One arm's predictions in a period: volume, outcomes and service figures."""
-
-    arm: str
-    version: str | None
-    predictions: int
-    labelled: int
-    correct: int
-    mean_confidence: float | None
-    latency_p95_ms: float | None
-    f1_macro: float | None
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.correct / self.labelled if self.labelled else None
-
-    @property
-    def error_rate(self) -> float | None:
-        """Share of labelled predictions that were wrong."""
-        return None if self.accuracy is None else 1 - self.accuracy
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.__dict__,
-            "accuracy": self.accuracy,
-            "error_rate": self.error_rate,
-        }
+# --- per-arm counts -------------------------------------------------------------------------
 
 
 # Only units with an id were randomised between the arms (the router sends the others to the
@@ -275,9 +262,19 @@ class ArmWindow:
         }
 
 
-def arm_stats(connection: Connection, window: ArmWindow, classes: list[str]) -> dict[str, ArmStats]:
-    """Figures per arm (``champion``, ``challenger``) for the window's versions, in two queries."""
-    params = window.params()
+@dataclass(frozen=True)
+class ArmTotals:
+    """One arm's prediction count, labelled and correct counts, and service figures."""
+
+    predictions: int
+    labelled: int
+    correct: int
+    mean_confidence: float | None
+    latency_p95_ms: float | None
+
+
+def arm_totals(connection: Connection, window: ArmWindow) -> dict[str, ArmTotals]:
+    """Totals per arm (``champion``, ``challenger``) that had predictions in the window."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT served_by, count(*), count(*) FILTER (WHERE {_LABELLED}), "
@@ -285,40 +282,58 @@ def arm_stats(connection: Connection, window: ArmWindow, classes: list[str]) -> 
             "avg(confidence), "
             "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
             f"FROM prediction_log WHERE {_ARMS} GROUP BY served_by",
-            params,
+            window.params(),
         )
-        totals = {row[0]: row[1:] for row in cursor.fetchall()}
+        return {
+            arm: ArmTotals(
+                predictions=n,
+                labelled=labelled,
+                correct=correct,
+                mean_confidence=None if confidence is None else float(confidence),
+                latency_p95_ms=None if p95 is None else float(p95),
+            )
+            for arm, n, labelled, correct, confidence, p95 in cursor.fetchall()
+        }
+
+
+def arm_confusion(
+    connection: Connection, window: ArmWindow
+) -> dict[str, dict[tuple[str, str], int]]:
+    """Labelled counts per arm and (predicted, actual) label pair."""
+    with connection.cursor() as cursor:
         cursor.execute(
             "SELECT served_by, predicted_label, actual_label, count(*) "
             f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} "
             "GROUP BY served_by, predicted_label, actual_label",
-            params,
+            window.params(),
         )
         confusion: dict[str, dict[tuple[str, str], int]] = {}
         for arm, predicted, actual, count in cursor.fetchall():
             confusion.setdefault(arm, {})[(predicted, actual)] = count
-    result = {}
-    for arm, version in (
-        ("champion", window.champion_version),
-        ("challenger", window.challenger_version),
-    ):
-        n, labelled, correct, confidence, p95 = totals.get(arm, (0, 0, 0, None, None))
-        result[arm] = ArmStats(
-            arm=arm,
-            version=str(version),
-            predictions=n,
-            labelled=labelled,
-            correct=correct,
-            mean_confidence=None if confidence is None else float(confidence),
-            latency_p95_ms=None if p95 is None else float(p95),
-            f1_macro=macro_f1(confusion.get(arm, {}), classes),
-        )
-    return result
+    return confusion
 
 
-def strata(connection: Connection, window: ArmWindow, boundaries: list[datetime]) -> list[Stratum]:
-    """Labelled counts per arm in each period between ``boundaries`` (traffic changes), with
-    the cluster-robust variance over units (each unit stays in one arm during a test)."""
+@dataclass(frozen=True)
+class UnitSums:
+    """One arm's labelled rows in one period, summed over units (``n``: rows, ``c``: correct).
+
+    The sums of squares and products per unit are what a cluster-robust variance needs.
+    """
+
+    period: int
+    arm: str
+    n: int
+    c: int
+    units: int
+    sum_n2: float
+    sum_c2: float
+    sum_cn: float
+
+
+def unit_sums(
+    connection: Connection, window: ArmWindow, boundaries: list[datetime]
+) -> list[UnitSums]:
+    """Per period between ``boundaries`` (traffic changes) and arm, ordered by period."""
     params = {**window.params(), "bounds": sorted(boundaries)}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -327,31 +342,10 @@ def strata(connection: Connection, window: ArmWindow, boundaries: list[datetime]
             "AS bucket, served_by, unit_id, count(*)::float8 AS n, "
             "count(*) FILTER (WHERE actual_label = predicted_label)::float8 AS c "
             f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} GROUP BY 1, 2, 3) AS per_unit "
-            "GROUP BY 1, 2",
+            "GROUP BY 1, 2 ORDER BY 1, 2",
             params,
         )
-        arms: dict[int, dict[str, tuple[int, int, float | None]]] = {}
-        for bucket, arm, n, c, units, sum_n2, sum_c2, sum_cn in cursor.fetchall():
-            variance = cluster_variance(
-                int(n), int(c), units=units, sum_n2=sum_n2, sum_c2=sum_c2, sum_cn=sum_cn
-            )
-            arms.setdefault(bucket, {})[arm] = (int(n), int(c), variance)
-    result = []
-    for _, period in sorted(arms.items()):
-        a_n, a_c, a_var = period.get("champion", (0, 0, None))
-        b_n, b_c, b_var = period.get("challenger", (0, 0, None))
-        result.append(Stratum(a_n, a_c, b_n, b_c, a_var, b_var))
-    return result
-
-
-def macro_f1(confusion: dict[tuple[str, str], int], classes: list[str]) -> float | None:
-    """Macro F1 over the configured classes from (predicted, actual) counts."""
-    if not confusion:
-        return None
-    scores = []
-    for label in classes:
-        tp = confusion.get((label, label), 0)
-        fp = sum(n for (p, a), n in confusion.items() if p == label and a != label)
-        fn = sum(n for (p, a), n in confusion.items() if a == label and p != label)
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return sum(scores) / len(scores)
+        return [
+            UnitSums(bucket, arm, int(n), int(c), units, sum_n2, sum_c2, sum_cn)
+            for bucket, arm, n, c, units, sum_n2, sum_c2, sum_cn in cursor.fetchall()
+        ]

@@ -1,4 +1,7 @@
-"""Queries on the prediction log: batched writes, outcome attachment, windowed reads."""
+"""Writes to the prediction log (batched predictions, outcomes) and its overall counts.
+
+Windowed reads live in ``relearn.store.prediction_log``.
+"""
 
 from __future__ import annotations
 
@@ -91,11 +94,14 @@ def count_predictions(connection: Connection, model_name: str | None = None) -> 
 
 
 def accuracy_by_day(connection: Connection, model_name: str | None = None) -> list[dict[str, Any]]:
-    """Labelled predictions per model and UTC day with their accuracy, oldest first."""
+    """Labelled predictions per model and UTC day with their accuracy, oldest first.
+
+    The day is formatted in SQL: a producer's timestamp in year 40000 or BC is no Python date.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT model_name, (predicted_at AT TIME ZONE 'UTC')::date AS day,
+            SELECT model_name, to_char(predicted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
                    count(*) AS labelled,
                    avg((predicted_label = actual_label)::int)::float AS accuracy
             FROM prediction_log
@@ -105,28 +111,6 @@ def accuracy_by_day(connection: Connection, model_name: str | None = None) -> li
             {"m": model_name},
         )
         return [
-            {"model": m, "day": d.isoformat(), "labelled": n, "accuracy": round(a, 4)}
+            {"model": m, "day": d, "labelled": n, "accuracy": round(a, 4)}
             for m, d, n, a in cursor.fetchall()
         ]
-
-
-def window_stats(connection: Connection, model_name: str, since: datetime) -> dict[str, Any]:
-    """Volume, labelled share, accuracy and confidence of one model since ``since``."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT count(*), count(actual_label),
-                   avg((predicted_label = actual_label)::int)::float,
-                   avg(confidence)::float, max(predicted_at)
-            FROM prediction_log WHERE model_name = %s AND predicted_at >= %s
-            """,
-            (model_name, since),
-        )
-        total, labelled, accuracy, confidence, last = cursor.fetchone()
-    return {
-        "predictions": total,
-        "labelled": labelled,
-        "accuracy": accuracy,
-        "mean_confidence": confidence,
-        "last_prediction_at": last.isoformat() if last else None,
-    }

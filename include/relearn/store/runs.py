@@ -1,6 +1,7 @@
 """``model_retraining_runs`` rows: one per (trigger, model), written so retries are harmless.
 
-A run is keyed by ``run_key`` (the Airflow dag_run_id, or a CLI-made key) and the model, so
+A run (its id: the retraining run id) is keyed by its ``trigger_key`` -- the Airflow run id of
+the DAG run that started it, or a key the CLI makes (``cli__<uuid>``) -- and the model, so
 recording the start twice returns the same row; finishing only moves a ``running`` row, so
 a late retry can never turn a ``completed`` run into ``failed`` or the other way round.
 """
@@ -12,6 +13,8 @@ import math
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from psycopg2.extras import execute_values
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -34,7 +37,7 @@ class RetrainingRun:
     mlflow_run_id: str | None
     dataset_digest: str | None
     error_message: str | None
-    dag_run_id: str | None
+    trigger_key: str | None
 
     @property
     def finished(self) -> bool:
@@ -43,7 +46,7 @@ class RetrainingRun:
 
 _COLUMNS = (
     "id, model_name, source, status, params, metrics, model_version, mlflow_run_id, "
-    "dataset_digest, error_message, dag_run_id"
+    "dataset_digest, error_message, trigger_key"
 )
 
 
@@ -55,7 +58,7 @@ def start_run(
     connection: Connection,
     *,
     model_name: str,
-    run_key: str,
+    trigger_key: str,
     source: str,
     params: dict[str, Any],
     started_at: datetime,
@@ -63,16 +66,16 @@ def start_run(
     triggered_by: uuid.UUID | None = None,
     request_id: uuid.UUID | None = None,
 ) -> RetrainingRun:
-    """The run of ``(run_key, model_name)``, created as ``running`` the first time only."""
+    """The run of ``(trigger_key, model_name)``, created as ``running`` the first time only."""
     if source not in SOURCES:
         raise ValueError(f"unknown source '{source}' (choose from {', '.join(SOURCES)})")
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO model_retraining_runs (id, model_name, source, status, params,
-                fine_tune_flag, started_at, dag_id, dag_run_id, triggered_by, request_id)
+                fine_tune_flag, started_at, dag_id, trigger_key, triggered_by, request_id)
             VALUES (%s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (dag_run_id, model_name) DO NOTHING
+            ON CONFLICT (trigger_key, model_name) DO NOTHING
             """,
             (
                 uuid.uuid4(),
@@ -82,39 +85,41 @@ def start_run(
                 bool(params.get("fine_tune", True)),
                 started_at,
                 dag_id,
-                run_key,
+                trigger_key,
                 triggered_by,
                 request_id,
             ),
         )
-    run = find_run(connection, run_key, model_name)
-    assert run is not None  # inserted above or already there
+    run = find_run(connection, trigger_key, model_name)
+    if run is None:  # inserted or found above: only a concurrent DELETE gets here
+        raise LookupError(f"the {model_name} run of {trigger_key} vanished while being recorded")
     return run
 
 
-def get_run(connection: Connection, run_id: uuid.UUID | str) -> RetrainingRun:
+def get_run(connection: Connection, retraining_run_id: uuid.UUID | str) -> RetrainingRun:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM model_retraining_runs WHERE id = %s", (str(run_id),)
+            f"SELECT {_COLUMNS} FROM model_retraining_runs WHERE id = %s", (str(retraining_run_id),)
         )
         row = cursor.fetchone()
     if row is None:
-        raise LookupError(f"no retraining run with id {run_id}")
+        raise LookupError(f"no retraining run with id {retraining_run_id}")
     return _row(row)
 
 
-def find_run(connection: Connection, run_key: str, model_name: str) -> RetrainingRun | None:
+def find_run(connection: Connection, trigger_key: str, model_name: str) -> RetrainingRun | None:
+    """The model's run started by ``trigger_key`` (e.g. an Airflow run id), if any."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_COLUMNS} FROM model_retraining_runs "
-            "WHERE dag_run_id = %s AND model_name = %s",
-            (run_key, model_name),
+            "WHERE trigger_key = %s AND model_name = %s",
+            (trigger_key, model_name),
         )
         row = cursor.fetchone()
     return _row(row) if row else None
 
 
-def update_run(connection: Connection, run_id: uuid.UUID | str, **fields: Any) -> None:
+def update_run(connection: Connection, retraining_run_id: uuid.UUID | str, **fields: Any) -> None:
     """Set progress fields of a running run (dataset digest, MLflow run, dataset size, ...)."""
     allowed = {"dataset_digest", "mlflow_run_id", "dataset_size", "log_url", "model_version"}
     unknown = set(fields) - allowed
@@ -125,23 +130,25 @@ def update_run(connection: Connection, run_id: uuid.UUID | str, **fields: Any) -
         cursor.execute(
             f"UPDATE model_retraining_runs SET {assignments}, updated_at = now() "
             "WHERE id = %(id)s AND status = 'running'",
-            {**fields, "id": str(run_id)},
+            {**fields, "id": str(retraining_run_id)},
         )
 
 
-def merge_metrics(connection: Connection, run_id: uuid.UUID | str, metrics: dict) -> None:
+def merge_metrics(
+    connection: Connection, retraining_run_id: uuid.UUID | str, metrics: dict
+) -> None:
     """Add keys to the run's metrics (each step contributes its part)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE model_retraining_runs SET metrics = coalesce(metrics, '{}'::jsonb) || %s, "
             "updated_at = now() WHERE id = %s",
-            (json.dumps(metrics), str(run_id)),
+            (json.dumps(metrics), str(retraining_run_id)),
         )
 
 
 def complete_run(
     connection: Connection,
-    run_id: uuid.UUID | str,
+    retraining_run_id: uuid.UUID | str,
     *,
     completed_at: datetime,
     metrics: dict[str, Any],
@@ -156,13 +163,17 @@ def complete_run(
                 metrics = coalesce(metrics, '{}'::jsonb) || %s, updated_at = now()
             WHERE id = %s AND status = 'running'
             """,
-            (completed_at, model_version, json.dumps(metrics), str(run_id)),
+            (completed_at, model_version, json.dumps(metrics), str(retraining_run_id)),
         )
         return cursor.rowcount == 1
 
 
 def fail_run(
-    connection: Connection, run_id: uuid.UUID | str, *, completed_at: datetime, error: str
+    connection: Connection,
+    retraining_run_id: uuid.UUID | str,
+    *,
+    completed_at: datetime,
+    error: str,
 ) -> bool:
     """``running`` -> ``failed`` with the reason; False when the run had already finished."""
     with connection.cursor() as cursor:
@@ -172,7 +183,7 @@ def fail_run(
             SET status = 'failed', completed_at = %s, error_message = %s, updated_at = now()
             WHERE id = %s AND status = 'running'
             """,
-            (completed_at, error[:4000], str(run_id)),
+            (completed_at, error[:4000], str(retraining_run_id)),
         )
         return cursor.rowcount == 1
 
@@ -213,13 +224,18 @@ def _json_safe(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def quarantine_rows(
-    connection: Connection, run_id: uuid.UUID | str, rows: list[tuple[str, list[str], dict]]
+    connection: Connection,
+    retraining_run_id: uuid.UUID | str,
+    rows: list[tuple[str, list[str], dict]],
 ) -> int:
     """Keep rows that failed validation with their reasons: (prediction_id, reasons, row)."""
-    from psycopg2.extras import execute_values
-
     values = [
-        (str(run_id), str(pid), json.dumps(reasons), json.dumps(_json_safe(row), default=str))
+        (
+            str(retraining_run_id),
+            str(pid),
+            json.dumps(reasons),
+            json.dumps(_json_safe(row), default=str),
+        )
         for pid, reasons, row in rows
     ]
     if not values:
@@ -227,8 +243,9 @@ def quarantine_rows(
     with connection.cursor() as cursor:
         execute_values(
             cursor,
-            "INSERT INTO prediction_quarantine (run_id, prediction_id, reasons, row_data) "
-            "VALUES %s ON CONFLICT (run_id, prediction_id) "
+            "INSERT INTO prediction_quarantine "
+            "(retraining_run_id, prediction_id, reasons, row_data) "
+            "VALUES %s ON CONFLICT (retraining_run_id, prediction_id) "
             "DO UPDATE SET reasons = EXCLUDED.reasons",
             values,
         )

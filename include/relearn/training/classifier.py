@@ -1,7 +1,8 @@
 """The one interface every model kind implements, and its on-disk format.
 
 Callers (bootstrap, the retraining DAG, the pyfunc wrapper) only ever see
-``TabularClassifier``, so adding a kind means a subclass and a case in ``_classifier_class``.
+``TabularClassifier``, so adding a kind means a subclass and a case in
+``relearn.training.factory`` (which builds and loads classifiers of any kind).
 A saved classifier is a directory with ``meta.json`` plus kind-specific files; ``meta.json``
 carries everything needed to rebuild it without the original configuration file.
 """
@@ -226,20 +227,6 @@ class TabularClassifier(ABC):
         return classifier
 
 
-def _classifier_class(kind: ModelKind) -> type[TabularClassifier]:
-    # Imported on demand, so that a scikit-learn model never pays for importing torch.
-    match kind:
-        case ModelKind.TORCH_MLP:
-            from relearn.training.torch_mlp import TorchMLPClassifier
-
-            return TorchMLPClassifier
-        case ModelKind.SKLEARN_LOGREG:
-            from relearn.training.sklearn_model import SklearnLogRegClassifier
-
-            return SklearnLogRegClassifier
-    raise ValueError(f"unsupported model kind '{kind}'")
-
-
 def validation_metrics(
     labels: Sequence[str], proba: np.ndarray, classes: Sequence[str]
 ) -> dict[str, float]:
@@ -263,13 +250,3 @@ def read_meta(directory: Path) -> ModelConfig:
     if meta.pop("format", None) != FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported classifier format (expected {FORMAT_VERSION})")
     return ModelConfig.model_validate(meta)
-
-
-def new_classifier(model_cfg: ModelConfig) -> TabularClassifier:
-    """An unfitted classifier of the configured kind."""
-    return _classifier_class(model_cfg.kind)(model_cfg)
-
-
-def load_classifier(directory: Path | str) -> TabularClassifier:
-    """The classifier saved in ``directory``, whatever its kind."""
-    return _classifier_class(read_meta(Path(directory)).kind).load(directory)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema
 
 from relearn.config import FeatureType, ModelKind
-from relearn.training.classifier import load_classifier
+from relearn.training.factory import load_classifier
 from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
@@ -93,8 +94,6 @@ def pip_requirements(model_cfg: ModelConfig) -> list[str]:
     Stated explicitly because MLflow's inference runs the model in a subprocess to watch its
     imports, which costs seconds per logged model.
     """
-    from importlib.metadata import version
-
     kind = "torch" if model_cfg.kind is ModelKind.TORCH_MLP else "scikit-learn"
     packages = dict.fromkeys(("relearn", "mlflow", "pandas", "scikit-learn", kind))
     return [f"{package}=={version(package)}" for package in packages]

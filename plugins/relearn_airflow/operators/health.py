@@ -44,12 +44,11 @@ class ModelHealthOperator(RelearnModelOperator):
         hook = self.hook()
         now = context.get("data_interval_end") or datetime.now(UTC)
         report = check_model_health(
+            hook.services(),
             hook.model_config(self.model_name),
-            hook.database_url,
-            hook.tracking_uri,
             now=now,
             window=timedelta(hours=int(self.window_hours)),
-            run_key=context["run_id"],
+            run_key=context["dag_run"].run_id,
         )
         if report.status == "unhealthy":
             raise ModelUnhealthyError(f"{self.model_name}: {'; '.join(report.reasons)}")

@@ -1,127 +1,147 @@
 """Operators of a retraining run: record it, prepare the data, train, validate, deploy.
 
 Each is thin: it stores its arguments, builds a ``RelearnHook`` in ``execute`` and calls one
-step of ``relearn.reinforce``. Steps hand over the run id only; a step that finds the run
-already finished (insufficient data, dry run) skips what follows. Failures the data or the
-setup causes (``RetrainingError``) fail at once instead of retrying.
+step of ``relearn.retraining`` by name in code. Steps hand over the retraining run id only; a
+step whose result is terminal (insufficient data, a dry run, a run already finished) skips what
+follows. Failures the data or the setup causes (``RetrainingError``) fail at once instead of
+retrying; a model without a champion to fine-tune (``NoChampionError``) fails the run's row
+with the reason and skips the task.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from relearn.retraining import RetrainingError
+from relearn.services import NoChampionError, utcnow
 from relearn_airflow.operators.base import RelearnModelOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from airflow.sdk import Context
 
-
-# Step results after which nothing is left to do for the run.
-_DONE = ("insufficient", "finished")
+    from relearn.config import ModelConfig
+    from relearn.retraining.results import StepResult
+    from relearn.services import Services
 
 
 class RetrainingStepOperator(RelearnModelOperator):
-    """Runs one ``relearn.reinforce`` step for one model of one retraining run.
+    """Runs one retraining step for one model of one retraining run.
 
-    :param run_id: the ``model_retraining_runs`` id (from the record-run task's XCom).
+    :param retraining_run_id: the ``model_retraining_runs`` id (the ``record_run`` XCom).
     """
 
-    template_fields: Sequence[str] = ("model_name", "run_id")
+    template_fields: Sequence[str] = ("model_name", "retraining_run_id")
     ui_color = "#e8f4ea"
-    step_name: ClassVar[str]
 
-    def __init__(self, *, run_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, retraining_run_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.run_id = run_id
+        self.retraining_run_id = retraining_run_id
 
-    def step(self) -> Callable[..., dict[str, Any]]:
-        import relearn.reinforce
+    def run_step(
+        self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
+    ) -> StepResult:
+        """Call this operator's step (each subclass names its own)."""
+        raise NotImplementedError
 
-        return getattr(relearn.reinforce, self.step_name)
-
-    def execute(self, context: Context) -> Any:
-        from relearn.reinforce import RetrainingError
+    def execute(self, context: Context) -> dict[str, Any]:
+        from relearn.retraining.record import fail
 
         hook = self.hook()
+        services = hook.services()
+        run_id = str(self.retraining_run_id)
         try:
-            result = self.step()(
-                hook.services(), hook.model_config(self.model_name), str(self.run_id)
-            )
+            result = self.run_step(services, hook.model_config(self.model_name), run_id)
         except RetrainingError as error:
             raise AirflowFailException(str(error)) from error
-        self.log.info("%s %s: %s", self.model_name, self.step_name, result)
-        if result.get("status") in _DONE:
-            raise AirflowSkipException(f"run {self.run_id} needs nothing more: {result}")
-        return result
+        except NoChampionError as error:
+            fail(services, run_id, error)  # a skip runs no failure callback: record it here
+            raise AirflowSkipException(str(error)) from error
+        self.log.info("%s retraining run %s: %s", self.model_name, run_id, result.detail)
+        if result.terminal:
+            raise AirflowSkipException(result.detail)
+        return result.to_xcom()
 
 
-class StartRetrainingRunOperator(RetrainingStepOperator):
-    """Record the run as ``running`` (one row per DAG run and model) and return its id.
+class StartRetrainingRunOperator(RelearnModelOperator):
+    """Record the run as ``running`` (one row per DAG run and model); returns its id.
 
-    Options come from the DAG run's Params (``lookback_days``, ``confidence_threshold``,
-    ``min_error_samples``, ``fine_tune``, ``epochs``, ``learning_rate``, ``replay_ratio``,
-    ``dry_run``, ``source``, ``request_id``, ``triggered_by``); ``options`` overrides them.
+    Options come from the DAG run's Params listed in ``relearn.retraining.options.OPTION_PARAMS``
+    (``lookback_days``, ``confidence_threshold``, ``min_error_samples``, ``fine_tune``,
+    ``epochs``, ``learning_rate``, ``replay_ratio``, ``dry_run``, ``source``, ``request_id``,
+    ``triggered_by``); ``options`` overrides them.
 
-    :param options: explicit options (templated), e.g. from a request.
+    :param options: explicit options (templated), e.g. from a request or a drift check.
     """
 
     template_fields: Sequence[str] = ("model_name", "options")
+    ui_color = "#e8f4ea"
 
     def __init__(self, *, options: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.options = options or {}
 
     def execute(self, context: Context) -> str:
-        from dataclasses import fields
-
-        from relearn.reinforce import ReinforceOptions, start
+        from relearn.retraining.options import ReinforceOptions
+        from relearn.retraining.record import start
 
         hook = self.hook()
         model_cfg = hook.model_config(self.model_name)
-        names = {f.name for f in fields(ReinforceOptions)}
-        params = {k: v for k, v in (context.get("params") or {}).items() if k in names}
         try:
-            options = ReinforceOptions.from_config(model_cfg, **{**params, **self.options})
+            options = ReinforceOptions.from_params(
+                model_cfg, context.get("params") or {}, self.options
+            )
         except ValueError as error:
             raise AirflowFailException(f"invalid options for {self.model_name}: {error}") from error
         dag_run = context["dag_run"]
-        return start(
+        airflow_run_id = dag_run.run_id
+        result = start(
             hook.services(),
             model_cfg,
             options,
-            run_key=dag_run.run_id,
-            now=context.get("data_interval_end") or datetime.now(UTC),
+            trigger_key=airflow_run_id,  # a retry of this task finds the same row
+            now=context.get("data_interval_end") or utcnow(),
             dag_id=dag_run.dag_id,
         )
+        # Always the id, even of a run that finished before: the next step skips it, and
+        # close_request needs it to close the request.
+        return result.retraining_run_id
 
 
 class RetrainingDataOperator(RetrainingStepOperator):
     """Load the window in SQL, validate it with Great Expectations, snapshot the dataset."""
 
-    step_name = "prepare"
+    def run_step(
+        self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
+    ) -> StepResult:
+        from relearn.retraining.prepare import prepare
+
+        return prepare(services, model_cfg, retraining_run_id)
 
 
 class TrainModelOperator(RetrainingStepOperator):
     """Fine-tune the champion (or train from scratch) and log the candidate to MLflow."""
 
-    step_name = "train"
+    def run_step(
+        self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
+    ) -> StepResult:
+        from relearn.retraining.train import train
+
+        return train(services, model_cfg, retraining_run_id)
 
 
 class ValidateModelOperator(RetrainingStepOperator):
     """Gate the candidate: absolute thresholds and no regression against the champion."""
 
-    step_name = "evaluate"
+    def run_step(
+        self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
+    ) -> StepResult:
+        from relearn.retraining.evaluate import evaluate
 
-    def execute(self, context: Context) -> Any:
-        result = super().execute(context)
-        if result.get("dry_run"):
-            raise AirflowSkipException("dry run: the candidate is gated but not registered")
-        return result
+        return evaluate(services, model_cfg, retraining_run_id)
 
 
 class MLflowDeployOperator(RetrainingStepOperator):
@@ -135,8 +155,7 @@ class MLflowDeployOperator(RetrainingStepOperator):
         last known good).
     """
 
-    template_fields: Sequence[str] = ("model_name", "run_id", "version")
-    step_name = "publish"
+    template_fields: Sequence[str] = ("model_name", "retraining_run_id", "version")
 
     def __init__(
         self, *, action: str = "publish", version: str | int | None = None, **kwargs: Any
@@ -147,11 +166,18 @@ class MLflowDeployOperator(RetrainingStepOperator):
         self.action = action
         self.version = version
 
-    def execute(self, context: Context) -> Any:
+    def run_step(
+        self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
+    ) -> StepResult:
+        from relearn.retraining.publish import publish
+
+        return publish(services, model_cfg, retraining_run_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
         if self.action == "publish":
             return super().execute(context)
         from relearn.abtest import DeployError
-        from relearn.abtest.deploy import set_champion
+        from relearn.abtest.champion import set_champion
 
         hook = self.hook()
         try:

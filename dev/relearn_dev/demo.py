@@ -14,9 +14,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from relearn.bootstrap import bootstrap_model
 from relearn.config import load_config
-from relearn.stack import StackError
-from relearn.stack.services import AIRFLOW_USER, Stack, airflow_password, project_dir
+from relearn.services import Services
+from relearn.serving.predictor import Predictor
+from relearn.serving.router import SplitRouter, live_split
+from relearn.settings import StackError, redact
+from relearn.simulate.traffic import run_live, simulate_traffic
+from relearn.simulate.world import ConceptShift, CovariateShift, World
+from relearn.store.db import transaction
+from relearn.store.predictions import count_predictions
+from relearn.summary import collect_summary, render_summary
+from relearn_dev.ab_demo import DEMO_AB_OVERRIDES, run_ab_phase
+from relearn_dev.stack.services import AIRFLOW_USER, Stack, airflow_password, project_dir
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
@@ -70,8 +82,6 @@ def drifting_world(model_cfg: ModelConfig, drift: str, *, start: datetime, end: 
     The same arguments give the same world (a concept shift's new labels are seeded by its
     start), so traffic after ``end`` can continue it.
     """
-    from relearn.simulate.world import ConceptShift, CovariateShift, World
-
     drift_start = start + (end - start) * 0.6
     numeric = [f.name for f in model_cfg.features if f.type == "numeric"]
     shifts = {
@@ -98,17 +108,12 @@ def simulate_days(
     end: datetime | None = None,
 ) -> TrafficStats:
     """Feed ``days`` of simulated traffic ending ``end`` (now); drift starts 60 % into it."""
-    import numpy as np
-
-    from relearn.serving.predictor import Predictor
-    from relearn.simulate.traffic import simulate_traffic
-
     end = end or datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=days)
     world = drifting_world(model_cfg, drift, start=start, end=end)
     sim = model_cfg.simulation
     log.info("simulating %.1f days of %s traffic (drift: %s)", days, model_cfg.name, drift)
-    with Predictor(model_cfg, settings.database_url("relearn"), settings.tracking_uri) as predictor:
+    with Predictor(Services.from_settings(settings), model_cfg) as predictor:
         return simulate_traffic(
             world,
             predictor,
@@ -122,31 +127,22 @@ def simulate_days(
 
 
 def _bootstrap_all(settings: Settings) -> list[ModelConfig]:
-    from relearn.bootstrap import bootstrap_model
-
     models = list(load_config().models)
     for model_cfg in models:
-        bootstrap_model(model_cfg, settings.tracking_uri)
+        bootstrap_model(Services.from_settings(settings), model_cfg)
     return models
 
 
 def _start_live_traffic(
     models: list[ModelConfig], settings: Settings, stop: threading.Event
 ) -> list[threading.Thread]:
-    import numpy as np
-
-    from relearn.serving.predictor import Predictor
-    from relearn.serving.router import SplitRouter, live_split
-    from relearn.simulate.traffic import run_live
-    from relearn.simulate.world import World
-
     threads = []
     for model_cfg in models:
         database_url = settings.database_url("relearn")
         # Routed by the live A/B split, so a test started in the UI gets challenger traffic.
         router = SplitRouter(live_split(database_url, model_cfg.name))
         predictor = Predictor(
-            model_cfg, database_url, settings.tracking_uri, router=router, batch_size=1
+            Services.from_settings(settings), model_cfg, router=router, batch_size=1
         )
         thread = threading.Thread(
             target=run_live,
@@ -166,9 +162,6 @@ def _start_live_traffic(
 
 
 def _seed_traffic(models: list[ModelConfig], settings: Settings) -> None:
-    from relearn.store.db import transaction
-    from relearn.store.predictions import count_predictions
-
     for model_cfg in models:
         with transaction(settings.database_url("relearn")) as connection:
             if count_predictions(connection, model_cfg.name):
@@ -184,12 +177,7 @@ def run_stack(settings: Settings, *, traffic: bool, airflow: bool = True) -> int
     stop = threading.Event()
     threads: list[threading.Thread] = []
     try:
-        stack.start_database()
-        stack.start_mlflow()
-        if airflow:
-            stack.start_airflow()
-        models = _bootstrap_all(settings)
-        _seed_traffic(models, settings)
+        models = bring_up(stack, settings, airflow=airflow)
         if traffic:
             threads = _start_live_traffic(models, settings, stop)
         print(_banner(settings, airflow=airflow, traffic=traffic), flush=True)
@@ -206,6 +194,23 @@ def run_stack(settings: Settings, *, traffic: bool, airflow: bool = True) -> int
         stack.down()
 
 
+def bring_up(stack: Stack, settings: Settings, *, airflow: bool) -> list[ModelConfig]:
+    """Start the stack so that no DAG can run before every model has its champion.
+
+    The scheduler is what creates DAG runs (the latest ``auto_reinforcement`` interval among
+    them): it starts only after migration, bootstrap and the seed traffic.
+    """
+    stack.start_database()
+    stack.start_mlflow()
+    if airflow:
+        stack.start_airflow(scheduler=False)
+    models = _bootstrap_all(settings)
+    _seed_traffic(models, settings)
+    if airflow:
+        stack.start_scheduler()
+    return models
+
+
 def _banner(settings: Settings, *, airflow: bool, traffic: bool) -> str:
     lines = ["", "Relearn is running:"]
     if airflow:
@@ -214,7 +219,9 @@ def _banner(settings: Settings, *, airflow: bool, traffic: bool) -> str:
             f"(login {AIRFLOW_USER} / {airflow_password(settings)})"
         )
     lines.append(f"  MLflow UI   {settings.tracking_uri}")
-    lines.append(f"  Postgres    {settings.database_url('relearn')}")
+    lines.append(
+        f"  Postgres    {redact(settings.database_url('relearn'))}  (full URL: relearn db-url)"
+    )
     if traffic:
         lines.append("  Simulated traffic is flowing into the prediction log.")
     lines += [f"  Logs        {settings.log_dir}", "Press Ctrl-C to stop everything.", ""]
@@ -262,8 +269,6 @@ def _demo_runs(
 ) -> bool:
     """The demo's runs of one DAG: earlier ones, then one at the end of the week; for
     ``ab_promotion`` one per simulated hour with routed traffic in between."""
-    from relearn.abtest.demo import run_ab_phase
-
     logs = settings.log_dir / "demo"
 
     def run_at(at: datetime | None) -> bool:
@@ -291,9 +296,6 @@ def _demo_runs(
 
 def run_demo(settings: Settings, *, days: float = 7) -> int:
     """Headless: bootstrap, a week of drifting traffic, every DAG once, then the summary."""
-    from relearn.abtest.demo import DEMO_AB_OVERRIDES
-    from relearn.summary import collect_summary, render_summary
-
     _sigterm_as_interrupt()
     # Compressed A/B dwell times for this demo's processes (and the Airflow runs it starts).
     os.environ.update(DEMO_AB_OVERRIDES)
@@ -313,9 +315,7 @@ def run_demo(settings: Settings, *, days: float = 7) -> int:
             for dag_id in _dag_ids(project)
             if not _demo_runs(dag_id, models, settings, env, end=end, days=days)
         ]
-        summary = collect_summary(
-            settings.database_url("relearn"), settings.tracking_uri, [m.name for m in models]
-        )
+        summary = collect_summary(Services.from_settings(settings), [m.name for m in models])
         summary["dags_failed"] = failed
         path = settings.home / "demo-summary.json"
         path.write_text(json.dumps(summary, indent=2))

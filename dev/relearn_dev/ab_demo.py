@@ -13,6 +13,18 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.deploy import start_test
+from relearn.registry import CHALLENGER, aliases, registry_client
+from relearn.services import Services
+from relearn.serving.predictor import Predictor
+from relearn.serving.router import SplitRouter, live_split
+from relearn.simulate.traffic import simulate_traffic
+from relearn.store.abtests import find_test
+from relearn.store.db import transaction
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -35,16 +47,10 @@ def _routed_traffic(
     model_cfg: ModelConfig, settings: Settings, world: World, start: datetime, seed: int
 ) -> None:
     """An hour of the demo world's traffic, routed by the live split."""
-    import numpy as np
-
-    from relearn.serving.predictor import Predictor
-    from relearn.serving.router import SplitRouter, live_split
-    from relearn.simulate.traffic import simulate_traffic
-
     database_url = settings.database_url("relearn")
     router = SplitRouter(live_split(database_url, model_cfg.name), ttl=0)
     with Predictor(
-        model_cfg, database_url, settings.tracking_uri, router=router, alias_ttl=0
+        Services.from_settings(settings), model_cfg, router=router, alias_ttl=0
     ) as predictor:
         simulate_traffic(
             world,
@@ -58,9 +64,6 @@ def _routed_traffic(
 
 
 def _test_status(settings: Settings, model_name: str, version: str) -> str | None:
-    from relearn.store.abtests import find_test
-    from relearn.store.db import transaction
-
     with transaction(settings.database_url("relearn")) as connection:
         test = find_test(connection, model_name, version)
     return None if test is None else test.status
@@ -74,10 +77,6 @@ def run_ab_phase(
     world: World,
 ) -> bool:
     """Test the pending challenger to promotion, then the old champion to rollback."""
-    from relearn.abtest.deploy import PREVIOUS_CHAMPION, start_test
-    from relearn.registry import CHALLENGER, aliases, registry_client
-    from relearn.services import Services
-
     name = model_cfg.name
     services = Services.from_settings(settings)
     challenger = aliases(registry_client(settings.tracking_uri), name).get(CHALLENGER)

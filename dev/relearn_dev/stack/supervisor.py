@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from relearn.stack import StackError
+from relearn.settings import StackError
 
 if TYPE_CHECKING:
     from pathlib import Path

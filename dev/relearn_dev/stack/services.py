@@ -1,8 +1,10 @@
 """The pieces of the local stack and the order they start in.
 
 Postgres (embedded unless external URLs are given) -> Relearn's schema -> the MLflow tracking
-server (unless ``MLFLOW_TRACKING_URI`` is set) -> Airflow's api-server, scheduler,
-dag-processor and triggerer on the Postgres metadata database with the LocalExecutor.
+server (unless ``MLFLOW_TRACKING_URI`` is set) -> Airflow's api-server, dag-processor,
+triggerer and task-log server on the Postgres metadata database with the LocalExecutor -> the
+scheduler, which creates DAG runs, last (``start_scheduler``), once the caller has bootstrapped
+the champions. Every socket listens on 127.0.0.1; every file holding a credential is 0600.
 """
 
 from __future__ import annotations
@@ -11,21 +13,39 @@ import json
 import logging
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
-from relearn.settings import DATABASES, Settings, libpq_url, sqlalchemy_url, with_database
-from relearn.stack import StackError
-from relearn.stack.postgres import EmbeddedPostgres, ensure_database, port_in_use, wait_for_server
-from relearn.stack.supervisor import Service, Supervisor
+from cryptography.fernet import Fernet
+
+from relearn.settings import (
+    DATABASES,
+    Settings,
+    StackError,
+    libpq_url,
+    sqlalchemy_url,
+    with_database,
+)
 from relearn.store.migrations import migrate
+from relearn_dev.stack.postgres import (
+    EmbeddedPostgres,
+    ensure_database,
+    port_in_use,
+    wait_for_server,
+)
+from relearn_dev.stack.supervisor import Service, Supervisor
 
 log = logging.getLogger(__name__)
 
 AIRFLOW_USER = "admin"
-AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer")
+# Started with the api-server; the scheduler comes last (see ``Stack.start_scheduler``).
+AIRFLOW_COMPONENTS = ("dag-processor", "triggerer")
+# Components that would start a task-log server on every interface unless told not to.
+SERVING_LOGS = {"scheduler", "triggerer"}
 
 
 def pid_file(settings: Settings) -> Path:
@@ -45,21 +65,26 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600 from its creation, never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    path.chmod(0o600)  # a file an older version created with a laxer mode
+
+
 def _secrets(settings: Settings) -> dict[str, str]:
     """Secrets generated once per machine and kept under RELEARN_HOME (never committed)."""
     path = settings.home / "secrets.json"
     if path.exists():
         return json.loads(path.read_text())
-    from cryptography.fernet import Fernet
-
     values = {
         "jwt_secret": secrets.token_urlsafe(32),
         "fernet_key": Fernet.generate_key().decode(),
         "airflow_password": secrets.token_urlsafe(12),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    write_private(path, json.dumps(values, indent=2))
     return values
 
 
@@ -76,13 +101,12 @@ def relearn_env(settings: Settings, project: Path) -> dict[str, str]:
         "RELEARN_PG_PORT": str(settings.pg_port),
         "RELEARN_MLFLOW_PORT": str(settings.mlflow_port),
         "RELEARN_AIRFLOW_PORT": str(settings.airflow_port),
+        "RELEARN_LOG_SERVER_PORT": str(settings.log_server_port),
     }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -95,6 +119,7 @@ def throwaway_env(home: Path, project: Path) -> dict[str, str]:
         "RELEARN_PG_PORT": str(free_port()),
         "RELEARN_MLFLOW_PORT": str(free_port()),
         "RELEARN_AIRFLOW_PORT": str(free_port()),
+        "RELEARN_LOG_SERVER_PORT": str(free_port()),
         "RELEARN_PROJECT_DIR": str(project),
         "RELEARN_CONFIG": str(project / "relearn.yaml"),
     }
@@ -106,7 +131,7 @@ def airflow_env(settings: Settings, project: Path) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     values = _secrets(settings)
     passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({AIRFLOW_USER: values["airflow_password"]}))
+    write_private(passwords, json.dumps({AIRFLOW_USER: values["airflow_password"]}))
     relearn_url = libpq_url(settings.database_url("relearn"))
     tracking = settings.tracking_uri
     env = {
@@ -132,6 +157,12 @@ def airflow_env(settings: Settings, project: Path) -> dict[str, str]:
         # request's pickup (trigger event -> queued -> next task queued) waits for a loop.
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.log_dir / "airflow"),
+        # Task logs of workers and triggerer come from one log server on loopback (the
+        # scheduler's and triggerer's own would listen on every interface), reached at the
+        # hostname tasks record, which is therefore the loopback address too.
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(settings.log_server_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(settings.log_server_port),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "relearn_dev.stack.log_server.loopback_hostname",
         "AIRFLOW_CONN_RELEARN_DB": relearn_url.replace("postgresql://", "postgres://", 1),
         "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": tracking}),
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -148,6 +179,7 @@ class Stack:
     project: Path
     supervisor: Supervisor = field(init=False)
     postgres: EmbeddedPostgres | None = None
+    airflow_env: dict[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor(pid_file=pid_file(self.settings))
@@ -155,7 +187,7 @@ class Stack:
     def start_database(self) -> None:
         """Postgres reachable, the three databases present, Relearn's schema migrated."""
         if self.settings.embedded_postgres:
-            self.postgres = EmbeddedPostgres(self.settings.home / "postgres", self.settings.pg_port)
+            self.postgres = EmbeddedPostgres.from_settings(self.settings)
             self.postgres.start()
             server = self.postgres.url()
             missing = list(DATABASES)
@@ -184,8 +216,6 @@ class Stack:
             command=[
                 _tool("mlflow"),
                 "server",
-                "--backend-store-uri",
-                sqlalchemy_url(self.settings.database_url("mlflow")),
                 "--artifacts-destination",
                 str(artifacts),
                 "--host",
@@ -195,7 +225,12 @@ class Stack:
                 "--workers",
                 "1",
             ],
-            env={**os.environ, "MLFLOW_HOME": str(self.settings.home)},
+            env={
+                **os.environ,
+                "MLFLOW_HOME": str(self.settings.home),
+                # In the environment, not on the command line that `ps` shows every user.
+                "MLFLOW_BACKEND_STORE_URI": sqlalchemy_url(self.settings.database_url("mlflow")),
+            },
             log_file=self.settings.log_dir / "mlflow.log",
             health_url=f"{self.settings.tracking_uri}/health",
         )
@@ -205,8 +240,6 @@ class Stack:
     def migrate_airflow(self) -> dict[str, str]:
         """``airflow db migrate`` once per Airflow version; returns Airflow's environment."""
         env = airflow_env(self.settings, self.project)
-        from importlib.metadata import version
-
         marker = self.settings.home / "airflow" / f".migrated-{version('apache-airflow-core')}"
         if not marker.exists():
             log.info("migrating Airflow's metadata database (first start only)")
@@ -218,9 +251,12 @@ class Stack:
             marker.touch()
         return env
 
-    def start_airflow(self) -> None:
+    def start_airflow(self, *, scheduler: bool = True) -> None:
+        """Airflow's services; without ``scheduler`` no DAG runs until ``start_scheduler()``."""
         self._require_free_port(self.settings.airflow_port, "RELEARN_AIRFLOW_PORT")
+        self._require_free_port(self.settings.log_server_port, "RELEARN_LOG_SERVER_PORT")
         env = self.migrate_airflow()
+        self.airflow_env = env
         api = Service(
             name="airflow api-server",
             command=[_tool("airflow"), "api-server", "--port", str(self.settings.airflow_port)],
@@ -230,15 +266,33 @@ class Stack:
         )
         self.supervisor.start(api)
         for component in AIRFLOW_COMPONENTS:
-            self.supervisor.start(
-                Service(
-                    name=f"airflow {component}",
-                    command=[_tool("airflow"), component],
-                    env=env,
-                    log_file=self.settings.log_dir / f"airflow-{component}.log",
-                )
-            )
+            self._start_component(component)
+        logs = Service(
+            name="airflow log server",
+            command=[sys.executable, "-m", "relearn_dev.stack.log_server"],
+            env=env,
+            log_file=self.settings.log_dir / "airflow-log-server.log",
+        )
+        self.supervisor.start(logs)
         self.supervisor.wait_ready(api)
+        if scheduler:
+            self.start_scheduler()
+
+    def start_scheduler(self) -> None:
+        """The scheduler creates DAG runs: start it once the models have their champions."""
+        self._start_component("scheduler")
+
+    def _start_component(self, component: str) -> None:
+        # Their own log servers would listen on every interface: ours is on loopback.
+        options = ["--skip-serve-logs"] if component in SERVING_LOGS else []
+        self.supervisor.start(
+            Service(
+                name=f"airflow {component}",
+                command=[_tool("airflow"), component, *options],
+                env=self.airflow_env,
+                log_file=self.settings.log_dir / f"airflow-{component}.log",
+            )
+        )
 
     def check_ports(self, *, airflow: bool) -> None:
         """Fail before starting anything when a port the stack needs is taken."""
@@ -246,6 +300,7 @@ class Stack:
             self._require_free_port(self.settings.mlflow_port, "RELEARN_MLFLOW_PORT")
         if airflow:
             self._require_free_port(self.settings.airflow_port, "RELEARN_AIRFLOW_PORT")
+            self._require_free_port(self.settings.log_server_port, "RELEARN_LOG_SERVER_PORT")
 
     def _require_free_port(self, port: int, variable: str) -> None:
         if port_in_use(self.settings.host, port):

@@ -1,0 +1,1 @@
+"""The local stack: embedded Postgres, the MLflow server and Airflow's components."""

@@ -1,0 +1,72 @@
+"""Handlers of ``bootstrap``, ``reinforce`` and ``summary``: models, MLflow and Postgres."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from typing import TYPE_CHECKING
+
+from relearn.bootstrap import bootstrap_model
+from relearn.cli.state import selected_models
+from relearn.config import load_config
+from relearn.retraining import RetrainingError
+from relearn.retraining.loop import reinforce as reinforce_model
+from relearn.retraining.options import ReinforceOptions
+from relearn.services import NoChampionError, Services
+from relearn.settings import load_settings
+from relearn.summary import collect_summary, render_summary
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def bootstrap(args: argparse.Namespace) -> int:
+    services = Services.from_settings(load_settings())
+    for model_cfg in selected_models(args):
+        result = bootstrap_model(services, model_cfg)
+        state = "registered" if result.created else "already deployed"
+        print(f"{result.model_name}: v{result.version} is champion ({state})")
+    return 0
+
+
+def reinforce(args: argparse.Namespace) -> int:
+    services = Services.from_settings(load_settings())
+    status = 0
+    for model_cfg in selected_models(args):
+        options = ReinforceOptions.from_config(
+            model_cfg,
+            lookback_days=args.lookback_days,
+            confidence_threshold=args.confidence_threshold,
+            min_error_samples=args.min_error_samples,
+            fine_tune=not args.from_scratch,
+            epochs=args.epochs,
+            dry_run=args.dry_run,
+            source="manual",
+        )
+        try:
+            run = reinforce_model(services, model_cfg, options, trigger_key=f"cli__{uuid.uuid4()}")
+        except (RetrainingError, NoChampionError) as error:
+            print(f"relearn: {model_cfg.name}: {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(
+            json.dumps(
+                {
+                    "model": model_cfg.name,
+                    "retraining_run_id": str(run.id),
+                    "status": run.status,
+                    "model_version": run.model_version,
+                    "metrics": run.metrics,
+                },
+                default=str,
+            )
+        )
+    return status
+
+
+def summary(args: argparse.Namespace) -> int:
+    names = load_config(args.config).model_names
+    state = collect_summary(Services.from_settings(load_settings()), names)
+    print(json.dumps(state, indent=2) if args.json else render_summary(state))
+    return 0

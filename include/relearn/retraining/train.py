@@ -1,0 +1,125 @@
+"""Step ``train``: fine-tune the pinned champion (or train from scratch), log the candidate."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import mlflow
+
+from relearn.evaluation import confusion
+from relearn.registry import model_uri
+from relearn.retraining import artifacts
+from relearn.retraining.options import ReinforceOptions
+from relearn.retraining.record import load_run
+from relearn.retraining.results import StepResult, StepStatus, finished
+from relearn.services import NoChampionError
+from relearn.store import runs
+from relearn.store.db import transaction
+from relearn.training.factory import new_classifier
+from relearn.training.pyfunc import log_pyfunc_model
+from relearn.training.reports import confusion_matrix_png, training_curve_png
+
+if TYPE_CHECKING:
+    from relearn.config import ModelConfig
+    from relearn.data.dataset import RetrainingDataset
+    from relearn.services import Services
+    from relearn.training.classifier import TabularClassifier, TrainingHistory
+
+log = logging.getLogger(__name__)
+
+
+def train(services: Services, model_cfg: ModelConfig, retraining_run_id: str) -> StepResult:
+    """Fine-tune the pinned champion (or train from scratch) and log the candidate model.
+
+    ``TRAINED`` with the candidate's logged-model id (a retry finds the one it logged).
+    Raises ``NoChampionError`` when asked to fine-tune a model that has no champion.
+    """
+    run = load_run(services, retraining_run_id)
+    if run.finished:
+        return finished(retraining_run_id, model_cfg.name, run.status)
+    candidate_id = artifacts.candidate_model_id(services, run)
+    if candidate_id is None:
+        candidate_id = _train(services, model_cfg, run)
+    else:
+        log.info("%s: candidate %s already trained", model_cfg.name, candidate_id)
+    return StepResult(
+        StepStatus.TRAINED,
+        retraining_run_id,
+        model_cfg.name,
+        detail=f"candidate {candidate_id}",
+        candidate_model_id=candidate_id,
+    )
+
+
+def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) -> str:
+    """Fit, log the candidate to the run's MLflow run and its history to the row; its id."""
+    options = ReinforceOptions.from_record(run.params)
+    classifier, learning_rate = _starting_point(services, model_cfg, run, options)
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = artifacts.load_dataset(services, model_cfg, run.mlflow_run_id, tmp)
+        history = classifier.fit(
+            dataset.features("train"),
+            dataset.labels("train"),
+            val_frame=dataset.features("validation"),
+            val_labels=dataset.labels("validation"),
+            epochs=options.epochs,
+            learning_rate=learning_rate,
+        )
+        with artifacts.mlflow_run(services, run.mlflow_run_id):
+            mlflow.log_params(
+                {
+                    "fine_tune": options.fine_tune,
+                    "learning_rate": learning_rate,
+                    "epochs": options.epochs,
+                }
+            )
+            candidate_id = _log_candidate(model_cfg, classifier, dataset, history, Path(tmp))
+    training = {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch}
+    with transaction(services.database_url) as connection:
+        runs.merge_metrics(
+            connection, run.id, {"training": {**training, "history": history.epochs}}
+        )
+    log.info("%s: candidate %s trained (%s)", model_cfg.name, candidate_id, training)
+    return candidate_id
+
+
+def _starting_point(
+    services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun, options: ReinforceOptions
+) -> tuple[TabularClassifier, float]:
+    """The classifier to fit and its learning rate: the pinned champion's, or a new one."""
+    if not options.fine_tune:
+        return new_classifier(model_cfg), options.learning_rate
+    champion_version = run.params.get("champion_version")
+    if champion_version is None:
+        raise NoChampionError(model_cfg.name)
+    classifier = artifacts.load_registered_classifier(
+        services.tracking_uri, model_uri(model_cfg.name, champion_version)
+    )
+    return classifier, options.learning_rate * model_cfg.training.fine_tune_lr_factor
+
+
+def _log_candidate(
+    model_cfg: ModelConfig,
+    classifier: TabularClassifier,
+    dataset: RetrainingDataset,
+    history: TrainingHistory,
+    tmp: Path,
+) -> str:
+    """Log curves, the validation confusion matrix and the model to the active MLflow run."""
+    predicted = classifier.predict_proba(dataset.features("validation")).argmax(axis=1)
+    matrix = confusion(
+        dataset.labels("validation"), [model_cfg.classes[i] for i in predicted], model_cfg.classes
+    )
+    for epoch in history.epochs:
+        metrics = {k: v for k, v in epoch.items() if k != "epoch"}
+        mlflow.log_metrics(metrics, step=int(epoch["epoch"]))
+    mlflow.log_artifact(str(training_curve_png(history, tmp / "training_curve.png")))
+    mlflow.log_artifact(
+        str(confusion_matrix_png(matrix, model_cfg.classes, tmp / "confusion_validation.png"))
+    )
+    info = log_pyfunc_model(classifier, model_cfg)
+    mlflow.set_tag(artifacts.CANDIDATE_TAG, info.model_id)
+    return info.model_id

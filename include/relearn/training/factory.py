@@ -1,0 +1,33 @@
+"""Build or load a classifier of any kind: the one place that knows every kind.
+
+Kept apart from the base class (``relearn.training.classifier``) so the kinds can import the
+base without the base importing them back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from relearn.config import ModelConfig, ModelKind
+from relearn.training.classifier import TabularClassifier, read_meta
+from relearn.training.sklearn_model import SklearnLogRegClassifier
+from relearn.training.torch_mlp import TorchMLPClassifier
+
+
+def _classifier_class(kind: ModelKind) -> type[TabularClassifier]:
+    match kind:
+        case ModelKind.TORCH_MLP:
+            return TorchMLPClassifier
+        case ModelKind.SKLEARN_LOGREG:
+            return SklearnLogRegClassifier
+    raise ValueError(f"unsupported model kind '{kind}'")
+
+
+def new_classifier(model_cfg: ModelConfig) -> TabularClassifier:
+    """An unfitted classifier of the configured kind."""
+    return _classifier_class(model_cfg.kind)(model_cfg)
+
+
+def load_classifier(directory: Path | str) -> TabularClassifier:
+    """The classifier saved in ``directory``, whatever its kind."""
+    return _classifier_class(read_meta(Path(directory)).kind).load(directory)
