@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from relearn.abtest import policy
-from relearn.abtest.deploy import PREVIOUS_CHAMPION, apply_decision, start_test
+from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.decision import apply_decision
+from relearn.abtest.deploy import start_test
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import Services
 from relearn.store import abtests
@@ -138,10 +140,10 @@ def scheduler_log(airflow_api, settings) -> Path:
 
 
 @pytest.fixture(scope="module")
-def hitl_champion(hitl_config, tracking_uri) -> str:
+def hitl_champion(hitl_config, database_url, tracking_uri) -> str:
     from relearn.bootstrap import bootstrap_model
 
-    return bootstrap_model(hitl_config, tracking_uri).version
+    return bootstrap_model(Services(database_url, tracking_uri), hitl_config).version
 
 
 def _awaiting_approval(model_cfg, database_url, tracking_uri, champion: str) -> dict[str, str]:
