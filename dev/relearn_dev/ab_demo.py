@@ -101,7 +101,12 @@ def run_ab_phase(
     if older is None:
         return True
     start_test(
-        services, model_cfg, now=hour, run_key=f"demo-{hour.isoformat()}", version=older, by="demo"
+        services,
+        model_cfg,
+        now=hour,
+        trigger_key=f"demo-{hour.isoformat()}",
+        version=older,
+        by="demo",
     )
     _routed_traffic(model_cfg, settings, world, hour, seed=int(hour.timestamp()) + 1)
     hour += timedelta(hours=1)

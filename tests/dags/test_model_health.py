@@ -29,7 +29,7 @@ def test_health_dag_records_a_check_per_model(champion, database_url, tracking_u
     assert run.state == "success"
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "SELECT status, champion_version, details FROM health_checks WHERE dag_run_id = %s",
+            "SELECT status, champion_version, details FROM health_checks WHERE trigger_key = %s",
             (run.run_id,),
         )
         rows = cursor.fetchall()

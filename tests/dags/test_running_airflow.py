@@ -153,7 +153,12 @@ def _awaiting_approval(model_cfg, database_url, tracking_uri, champion: str) -> 
     registry_client(tracking_uri).set_registered_model_alias(MODEL, CHALLENGER, version)
     now = datetime.now(UTC)
     started = start_test(
-        services, model_cfg, now=now, run_key=f"hitl-start-{version}", version=version, by="test"
+        services,
+        model_cfg,
+        now=now,
+        trigger_key=f"hitl-start-{version}",
+        version=version,
+        by="test",
     )
     with transaction(database_url) as connection:
         test = abtests.get_test(connection, started.test_id)
@@ -163,7 +168,7 @@ def _awaiting_approval(model_cfg, database_url, tracking_uri, champion: str) -> 
         test,
         policy.Decision(policy.AWAIT_APPROVAL, test.traffic_percent, "passed: awaiting approval"),
         now=now,
-        run_key=f"hitl-await-{version}",
+        trigger_key=f"hitl-await-{version}",
         by="policy",
     )
     assert waiting.action == policy.AWAIT_APPROVAL
@@ -181,7 +186,7 @@ def _waiting_task(api: Api, request: dict[str, str]) -> dict:
 
     def probe() -> dict | None:
         for run in api.get(f"/dags/{DAG_ID}/dagRuns?order_by=-start_date")["dag_runs"]:
-            path = f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances"
+            path = f"/dags/{DAG_ID}/dagRuns/{run['trigger_key']}/taskInstances"
             for ti in api.get(path)["task_instances"]:
                 if ti["task_id"] != TASK_ID or ti["state"] != "awaiting_input":
                     continue
@@ -208,13 +213,13 @@ def _parked(log_file: Path, ti: dict) -> None:
 
 
 def _answer(api: Api, ti: dict, option: str) -> None:
-    path = f"/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/{TASK_ID}/{ti['map_index']}"
+    path = f"/dags/{DAG_ID}/dagRuns/{ti['trigger_key']}/taskInstances/{TASK_ID}/{ti['map_index']}"
     answered = api.send("PATCH", f"{path}/hitlDetails", {"chosen_options": [option]})
     assert answered["chosen_options"] == [option]
 
 
 def _finished(api: Api, ti: dict) -> str:
-    path = f"/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/{TASK_ID}/{ti['map_index']}"
+    path = f"/dags/{DAG_ID}/dagRuns/{ti['trigger_key']}/taskInstances/{TASK_ID}/{ti['map_index']}"
 
     def probe() -> str | None:
         state = api.get(path)["state"]
@@ -277,7 +282,7 @@ def test_the_request_sensor_gives_up_when_its_timeout_passes(airflow_api):
             for run in airflow_api.get(f"/dags/{dag}/dagRuns")["dag_runs"]:
                 if run["run_type"] != "scheduled":  # e.g. dag.test() runs of other modules
                     continue
-                path = f"/dags/{dag}/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_request"
+                path = f"/dags/{dag}/dagRuns/{run['trigger_key']}/taskInstances/wait_for_request"
                 ti = airflow_api.get(path)
                 if ti["state"] in ("skipped", "success", "failed", "up_for_retry"):
                     return ti

@@ -71,7 +71,7 @@ class PromotionApprovalOperator(ApprovalOperator):
                 test_id=self.request["test_id"],
                 approved=bool(self.hitl_summary_extra.get("approved")),
                 now=datetime.now(UTC),
-                run_key=f"{context['dag_run'].run_id}__approval",
+                trigger_key=f"{context['dag_run'].run_id}__approval",
                 by=f"human:{who or 'unknown'}",
             )
         self.log.info("%s: %s (%s)", self.request["model"], outcome.action, outcome.reason)

@@ -48,7 +48,7 @@ class ModelHealthOperator(RelearnModelOperator):
             hook.model_config(self.model_name),
             now=now,
             window=timedelta(hours=int(self.window_hours)),
-            run_key=context["dag_run"].run_id,
+            trigger_key=context["dag_run"].run_id,
         )
         if report.status == "unhealthy":
             raise ModelUnhealthyError(f"{self.model_name}: {'; '.join(report.reasons)}")

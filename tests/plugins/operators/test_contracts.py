@@ -66,7 +66,7 @@ def test_health_operator_fails_at_once_and_records_a_model_without_champion(
     assert isinstance(failed.value, AirflowFailException)  # retrying deploys nothing
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "SELECT status FROM health_checks WHERE model_name = %s AND dag_run_id = %s",
+            "SELECT status FROM health_checks WHERE model_name = %s AND trigger_key = %s",
             (name, "contract_fresh"),
         )
         assert cursor.fetchall() == [("unhealthy",)]
