@@ -1,4 +1,4 @@
-"""``model init``'s inference, the dataset reader's checks, and v1's train/validation/holdout split."""
+"""model init's inference, the dataset reader's checks, v1's train/validation/holdout split."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_model_init_refuses_a_label_with_one_class_and_unusable_names(tmp_path):
     with pytest.raises(DatasetError, match="single class"):
         draft_entry(path, name="m_one", label="y")
     pd.DataFrame({"x value": [1, 2], "y": ["a", "b"]}).to_csv(path, index=False)
-    with pytest.raises(DatasetError, match="'x value'.*rename"):
+    with pytest.raises(DatasetError, match=r"'x value'.*rename"):
         draft_entry(path, name="m_one", label="y")
     with pytest.raises(DatasetError, match="no label column 'z'"):
         draft_entry(path, name="m_one", label="z")
