@@ -9,7 +9,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from relearn.bootstrap import BootstrapResult, bootstrap_model, dataset_reference
+from relearn.bootstrap import (
+    BootstrapResult,
+    NoTrainingDataError,
+    bootstrap_model,
+    dataset_reference,
+)
 from relearn.cli.state import selected_models
 from relearn.config import load_config
 from relearn.retraining import RetrainingError
@@ -33,9 +38,14 @@ def bootstrap(args: argparse.Namespace) -> int:
         path = Path(args.dataset)
         _report(bootstrap_model(services, model_cfg, partial(dataset_reference, model_cfg, path)))
         return 0
+    status = 0
     for model_cfg in selected_models(args):
-        _report(bootstrap_model(services, model_cfg))
-    return 0
+        try:
+            _report(bootstrap_model(services, model_cfg))
+        except NoTrainingDataError as error:  # the other models still get their champion
+            print(f"relearn: {error}", file=sys.stderr)
+            status = 1
+    return status
 
 
 def _report(result: BootstrapResult) -> None:

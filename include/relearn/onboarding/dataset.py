@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from relearn.onboarding.files import Batch
 
 _KEY = "__relearn_sample_key"
+# Rows held beyond the sample's size before they are cut back (a cut copies what is held).
+_SLACK = 1.25
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,51 @@ def read_sample(path: Path, model_cfg: ModelConfig, max_rows: int, seed: int) ->
     wanted = [*model_cfg.feature_names, model_cfg.label]
     if model_cfg.time_column is not None:
         wanted.append(model_cfg.time_column)
-    rng = np.random.default_rng(seed)
-    kept: pd.DataFrame | None = None
-    rows = 0
+    sampler = _Sampler(max_rows, seed)
     for batch in files.batches(path, wanted):
-        typed = _typed(batch, model_cfg, path).assign(**{_KEY: rng.random(len(batch.frame))})
-        rows += len(typed)
-        kept = typed if kept is None else pd.concat([kept, typed], ignore_index=True)
-        if len(kept) > max_rows:
-            smallest = np.argpartition(kept[_KEY].to_numpy(), max_rows - 1)[:max_rows]
-            kept = kept.iloc[np.sort(smallest)].reset_index(drop=True)
-    if kept is None or rows == 0:
+        sampler.add(_typed(batch, model_cfg, path))
+    if sampler.rows == 0:
         raise DatasetError(f"dataset {path}: no rows")
-    return DatasetSample(kept.drop(columns=_KEY), rows, files.digest(path))
+    return DatasetSample(sampler.sample(), sampler.rows, files.digest(path))
+
+
+class _Sampler:
+    """Bottom-k sampling: every row gets a uniform random key, the ``size`` smallest stay.
+
+    Once ``size`` rows are held, the largest kept key is a threshold no later row above it
+    can beat, so each batch contributes only its rows below it, and the held rows are cut
+    back to ``size`` when they reach twice that: memory stays about twice the sample.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.rows = 0
+        self._rng = np.random.default_rng(seed)
+        self._parts: list[pd.DataFrame] = []
+        self._held = 0
+        self._threshold = np.inf
+
+    def add(self, frame: pd.DataFrame) -> None:
+        keys = self._rng.random(len(frame))
+        self.rows += len(frame)
+        below = keys < self._threshold
+        self._parts.append(frame[below].assign(**{_KEY: keys[below]}))
+        self._held += int(below.sum())
+        if self._held > self.size * _SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        held = pd.concat(self._parts, ignore_index=True)
+        if len(held) > self.size:
+            smallest = np.argpartition(held[_KEY].to_numpy(), self.size - 1)[: self.size]
+            held = held.iloc[np.sort(smallest)].reset_index(drop=True)
+            self._threshold = float(held[_KEY].max())
+        self._parts, self._held = [held], len(held)
+
+    def sample(self) -> pd.DataFrame:
+        """The kept rows in file order."""
+        self._compact()
+        return self._parts[0].drop(columns=_KEY)
 
 
 def _typed(batch: Batch, model_cfg: ModelConfig, path: Path) -> pd.DataFrame:

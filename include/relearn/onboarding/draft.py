@@ -38,6 +38,7 @@ MAX_CATEGORIES = 50
 MAX_CLASSES = 100
 MARGIN = 0.1
 _TIME_PROBE_ROWS = 100
+_MAX_DISTINCT = max(MAX_CATEGORIES, MAX_CLASSES)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DEFAULTS = {
     "training": TrainingConfig,
@@ -81,8 +82,12 @@ class ColumnStats:
                 self.low = min(self.low, float(parsed.min()))
                 self.high = max(self.high, float(parsed.max()))
         if not self.too_many_values:
-            self.values.update(files.texts(present).unique())
-            self.too_many_values = len(self.values) > max(MAX_CATEGORIES, MAX_CLASSES)
+            # Distinct values first: a continuous column never turns every cell into text.
+            distinct = pd.Series(present.unique())
+            self.too_many_values = len(distinct) > _MAX_DISTINCT
+            if not self.too_many_values:
+                self.values.update(files.texts(distinct))
+                self.too_many_values = len(self.values) > _MAX_DISTINCT
 
 
 def _as_numbers(values: pd.Series) -> pd.Series | None:

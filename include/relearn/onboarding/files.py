@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
 
-BATCH_ROWS = 65_536
+BATCH_ROWS = 16_384
 SUFFIXES = (".csv", ".parquet")
 _DIGEST_CHUNK = 1 << 20
+_READ_BUFFER = 1 << 20
 
 
 class DatasetError(ValueError):
@@ -87,8 +88,10 @@ def _frames(path: Path, wanted: list[str], batch_rows: int) -> Iterator[pd.DataF
 
 
 def _parquet(path: Path) -> pq.ParquetFile:
+    # pre_buffer (the default) caches every column chunk read so far: ~the file's size in
+    # memory by the last batch. Unbuffered, a batch costs its row group and no more.
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
     except (pa.ArrowException, OSError) as error:
         raise DatasetError(f"dataset {path}: not a Parquet file ({_line(error)})") from None
 
