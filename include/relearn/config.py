@@ -76,7 +76,7 @@ class TrainingConfig(_Strict):
     reference_rows: PositiveInt = 5000
     # Bootstrapping from a dataset file trains on a uniform sample of at most this many rows,
     # so a file of any size fits in the daily loop's memory.
-    max_dataset_rows: PositiveInt = 200_000
+    max_dataset_rows: PositiveInt = 100_000
 
 
 class ReinforcementConfig(_Strict):

@@ -126,6 +126,8 @@ def test_own_model_from_csv_to_gated_candidate(tmp_path, database_url, tracking_
     with transaction(database_url) as connection:
         run = get_run(connection, report["retraining_run_id"])
     gate = run.metrics["gate"]
+    # Blessed or not, the gate judged the candidate on the recent holdout's real numbers.
     assert isinstance(gate["blessed"], bool)
+    assert {"accuracy", "f1_macro", "accuracy_vs_champion"} <= {c["name"] for c in gate["checks"]}
     assert run.metrics["holdout"]["n"] >= model_cfg.gates.min_eval_samples
     assert 0.0 < run.metrics["champion_holdout"]["accuracy"] < 1.0

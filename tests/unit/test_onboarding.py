@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from relearn.bootstrap import NoTrainingDataError, simulated_reference
 from relearn.config import ConfigError, ModelConfig, load_config
 from relearn.onboarding import files
 from relearn.onboarding.dataset import read_sample
@@ -176,3 +177,16 @@ def test_stratified_split_keeps_the_class_mix_and_is_seeded():
     assert list(again.holdout["x"]) == list(split.holdout["x"])
     # Not in time order: the holdout is drawn from the whole range.
     assert split.holdout["x"].min() < 200 < split.holdout["x"].max()
+
+
+def test_a_model_without_data_or_simulation_is_refused_not_simulated(dataset):
+    model_cfg = _model(dataset)
+    assert model_cfg.simulation is None
+    with pytest.raises(NoTrainingDataError, match=r"--dataset FILE.*--from-mlflow"):
+        simulated_reference(model_cfg)
+
+
+def test_the_time_column_cannot_be_a_feature_or_the_label(dataset):
+    entry = draft_entry(dataset, name="churn_own", label="churned", time_column="when").entry
+    with pytest.raises(ValueError, match="time column 'age'"):
+        ModelConfig.model_validate({**entry, "time_column": "age"})

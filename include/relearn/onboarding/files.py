@@ -63,7 +63,8 @@ def columns(path: Path) -> list[str]:
 
 def batches(path: Path, wanted: Sequence[str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
     """The ``wanted`` columns of every row, ``batch_rows`` rows at a time."""
-    missing = [name for name in wanted if name not in columns(path)]
+    present = set(columns(path))
+    missing = [name for name in wanted if name not in present]
     if missing:
         raise DatasetError(f"dataset {path}: no column(s) {missing}")
     first_row = 1
