@@ -190,3 +190,16 @@ def test_the_time_column_cannot_be_a_feature_or_the_label(dataset):
     entry = draft_entry(dataset, name="churn_own", label="churned", time_column="when").entry
     with pytest.raises(ValueError, match="time column 'age'"):
         ModelConfig.model_validate({**entry, "time_column": "age"})
+
+
+def test_ragged_lines_and_empty_labels_are_named(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,label\n1,2,x\n3,4,y\n5,6,y,7\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="Expected 3 fields in line 4, saw 4"):
+        draft_entry(ragged, name="m_one", label="label")
+    unlabelled = tmp_path / "unlabelled.csv"
+    unlabelled.write_text("a,b,label\n1,2,x\n3,4,\n5,6,y\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="row 2, column 'label': empty"):
+        draft_entry(unlabelled, name="m_one", label="label")
+    with pytest.raises(DatasetError, match="--name 'Bad Name'"):
+        draft_entry(unlabelled, name="Bad Name", label="label")

@@ -40,6 +40,7 @@ MARGIN = 0.1
 _TIME_PROBE_ROWS = 100
 _MAX_DISTINCT = max(MAX_CATEGORIES, MAX_CLASSES)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODEL_NAME = re.compile(ModelConfig.model_fields["name"].metadata[0].pattern)
 _DEFAULTS = {
     "training": TrainingConfig,
     "reinforcement": ReinforcementConfig,
@@ -63,8 +64,12 @@ class ColumnStats:
     too_many_values: bool = False
     # Judged on the first values seen: text that reads as timestamps (a time column?).
     looks_like_time: bool | None = None
+    first_missing_row: int | None = None
 
-    def add(self, values: pd.Series) -> None:
+    def add(self, values: pd.Series, first_row: int) -> None:
+        empty = values.isna().to_numpy()
+        if self.first_missing_row is None and empty.any():
+            self.first_missing_row = first_row + int(empty.argmax())
         self.rows += len(values)
         present = values.dropna()
         self.missing += len(values) - len(present)
@@ -114,7 +119,7 @@ def scan(path: Path, wanted: list[str]) -> dict[str, ColumnStats]:
     stats = {name: ColumnStats(name) for name in wanted}
     for batch in files.batches(path, wanted):
         for name, column in stats.items():
-            column.add(batch.frame[name])
+            column.add(batch.frame[name], batch.first_row)
     return stats
 
 
@@ -130,6 +135,11 @@ def draft_entry(
 
     :raises DatasetError: the file, the label or the time column cannot be used.
     """
+    if not _MODEL_NAME.match(name):
+        raise DatasetError(
+            f"--name '{name}': a model name is 2-63 lower-case letters, digits and _, "
+            "starting with a letter"
+        )
     names = files.columns(path)
     for role, column in (("label", label), ("time column", time_column)):
         if column is not None and column not in names:
@@ -144,10 +154,7 @@ def draft_entry(
     rows = stats[label].rows
     classes = _classes(path, stats[label])
     if time_column is not None and stats[time_column].missing:
-        raise DatasetError(
-            f"dataset {path}: time column '{time_column}' has "
-            f"{stats[time_column].missing} empty cell(s)"
-        )
+        raise _empty_cells(path, stats[time_column], "time column")
     features, skipped = [], {}
     for column in names:
         if column in {label, time_column}:
@@ -170,9 +177,7 @@ def draft_entry(
 
 def _classes(path: Path, label: ColumnStats) -> list[str]:
     if label.missing:
-        raise DatasetError(
-            f"dataset {path}: label column '{label.name}' has {label.missing} empty cell(s)"
-        )
+        raise _empty_cells(path, label, "label column")
     if label.too_many_values or len(label.values) > MAX_CLASSES:
         raise DatasetError(
             f"dataset {path}: label column '{label.name}' has more than {MAX_CLASSES} distinct "
@@ -184,6 +189,13 @@ def _classes(path: Path, label: ColumnStats) -> list[str]:
             f"{sorted(label.values)}: a classifier needs at least two"
         )
     return sorted(label.values, key=_natural)
+
+
+def _empty_cells(path: Path, stats: ColumnStats, role: str) -> DatasetError:
+    return DatasetError(
+        f"dataset {path}: row {stats.first_missing_row}, column '{stats.name}': empty "
+        f"({stats.missing} empty cell(s) in the {role}, which needs a value in every row)"
+    )
 
 
 def _natural(value: str) -> tuple[int, float, str]:

@@ -81,7 +81,9 @@ def _frames(path: Path, wanted: list[str], batch_rows: int) -> Iterator[pd.DataF
         except pa.ArrowException as error:
             raise DatasetError(f"dataset {path}: unreadable Parquet ({_line(error)})") from None
         return
-    reader = pd.read_csv(path, usecols=wanted, dtype=str, chunksize=batch_rows)
+    # Every column is parsed (with usecols pandas would pass a row with extra fields), so a
+    # ragged line fails with its line number.
+    reader = pd.read_csv(path, dtype=str, chunksize=batch_rows)
     try:
         yield from (chunk[wanted] for chunk in reader)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
