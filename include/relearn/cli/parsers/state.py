@@ -34,6 +34,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         needs_mlflow=True,
     )
     bootstrap.add_argument("--model", help="only this model")
+    bootstrap.add_argument(
+        "--dataset",
+        metavar="FILE",
+        help="train the model's v1 on this labelled CSV or Parquet file (with --model); "
+        "without it, only demo models with a `simulation:` section can be bootstrapped",
+    )
     summary = add_command(
         commands,
         "summary",
