@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from relearn.bootstrap import bootstrap_model
+from relearn.cli.imported import bootstrap_from_mlflow
 from relearn.cli.state import selected_models
 from relearn.config import load_config
 from relearn.retraining import RetrainingError
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 
 def bootstrap(args: argparse.Namespace) -> int:
+    if args.from_mlflow or args.reference:
+        return bootstrap_from_mlflow(args)
     services = Services.from_settings(load_settings())
     for model_cfg in selected_models(args):
         result = bootstrap_model(services, model_cfg)
