@@ -40,6 +40,9 @@ class FeatureType(StrEnum):
 class ModelKind(StrEnum):
     TORCH_MLP = "torch_mlp"
     SKLEARN_LOGREG = "sklearn_logreg"
+    # A scikit-learn estimator trained elsewhere and imported from MLflow
+    # (`relearn bootstrap --from-mlflow`); retraining refits a clone of it.
+    SKLEARN_IMPORTED = "sklearn_imported"
 
 
 class Feature(_Strict):

@@ -15,6 +15,7 @@ from relearn.bootstrap import (
     bootstrap_model,
     dataset_reference,
 )
+from relearn.cli.imported import bootstrap_from_mlflow
 from relearn.cli.state import selected_models
 from relearn.config import load_config
 from relearn.retraining import RetrainingError
@@ -29,7 +30,11 @@ if TYPE_CHECKING:
 
 
 def bootstrap(args: argparse.Namespace) -> int:
-    """Dispatch on where v1 comes from: the user's dataset, else the demo simulation."""
+    """Dispatch on where v1 comes from: an MLflow model, the user's dataset, else the demo."""
+    if args.from_mlflow or args.reference:
+        if args.dataset:
+            raise ValueError("--dataset and --from-mlflow exclude each other: choose one source")
+        return bootstrap_from_mlflow(args)
     services = Services.from_settings(load_settings())
     if args.dataset:
         if not args.model:
