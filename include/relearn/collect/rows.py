@@ -1,0 +1,211 @@
+"""Incoming prediction rows: normalised into a frame and screened by the model's checks.
+
+A batch arrives as a frame with the columns of ``PREDICTION_COLUMNS`` (``features`` holding
+one object per row) or, from a flat file, one column per configured feature instead of
+``features``. Screening never raises on a row: each bad row is rejected with every reason,
+and the good rows go on, ready for ``relearn.store.predictions.copy_predictions``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from relearn.collect.checks import row_reasons
+from relearn.serving.router import CHALLENGER_ARM, CHAMPION_ARM
+from relearn.store.prediction_log import FEATURES_TYPE
+from relearn.store.predictions import LoggedPrediction
+from relearn.validation.frame import utc
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from relearn.config import ModelConfig
+
+PREDICTION_COLUMNS = (
+    "prediction_id",
+    "model_version",
+    "unit_id",
+    "predicted_at",
+    "features",
+    "predicted_label",
+    "confidence",
+    "probabilities",
+    "latency_ms",
+    "served_by",
+)
+REQUIRED = ("prediction_id", "model_version", "predicted_at", "predicted_label")
+FEATURES = "features"
+# The arm a row was served by (``GET /assignment`` tells a client); the champion by default.
+ARMS = (CHAMPION_ARM, CHALLENGER_ARM)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row that was not logged: its position in the batch (0-based) and every reason."""
+
+    position: int
+    prediction_id: str | None
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Screened:
+    """The rows of a batch that may be logged, and the ones that may not."""
+
+    accepted: list[LoggedPrediction]
+    rejected: list[Rejected]
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if value is None:
+        return "null"
+    return "string" if isinstance(value, str) else "scalar"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    """A UUID from a UUID or its text; ``None`` for anything else (never raises)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _documents(frame: pd.DataFrame, model_cfg: ModelConfig) -> list[Any]:
+    """Each row's features document: the ``features`` column, or the flat feature columns."""
+    if FEATURES in frame.columns:
+        return frame[FEATURES].tolist()
+    names = [name for name in model_cfg.feature_names if name in frame.columns]
+    columns = [frame[name].tolist() for name in names]
+    documents = [
+        {name: None if _missing(v) else v for name, v in zip(names, values, strict=True)}
+        for values in zip(*columns, strict=True)
+    ]
+    return documents or [{} for _ in range(len(frame))]
+
+
+def _flat(frame: pd.DataFrame, documents: list[Any], model_cfg: ModelConfig) -> pd.DataFrame:
+    """The frame the checks read: base columns plus one column per configured feature."""
+    base = {name: frame[name] for name in PREDICTION_COLUMNS if name in frame.columns}
+    flat = pd.DataFrame(base, index=frame.index).drop(columns=[FEATURES], errors="ignore")
+    flat = flat.reset_index(drop=True)
+    for feature in model_cfg.features:
+        values = [d.get(feature.name) if isinstance(d, dict) else None for d in documents]
+        flat[feature.name] = pd.Series(values, dtype=object)
+    flat[FEATURES_TYPE] = [_json_type(d) for d in documents]
+    return flat
+
+
+def _confidence(value: Any, probabilities: Any) -> Any:
+    """The given confidence, else the highest probability (a number or the raw value)."""
+    if not _missing(value) or not isinstance(probabilities, dict) or not probabilities:
+        return value
+    numbers = [p for p in probabilities.values() if isinstance(p, int | float)]
+    return max(numbers) if len(numbers) == len(probabilities) else None
+
+
+def _extra_reasons(row: dict[str, Any], classes: set[str]) -> list[str]:
+    """What the window checks do not cover because a window never lacks it."""
+    reasons = []
+    if parse_uuid(row.get("prediction_id")) is None and not _missing(row.get("prediction_id")):
+        reasons.append("prediction_id is not a UUID")
+    version = row.get("model_version")
+    if _missing(version) or str(version).strip() == "":
+        reasons.append("model_version is missing")
+    probabilities = row.get("probabilities")
+    if not _missing(probabilities) and not (
+        isinstance(probabilities, dict)
+        and set(probabilities) <= classes
+        and all(
+            isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
+            for p in probabilities.values()
+        )
+    ):
+        reasons.append(f"probabilities must map classes {sorted(classes)} to numbers in [0, 1]")
+    latency = row.get("latency_ms")
+    if not _missing(latency) and not (
+        isinstance(latency, int | float) and not isinstance(latency, bool) and latency >= 0
+    ):
+        reasons.append("latency_ms must be a number >= 0")
+    if not _missing(row.get("served_by")) and row["served_by"] not in ARMS:
+        reasons.append(f"served_by must be one of {list(ARMS)}")
+    return reasons
+
+
+def _dumps(document: Any) -> str | None:
+    """Strict JSON (Postgres refuses NaN); ``None`` when the document cannot be stored."""
+    try:
+        return json.dumps(document, allow_nan=False, default=str)
+    except ValueError:
+        return None
+
+
+def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: datetime) -> Screened:
+    """Split a batch into rows to log and rows rejected with reasons (never raises on a row).
+
+    A missing required column rejects every row with that reason, so a malformed file
+    still reports all its rows instead of failing somewhere in the middle.
+    """
+    frame = frame.reset_index(drop=True)
+    documents = _documents(frame, model_cfg)
+    if "probabilities" in frame.columns:
+        frame = frame.assign(
+            confidence=[
+                _confidence(c, p)
+                for c, p in zip(
+                    frame["confidence"] if "confidence" in frame.columns else [None] * len(frame),
+                    frame["probabilities"],
+                    strict=True,
+                )
+            ]
+        )
+    flat = _flat(frame, documents, model_cfg)
+    missing = [name for name in (*REQUIRED, "confidence") if name not in flat.columns]
+    reasons = row_reasons(flat, model_cfg, now)
+    classes = set(model_cfg.classes)
+    records = flat.replace({np.nan: None}).to_dict("records") if len(flat) else []
+    accepted: list[LoggedPrediction] = []
+    rejected: list[Rejected] = []
+    for position, (row, document) in enumerate(zip(records, documents, strict=True)):
+        problems = [f"column '{name}' is missing" for name in missing]
+        problems += reasons[position] + _extra_reasons(row, classes)
+        features = _dumps(document)
+        probabilities = row.get("probabilities")
+        if features is None or (probabilities is not None and _dumps(probabilities) is None):
+            problems.append("features or probabilities hold NaN or infinity")
+        if problems:
+            pid = row.get("prediction_id")
+            rejected.append(Rejected(position, None if _missing(pid) else str(pid), problems))
+            continue
+        accepted.append(
+            LoggedPrediction(
+                prediction_id=parse_uuid(row["prediction_id"]),
+                model_name=model_cfg.name,
+                model_version=str(row["model_version"]),
+                unit_id=None if _missing(row.get("unit_id")) else str(row["unit_id"]),
+                predicted_at=utc(row["predicted_at"]).to_pydatetime(),
+                features=document,
+                predicted_label=str(row["predicted_label"]),
+                confidence=float(row["confidence"]),
+                probabilities=probabilities,
+                latency_ms=row.get("latency_ms"),
+                served_by=row.get("served_by") or CHAMPION_ARM,
+            )
+        )
+    return Screened(accepted, rejected)
