@@ -198,7 +198,7 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
                 prediction_id=parse_uuid(row["prediction_id"]),
                 model_name=model_cfg.name,
                 model_version=str(row["model_version"]),
-                unit_id=None if _missing(row.get("unit_id")) else str(row["unit_id"]),
+                unit_id=None if _missing(row.get("unit_id")) else str(row["unit_id"]) or None,
                 predicted_at=utc(row["predicted_at"]).to_pydatetime(),
                 features=document,
                 predicted_label=str(row["predicted_label"]),

@@ -87,9 +87,9 @@ RETURNING prediction_id
 
 
 def _csv(rows: Sequence[LoggedPrediction]) -> io.StringIO:
-    """COPY's CSV: strings quoted, an unquoted empty field is NULL."""
+    """COPY's CSV, where an unquoted empty field is NULL (so an empty unit id is none)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\n")
     for r in rows:
         writer.writerow(
             (
