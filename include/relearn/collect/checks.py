@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from great_expectations import expectations as gxe
 
 from relearn.validation.checks import NOW_PARAMETER, model_checks
 from relearn.validation.frame import gx_frame, utc
@@ -67,12 +66,15 @@ def _pair_greater(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp)
     return (both & smaller).to_numpy()
 
 
-_EVALUATORS: dict[type, Callable[[pd.DataFrame, dict[str, Any], pd.Timestamp], np.ndarray]] = {
-    gxe.ExpectColumnValuesToNotBeNull: _not_null,
-    gxe.ExpectColumnValuesToBeUnique: _unique,
-    gxe.ExpectColumnValuesToBeInSet: _in_set,
-    gxe.ExpectColumnValuesToBeBetween: _between,
-    gxe.ExpectColumnPairValuesAToBeGreaterThanB: _pair_greater,
+# By class name: importing great_expectations here, before ``relearn.validation`` quietens
+# its loggers, would print GX's import chatter in every CLI run. A check of a new type fails
+# loudly here (KeyError) until it has an evaluator.
+_EVALUATORS: dict[str, Callable[[pd.DataFrame, dict[str, Any], pd.Timestamp], np.ndarray]] = {
+    "ExpectColumnValuesToNotBeNull": _not_null,
+    "ExpectColumnValuesToBeUnique": _unique,
+    "ExpectColumnValuesToBeInSet": _in_set,
+    "ExpectColumnValuesToBeBetween": _between,
+    "ExpectColumnPairValuesAToBeGreaterThanB": _pair_greater,
 }
 
 
@@ -88,7 +90,7 @@ def row_reasons(frame: pd.DataFrame, model_cfg: ModelConfig, now: datetime) -> l
     data = gx_frame(frame, model_cfg)
     reasons: list[list[str]] = [[] for _ in range(len(frame))]
     for check in applicable_checks(model_cfg, set(frame.columns)):
-        evaluate = _EVALUATORS[check.expectation]
+        evaluate = _EVALUATORS[check.expectation.__name__]
         for position in np.flatnonzero(evaluate(data, check.kwargs, moment)).tolist():
             reasons[position].append(check.reason)
     return reasons
