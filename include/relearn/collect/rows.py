@@ -8,20 +8,17 @@ and the good rows go on, ready for ``relearn.store.predictions.copy_predictions`
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from relearn.collect.checks import row_reasons
 from relearn.serving.router import CHALLENGER_ARM, CHAMPION_ARM
 from relearn.store.prediction_log import FEATURES_TYPE
 from relearn.store.predictions import LoggedPrediction
-from relearn.validation.frame import utc
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -120,10 +117,12 @@ def _confidence(value: Any, probabilities: Any) -> Any:
     return max(numbers) if len(numbers) == len(probabilities) else None
 
 
-def _extra_reasons(row: dict[str, Any], classes: set[str]) -> list[str]:
+def _extra_reasons(
+    row: dict[str, Any], prediction_id: uuid.UUID | None, classes: set[str]
+) -> list[str]:
     """What the window checks do not cover because a window never lacks it."""
     reasons = []
-    if parse_uuid(row.get("prediction_id")) is None and not _missing(row.get("prediction_id")):
+    if prediction_id is None and not _missing(row.get("prediction_id")):
         reasons.append("prediction_id is not a UUID")
     version = row.get("model_version")
     if _missing(version) or str(version).strip() == "":
@@ -148,12 +147,22 @@ def _extra_reasons(row: dict[str, Any], classes: set[str]) -> list[str]:
     return reasons
 
 
-def _dumps(document: Any) -> str | None:
-    """Strict JSON (Postgres refuses NaN); ``None`` when the document cannot be stored."""
-    try:
-        return json.dumps(document, allow_nan=False, default=str)
-    except ValueError:
-        return None
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere inside (Postgres' JSON has neither)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def _column(flat: pd.DataFrame, name: str) -> list[Any]:
+    """A column as Python values with ``None`` for missing, or all ``None`` when absent."""
+    if name not in flat.columns:
+        return [None] * len(flat)
+    return [None if _missing(v) else v for v in flat[name].tolist()]
 
 
 def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: datetime) -> Screened:
@@ -165,47 +174,51 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
     frame = frame.reset_index(drop=True)
     documents = _documents(frame, model_cfg)
     if "probabilities" in frame.columns:
+        given = frame["confidence"] if "confidence" in frame.columns else [None] * len(frame)
         frame = frame.assign(
             confidence=[
-                _confidence(c, p)
-                for c, p in zip(
-                    frame["confidence"] if "confidence" in frame.columns else [None] * len(frame),
-                    frame["probabilities"],
-                    strict=True,
-                )
+                _confidence(c, p) for c, p in zip(given, frame["probabilities"], strict=True)
             ]
         )
     flat = _flat(frame, documents, model_cfg)
     missing = [name for name in (*REQUIRED, "confidence") if name not in flat.columns]
     reasons = row_reasons(flat, model_cfg, now)
     classes = set(model_cfg.classes)
-    records = flat.replace({np.nan: None}).to_dict("records") if len(flat) else []
+    columns = {name: _column(flat, name) for name in PREDICTION_COLUMNS if name != FEATURES}
+    times = pd.to_datetime(
+        pd.Series(columns["predicted_at"], dtype=object),
+        utc=True,
+        errors="coerce",
+        format="ISO8601",
+    )
+    columns["predicted_at"] = list(times.dt.to_pydatetime())
     accepted: list[LoggedPrediction] = []
     rejected: list[Rejected] = []
-    for position, (row, document) in enumerate(zip(records, documents, strict=True)):
+    for position, document in enumerate(documents):
+        row = {name: values[position] for name, values in columns.items()}
+        prediction_id = parse_uuid(row["prediction_id"])
         problems = [f"column '{name}' is missing" for name in missing]
-        problems += reasons[position] + _extra_reasons(row, classes)
-        features = _dumps(document)
-        probabilities = row.get("probabilities")
-        if features is None or (probabilities is not None and _dumps(probabilities) is None):
+        problems += reasons[position] + _extra_reasons(row, prediction_id, classes)
+        probabilities = row["probabilities"]
+        if not (_finite(document) and _finite(probabilities)):
             problems.append("features or probabilities hold NaN or infinity")
         if problems:
-            pid = row.get("prediction_id")
-            rejected.append(Rejected(position, None if _missing(pid) else str(pid), problems))
+            pid = row["prediction_id"]
+            rejected.append(Rejected(position, None if pid is None else str(pid), problems))
             continue
         accepted.append(
             LoggedPrediction(
-                prediction_id=parse_uuid(row["prediction_id"]),
+                prediction_id=prediction_id,
                 model_name=model_cfg.name,
                 model_version=str(row["model_version"]),
-                unit_id=None if _missing(row.get("unit_id")) else str(row["unit_id"]) or None,
-                predicted_at=utc(row["predicted_at"]).to_pydatetime(),
+                unit_id=None if row["unit_id"] is None else str(row["unit_id"]) or None,
+                predicted_at=row["predicted_at"],
                 features=document,
                 predicted_label=str(row["predicted_label"]),
                 confidence=float(row["confidence"]),
                 probabilities=probabilities,
-                latency_ms=row.get("latency_ms"),
-                served_by=row.get("served_by") or CHAMPION_ARM,
+                latency_ms=row["latency_ms"],
+                served_by=row["served_by"] or CHAMPION_ARM,
             )
         )
     return Screened(accepted, rejected)
