@@ -8,6 +8,7 @@ and the good rows go on, ready for ``relearn.store.predictions.copy_predictions`
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -147,15 +148,19 @@ def _extra_reasons(
     return reasons
 
 
-def _finite(value: Any) -> bool:
-    """No NaN or infinity anywhere inside (Postgres' JSON has neither)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_finite(v) for v in value)
-    return True
+def _plain(value: Any) -> Any:
+    """JSON for the numpy scalars a Parquet or pandas column may hold; text for the rest."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def serialised(value: Any) -> str | None:
+    """Strict JSON text of ``value``; ``None`` if Postgres could not store it (NaN, infinity,
+    a NUL character)."""
+    try:
+        text = json.dumps(value, allow_nan=False, default=_plain)
+    except (ValueError, TypeError):
+        return None
+    return None if "\\u0000" in text else text
 
 
 def _column(flat: pd.DataFrame, name: str) -> list[Any]:
@@ -200,8 +205,13 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
         problems = [f"column '{name}' is missing" for name in missing]
         problems += reasons[position] + _extra_reasons(row, prediction_id, classes)
         probabilities = row["probabilities"]
-        if not (_finite(document) and _finite(probabilities)):
-            problems.append("features or probabilities hold NaN or infinity")
+        features_json = serialised(document)
+        if (
+            features_json is None
+            or (probabilities is not None and serialised(probabilities) is None)
+            or any(isinstance(v, str) and "\x00" in v for v in row.values())
+        ):
+            problems.append("a value holds NaN, infinity or a NUL character")
         if problems:
             pid = row["prediction_id"]
             rejected.append(Rejected(position, None if pid is None else str(pid), problems))
@@ -219,6 +229,7 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
                 probabilities=probabilities,
                 latency_ms=row["latency_ms"],
                 served_by=row["served_by"] or CHAMPION_ARM,
+                features_json=features_json,
             )
         )
     return Screened(accepted, rejected)
