@@ -102,14 +102,16 @@ def _decoded(value: Any) -> Any:
 
 
 def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
-    """Missing values as ``None`` (never ``pd.NA``), JSON text decoded, ids as text."""
-    chunk = chunk.astype(object).where(chunk.notna(), None)
+    """JSON text decoded, ids and labels as text; numeric columns keep their dtype."""
     for name in _JSON_COLUMNS:
         if name in chunk.columns:
-            chunk[name] = [_decoded(value) for value in chunk[name]]
+            chunk[name] = [_decoded(value) for value in chunk[name].astype(object)]
     for name in _TEXT_COLUMNS:
         if name in chunk.columns:
-            chunk[name] = [None if v is None else str(v) for v in chunk[name]]
+            column = chunk[name]
+            chunk[name] = (
+                column.astype(object).where(column.notna(), None).map(str, na_action="ignore")
+            )
     return chunk
 
 

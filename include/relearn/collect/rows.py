@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from relearn.collect.checks import row_reasons
@@ -38,6 +39,7 @@ PREDICTION_COLUMNS = (
     "latency_ms",
     "served_by",
 )
+_TEXT_COLUMNS = ("prediction_id", "model_version", "unit_id", "predicted_label", "served_by")
 REQUIRED = ("prediction_id", "model_version", "predicted_at", "predicted_label")
 FEATURES = "features"
 # The arm a row was served by (``GET /assignment`` tells a client); the champion by default.
@@ -85,25 +87,39 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+def _values(column: pd.Series) -> list[Any]:
+    """A column as Python values, ``None`` where missing (NaN, NaT, ``pd.NA``)."""
+    missing = column.isna().to_numpy()
+    values = column.tolist()
+    if missing.any():
+        for position in missing.nonzero()[0].tolist():
+            values[position] = None
+    return values
+
+
 def _documents(frame: pd.DataFrame, model_cfg: ModelConfig) -> list[Any]:
     """Each row's features document: the ``features`` column, or the flat feature columns."""
     if FEATURES in frame.columns:
         return frame[FEATURES].tolist()
     names = [name for name in model_cfg.feature_names if name in frame.columns]
-    columns = [frame[name].tolist() for name in names]
-    documents = [
-        {name: None if _missing(v) else v for name, v in zip(names, values, strict=True)}
-        for values in zip(*columns, strict=True)
-    ]
+    columns = [_values(frame[name]) for name in names]
+    documents = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
     return documents or [{} for _ in range(len(frame))]
 
 
 def _flat(frame: pd.DataFrame, documents: list[Any], model_cfg: ModelConfig) -> pd.DataFrame:
-    """The frame the checks read: base columns plus one column per configured feature."""
+    """The frame the checks read: base columns plus one column per configured feature.
+
+    Flat feature columns keep their dtype (a float column is checked without a Python loop).
+    """
     base = {name: frame[name] for name in PREDICTION_COLUMNS if name in frame.columns}
     flat = pd.DataFrame(base, index=frame.index).drop(columns=[FEATURES], errors="ignore")
     flat = flat.reset_index(drop=True)
+    nested = FEATURES in frame.columns
     for feature in model_cfg.features:
+        if not nested and feature.name in frame.columns:
+            flat[feature.name] = frame[feature.name].reset_index(drop=True)
+            continue
         values = [d.get(feature.name) if isinstance(d, dict) else None for d in documents]
         flat[feature.name] = pd.Series(values, dtype=object)
     flat[FEATURES_TYPE] = [_json_type(d) for d in documents]
@@ -153,11 +169,14 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
+_ENCODER = json.JSONEncoder(allow_nan=False, default=_plain)
+
+
 def serialised(value: Any) -> str | None:
     """Strict JSON text of ``value``; ``None`` if Postgres could not store it (NaN, infinity,
     a NUL character)."""
     try:
-        text = json.dumps(value, allow_nan=False, default=_plain)
+        text = _ENCODER.encode(value)
     except (ValueError, TypeError):
         return None
     return None if "\\u0000" in text else text
@@ -165,9 +184,16 @@ def serialised(value: Any) -> str | None:
 
 def _column(flat: pd.DataFrame, name: str) -> list[Any]:
     """A column as Python values with ``None`` for missing, or all ``None`` when absent."""
-    if name not in flat.columns:
-        return [None] * len(flat)
-    return [None if _missing(v) else v for v in flat[name].tolist()]
+    return _values(flat[name]) if name in flat.columns else [None] * len(flat)
+
+
+def _has_nul(flat: pd.DataFrame) -> np.ndarray:
+    """Rows with a NUL character in a text column (Postgres text cannot hold one)."""
+    found = np.zeros(len(flat), dtype=bool)
+    for name in _TEXT_COLUMNS:
+        if name in flat.columns:
+            found |= flat[name].astype(str).str.contains("\x00", regex=False).to_numpy()
+    return found
 
 
 def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: datetime) -> Screened:
@@ -197,6 +223,7 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
         format="ISO8601",
     )
     columns["predicted_at"] = list(times.dt.to_pydatetime())
+    nul = _has_nul(flat).tolist()
     accepted: list[LoggedPrediction] = []
     rejected: list[Rejected] = []
     for position, document in enumerate(documents):
@@ -209,7 +236,7 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
         if (
             features_json is None
             or (probabilities is not None and serialised(probabilities) is None)
-            or any(isinstance(v, str) and "\x00" in v for v in row.values())
+            or nul[position]
         ):
             problems.append("a value holds NaN, infinity or a NUL character")
         if problems:
