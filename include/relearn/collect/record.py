@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from relearn.collect.rows import Rejected, parse_uuid, screen_predictions
@@ -92,9 +93,9 @@ def record_outcomes(
         if label not in classes:
             reasons.append(f"actual_label not in classes {sorted(classes)}")
         outcome_at = at or moment
-        if outcome_at.tzinfo is None:
-            reasons.append("outcome_at has no time zone")
-        elif outcome_at > moment:
+        if outcome_at.tzinfo is None:  # as for predictions: a time without a zone is UTC
+            outcome_at = outcome_at.replace(tzinfo=UTC)
+        if outcome_at > moment:
             reasons.append("outcome_at is in the future")
         if reasons:
             rejected.append(Rejected(position, str(raw_id), reasons))
