@@ -134,34 +134,58 @@ def _confidence(value: Any, probabilities: Any) -> Any:
     return max(numbers) if len(numbers) == len(probabilities) else None
 
 
-def _extra_reasons(
-    row: dict[str, Any], prediction_id: uuid.UUID | None, classes: set[str]
-) -> list[str]:
-    """What the window checks do not cover because a window never lacks it."""
-    reasons = []
-    if prediction_id is None and not _missing(row.get("prediction_id")):
-        reasons.append("prediction_id is not a UUID")
-    version = row.get("model_version")
-    if _missing(version) or str(version).strip() == "":
-        reasons.append("model_version is missing")
-    probabilities = row.get("probabilities")
-    if not _missing(probabilities) and not (
-        isinstance(probabilities, dict)
-        and set(probabilities) <= classes
+def _good_probabilities(value: Any, classes: set[str]) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) <= classes
         and all(
             isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
-            for p in probabilities.values()
+            for p in value.values()
         )
-    ):
-        reasons.append(f"probabilities must map classes {sorted(classes)} to numbers in [0, 1]")
-    latency = row.get("latency_ms")
-    if not _missing(latency) and not (
-        isinstance(latency, int | float) and not isinstance(latency, bool) and latency >= 0
-    ):
-        reasons.append("latency_ms must be a number >= 0")
-    if not _missing(row.get("served_by")) and row["served_by"] not in ARMS:
-        reasons.append(f"served_by must be one of {list(ARMS)}")
-    return reasons
+    )
+
+
+def _add_extra_reasons(
+    reasons: list[list[str]],
+    columns: dict[str, list[Any]],
+    ids: list[uuid.UUID | None],
+    classes: set[str],
+) -> None:
+    """What the window checks do not cover because a window never lacks it (column-wise)."""
+    probabilities_reason = f"probabilities must map classes {sorted(classes)} to numbers in [0, 1]"
+    served_reason = f"served_by must be one of {list(ARMS)}"
+    failing = (
+        (
+            "prediction_id is not a UUID",
+            [
+                p is None and r is not None
+                for p, r in zip(ids, columns["prediction_id"], strict=True)
+            ],
+        ),
+        (
+            "model_version is missing",
+            [v is None or str(v).strip() == "" for v in columns["model_version"]],
+        ),
+        (
+            probabilities_reason,
+            [
+                p is not None and not _good_probabilities(p, classes)
+                for p in columns["probabilities"]
+            ],
+        ),
+        (
+            "latency_ms must be a number >= 0",
+            [
+                v is not None
+                and not (isinstance(v, int | float) and not isinstance(v, bool) and v >= 0)
+                for v in columns["latency_ms"]
+            ],
+        ),
+        (served_reason, [v is not None and v not in ARMS for v in columns["served_by"]]),
+    )
+    for reason, flags in failing:
+        for position in [i for i, flag in enumerate(flags) if flag]:
+            reasons[position].append(reason)
 
 
 def _plain(value: Any) -> Any:
@@ -224,14 +248,13 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
     )
     columns["predicted_at"] = list(times.dt.to_pydatetime())
     nul = _has_nul(flat).tolist()
+    ids = [parse_uuid(value) for value in columns["prediction_id"]]
+    _add_extra_reasons(reasons, columns, ids, classes)
     accepted: list[LoggedPrediction] = []
     rejected: list[Rejected] = []
     for position, document in enumerate(documents):
-        row = {name: values[position] for name, values in columns.items()}
-        prediction_id = parse_uuid(row["prediction_id"])
-        problems = [f"column '{name}' is missing" for name in missing]
-        problems += reasons[position] + _extra_reasons(row, prediction_id, classes)
-        probabilities = row["probabilities"]
+        problems = [f"column '{name}' is missing" for name in missing] + reasons[position]
+        probabilities = columns["probabilities"][position]
         features_json = serialised(document)
         if (
             features_json is None
@@ -240,22 +263,23 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
         ):
             problems.append("a value holds NaN, infinity or a NUL character")
         if problems:
-            pid = row["prediction_id"]
+            pid = columns["prediction_id"][position]
             rejected.append(Rejected(position, None if pid is None else str(pid), problems))
             continue
+        unit_id = columns["unit_id"][position]
         accepted.append(
             LoggedPrediction(
-                prediction_id=prediction_id,
+                prediction_id=ids[position],
                 model_name=model_cfg.name,
-                model_version=str(row["model_version"]),
-                unit_id=None if row["unit_id"] is None else str(row["unit_id"]) or None,
-                predicted_at=row["predicted_at"],
+                model_version=str(columns["model_version"][position]),
+                unit_id=None if unit_id is None else str(unit_id) or None,
+                predicted_at=columns["predicted_at"][position],
                 features=document,
-                predicted_label=str(row["predicted_label"]),
-                confidence=float(row["confidence"]),
+                predicted_label=str(columns["predicted_label"][position]),
+                confidence=float(columns["confidence"][position]),
                 probabilities=probabilities,
-                latency_ms=row["latency_ms"],
-                served_by=row["served_by"] or CHAMPION_ARM,
+                latency_ms=columns["latency_ms"][position],
+                served_by=columns["served_by"][position] or CHAMPION_ARM,
                 features_json=features_json,
             )
         )
