@@ -20,7 +20,14 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, NoReturn
 
 from relearn.cli.errors import check_mlflow, explain
-from relearn.cli.parsers import deployment, onboarding, retraining, state, training
+from relearn.cli.parsers import (
+    collection,
+    deployment,
+    onboarding,
+    retraining,
+    state,
+    training,
+)
 from relearn.settings import load_settings
 
 if TYPE_CHECKING:
@@ -38,6 +45,7 @@ BUILT_IN: tuple[Register, ...] = (
     training.register,
     deployment.register,
     onboarding.register,
+    collection.register,
 )
 
 
