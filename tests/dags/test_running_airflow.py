@@ -186,7 +186,7 @@ def _waiting_task(api: Api, request: dict[str, str]) -> dict:
 
     def probe() -> dict | None:
         for run in api.get(f"/dags/{DAG_ID}/dagRuns?order_by=-start_date")["dag_runs"]:
-            path = f"/dags/{DAG_ID}/dagRuns/{run['trigger_key']}/taskInstances"
+            path = f"/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances"
             for ti in api.get(path)["task_instances"]:
                 if ti["task_id"] != TASK_ID or ti["state"] != "awaiting_input":
                     continue
@@ -213,13 +213,13 @@ def _parked(log_file: Path, ti: dict) -> None:
 
 
 def _answer(api: Api, ti: dict, option: str) -> None:
-    path = f"/dags/{DAG_ID}/dagRuns/{ti['trigger_key']}/taskInstances/{TASK_ID}/{ti['map_index']}"
+    path = f"/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/{TASK_ID}/{ti['map_index']}"
     answered = api.send("PATCH", f"{path}/hitlDetails", {"chosen_options": [option]})
     assert answered["chosen_options"] == [option]
 
 
 def _finished(api: Api, ti: dict) -> str:
-    path = f"/dags/{DAG_ID}/dagRuns/{ti['trigger_key']}/taskInstances/{TASK_ID}/{ti['map_index']}"
+    path = f"/dags/{DAG_ID}/dagRuns/{ti['dag_run_id']}/taskInstances/{TASK_ID}/{ti['map_index']}"
 
     def probe() -> str | None:
         state = api.get(path)["state"]
@@ -282,7 +282,7 @@ def test_the_request_sensor_gives_up_when_its_timeout_passes(airflow_api):
             for run in airflow_api.get(f"/dags/{dag}/dagRuns")["dag_runs"]:
                 if run["run_type"] != "scheduled":  # e.g. dag.test() runs of other modules
                     continue
-                path = f"/dags/{dag}/dagRuns/{run['trigger_key']}/taskInstances/wait_for_request"
+                path = f"/dags/{dag}/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_request"
                 ti = airflow_api.get(path)
                 if ti["state"] in ("skipped", "success", "failed", "up_for_retry"):
                     return ti
