@@ -40,6 +40,11 @@ class FeatureType(StrEnum):
 class ModelKind(StrEnum):
     TORCH_MLP = "torch_mlp"
     SKLEARN_LOGREG = "sklearn_logreg"
+    SKLEARN_HGB = "sklearn_hgb"
+
+
+# HistGradientBoostingClassifier bins a categorical feature's codes into at most this many bins.
+HGB_MAX_CATEGORIES = 255
 
 
 class Feature(_Strict):
@@ -63,6 +68,23 @@ class Feature(_Strict):
         return self
 
 
+class HGBConfig(_Strict):
+    """Hyperparameters of the ``sklearn_hgb`` kind (scikit-learn's names and meanings).
+
+    ``learning_rate`` here is the boosting shrinkage; ``training.learning_rate`` and
+    ``training.epochs`` belong to the torch MLP and do not apply to this kind.
+    """
+
+    max_iter: PositiveInt = 200
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
+    max_leaf_nodes: Annotated[int, Field(ge=2)] | None = 31
+    max_depth: PositiveInt | None = None
+    min_samples_leaf: PositiveInt = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    # Early stopping: stop after this many iterations without a better validation loss.
+    n_iter_no_change: PositiveInt = 10
+
+
 class TrainingConfig(_Strict):
     epochs: PositiveInt = 5
     learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
@@ -73,6 +95,7 @@ class TrainingConfig(_Strict):
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     random_seed: int = 42
     reference_rows: PositiveInt = 5000
+    hgb: HGBConfig = HGBConfig()
 
 
 class ReinforcementConfig(_Strict):
@@ -87,6 +110,11 @@ class ReinforcementConfig(_Strict):
     # The holdout (never trained on) is the most recent rows of this share of the window.
     holdout_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     max_holdout_rows: PositiveInt = 20_000
+    # Retraining on volume (the ``volume_retraining`` DAG): off unless ``min_new_labelled`` is
+    # set; then a run starts once that many predictions got their outcome since the last run
+    # of any source, and at least ``min_interval_hours`` after it.
+    min_new_labelled: PositiveInt | None = None
+    min_interval_hours: Annotated[float, Field(ge=0)] = 24.0
 
 
 class GateConfig(_Strict):
@@ -193,6 +221,13 @@ class ModelConfig(_Strict):
             raise ValueError(f"label column '{self.label}' is also a feature")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes must be unique")
+        if self.kind is ModelKind.SKLEARN_HGB:
+            wide = [f.name for f in self.features if len(f.categories) > HGB_MAX_CATEGORIES]
+            if wide:
+                raise ValueError(
+                    f"sklearn_hgb supports at most {HGB_MAX_CATEGORIES} categories per feature; "
+                    f"{wide} have more (use torch_mlp or sklearn_logreg, or group rare ones)"
+                )
         weights = self.simulation.class_weights
         if weights is not None and len(weights) != len(self.classes):
             raise ValueError("simulation.class_weights needs one weight per class")

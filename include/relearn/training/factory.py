@@ -10,6 +10,7 @@ from pathlib import Path
 
 from relearn.config import ModelConfig, ModelKind
 from relearn.training.classifier import TabularClassifier, read_meta
+from relearn.training.sklearn_hgb import SklearnHGBClassifier
 from relearn.training.sklearn_model import SklearnLogRegClassifier
 from relearn.training.torch_mlp import TorchMLPClassifier
 
@@ -20,6 +21,8 @@ def _classifier_class(kind: ModelKind) -> type[TabularClassifier]:
             return TorchMLPClassifier
         case ModelKind.SKLEARN_LOGREG:
             return SklearnLogRegClassifier
+        case ModelKind.SKLEARN_HGB:
+            return SklearnHGBClassifier
     raise ValueError(f"unsupported model kind '{kind}'")
 
 
