@@ -197,6 +197,9 @@ class SimulationConfig(_Strict):
     signal_strength: Annotated[float, Field(gt=0)] = 2.0
     predictions_per_hour: PositiveInt = 60
     outcome_delay_hours: Annotated[float, Field(ge=0)] = 6.0
+    # What ``make demo`` injects 60 % into its simulated week: the label function changes
+    # ("concept"), numeric inputs move ("covariate"), both, or nothing.
+    demo_drift: Literal["none", "covariate", "concept", "both"] = "concept"
 
 
 class ModelConfig(_Strict):

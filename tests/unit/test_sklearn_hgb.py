@@ -51,9 +51,7 @@ def test_categories_are_codes_in_config_order_unknown_and_missing_are_nan(
     assert np.isnan(matrix[1, [0, 4, 5]]).all()  # missing numeric, unknown and missing category
 
 
-def test_learns_with_native_categoricals_and_early_stopping(
-    cfg: ModelConfig, data: tuple
-) -> None:
+def test_learns_with_native_categoricals_and_early_stopping(cfg: ModelConfig, data: tuple) -> None:
     train, y, val, val_y = data
     classifier = new_classifier(cfg)
 
@@ -139,7 +137,7 @@ def test_a_class_missing_from_training_gets_a_zero_column() -> None:
     frame, labels = synthetic(three, n=200)
     classifier = new_classifier(three)
     # The validation set holds the unseen class: early stopping scores the other rows only.
-    classifier.fit(frame, labels, val_frame=frame[:20], val_labels=["maybe"] + labels[1:20])
+    classifier.fit(frame, labels, val_frame=frame[:20], val_labels=["maybe", *labels[1:20]])
 
     proba = classifier.predict_proba(frame)
 

@@ -91,9 +91,7 @@ def volume_decision(services: Services, model_cfg: ModelConfig, *, now: datetime
             predicted_after=now - timedelta(days=rf.lookback_days),
         )
     since = f"since the last run ({last.isoformat()})" if last else "and no run yet"
-    if count < rf.min_new_labelled:
-        verdict, reason = VolumeVerdict.TOO_FEW, f"{count} new outcome(s) {since}, need {rf.min_new_labelled}"
-    else:
-        verdict, reason = VolumeVerdict.DUE, f"{count} new outcome(s) {since} (at least {rf.min_new_labelled})"
+    reason = f"{count} new outcome(s) {since}; {rf.min_new_labelled} wanted"
+    verdict = VolumeVerdict.TOO_FEW if count < rf.min_new_labelled else VolumeVerdict.DUE
     log.info("%s: retraining on volume %s: %s", name, verdict, reason)
     return VolumeDecision(name, verdict, reason, new_labelled=count, last_run_at=last)
