@@ -23,9 +23,7 @@ CHECK_AT = SHIFT + timedelta(days=2)
 def dag(stack):
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(ROOT / "dags" / "volume_retraining.py")).dags[
-        "volume_retraining"
-    ]
+    return DagBag(dag_folder=str(ROOT / "dags" / "volume_retraining.py")).dags["volume_retraining"]
 
 
 @pytest.fixture
