@@ -14,6 +14,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag
 
+from relearn_airflow.limits import Limit, timeout, waiting_run_timeout
 from relearn_airflow.operators.approval import PromotionApprovalOperator
 from relearn_airflow.tasks import APPROVAL_ASSET, approval_requests
 
@@ -24,12 +25,18 @@ from relearn_airflow.tasks import APPROVAL_ASSET, approval_requests
     catchup=False,
     doc_md=__doc__,
     tags=["relearn", "deployment", "ab-test"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    dagrun_timeout=waiting_run_timeout(Limit.APPROVAL_WAIT, then=Limit.CHECK_RUN),
+    default_args={
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=1),
+        # Bounds the asking and the carrying out; the wait itself is response_timeout.
+        "execution_timeout": timeout(Limit.CHECK),
+    },
 )
 def ab_approval() -> None:
-    PromotionApprovalOperator.partial(task_id="approve_promotion").expand(
-        request=approval_requests()
-    )
+    PromotionApprovalOperator.partial(
+        task_id="approve_promotion", response_timeout=timeout(Limit.APPROVAL_WAIT)
+    ).expand(request=approval_requests())
 
 
 ab_approval()

@@ -28,8 +28,10 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task_group
 
+from relearn_airflow.limits import Limit, timeout
 from relearn_airflow.operators.abtest import ABTestOperator
-from relearn_airflow.tasks import CHALLENGER_ASSET, configured_models, request_approval
+from relearn_airflow.params import model_param
+from relearn_airflow.tasks import CHALLENGER_ASSET, models_for_action, request_approval
 
 
 @dag(
@@ -41,13 +43,19 @@ from relearn_airflow.tasks import CHALLENGER_ASSET, configured_models, request_a
     max_active_runs=1,
     doc_md=__doc__,
     tags=["relearn", "deployment", "ab-test"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    dagrun_timeout=timeout(Limit.CHECK_RUN),
+    default_args={
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=1),
+        "execution_timeout": timeout(Limit.CHECK),
+    },
     params={
-        "model": Param(None, type=["null", "string"], description="Only this model (empty: all)"),
+        "model": model_param(),
         "action": Param(
             "check",
             enum=["check", "expand", "pause", "resume", "rollback", "promote"],
-            description="check: the policy decides; anything else overrides it",
+            description="check: the policy decides; anything else overrides it for the one "
+            "model named in 'model'",
         ),
         "traffic": Param(
             None,
@@ -63,7 +71,7 @@ def ab_promotion() -> None:
     def promotion(model_name: str) -> None:
         request_approval(ABTestOperator(task_id="decide", model_name=model_name).output)
 
-    promotion.expand(model_name=configured_models())
+    promotion.expand(model_name=models_for_action())
 
 
 ab_promotion()

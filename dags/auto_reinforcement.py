@@ -26,7 +26,9 @@ from airflow.sdk import Param, dag, task_group
 
 from relearn_airflow.callbacks import mark_retraining_run_failed
 from relearn_airflow.chains import retraining_steps
+from relearn_airflow.limits import Limit, timeout
 from relearn_airflow.operators.retraining import StartRetrainingRunOperator
+from relearn_airflow.params import model_param
 from relearn_airflow.tasks import announce_challenger, configured_models
 
 
@@ -35,15 +37,17 @@ from relearn_airflow.tasks import announce_challenger, configured_models
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timeout(Limit.RETRAINING_RUN),
     doc_md=__doc__,
     tags=["relearn", "retraining"],
     default_args={
         "retries": 2,
         "retry_delay": pendulum.duration(minutes=2),
         "on_failure_callback": mark_retraining_run_failed,
+        "execution_timeout": timeout(Limit.CHECK),
     },
     params={
-        "model": Param(None, type=["null", "string"], description="Only this model (empty: all)"),
+        "model": model_param(),
         # Empty means "as configured in relearn.yaml" (the value in brackets is the default).
         "lookback_days": Param(
             None, type=["null", "integer"], minimum=1, maximum=365, description="Days (7)"

@@ -27,8 +27,10 @@ from airflow.sdk import Param, dag, task_group
 
 from relearn_airflow.callbacks import mark_retraining_run_failed
 from relearn_airflow.chains import retraining_steps
+from relearn_airflow.limits import Limit, timeout
 from relearn_airflow.operators.drift import DriftCheckOperator
 from relearn_airflow.operators.retraining import StartRetrainingRunOperator
+from relearn_airflow.params import model_param
 from relearn_airflow.tasks import announce_challenger, configured_models, retraining_wanted
 
 
@@ -37,15 +39,17 @@ from relearn_airflow.tasks import announce_challenger, configured_models, retrai
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timeout(Limit.RETRAINING_RUN),
     doc_md=__doc__,
     tags=["relearn", "monitoring", "retraining"],
     default_args={
         "retries": 2,
         "retry_delay": pendulum.duration(minutes=1),
         "on_failure_callback": mark_retraining_run_failed,
+        "execution_timeout": timeout(Limit.CHECK),
     },
     params={
-        "model": Param(None, type=["null", "string"], description="Only this model (empty: all)"),
+        "model": model_param(),
         "window_hours": Param(
             None, type=["null", "integer"], minimum=1, maximum=24 * 31, description="Hours (24)"
         ),

@@ -24,6 +24,7 @@ from airflow.sdk import dag
 
 from relearn_airflow.callbacks import mark_retraining_run_failed
 from relearn_airflow.chains import retraining_steps
+from relearn_airflow.limits import Limit, timeout, waiting_run_timeout
 from relearn_airflow.operators.retraining import StartRetrainingRunOperator
 from relearn_airflow.sensors.requests import RetrainingRequestSensor
 from relearn_airflow.tasks import announce_challenger, close_request
@@ -36,12 +37,14 @@ REQUEST = "ti.xcom_pull(task_ids='wait_for_request')"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=waiting_run_timeout(Limit.REQUEST_WAIT, then=Limit.RETRAINING_RUN),
     doc_md=__doc__,
     tags=["relearn", "retraining"],
     default_args={
         "retries": 2,
         "retry_delay": pendulum.duration(minutes=1),
         "on_failure_callback": mark_retraining_run_failed,
+        "execution_timeout": timeout(Limit.BOOKKEEPING),
     },
 )
 def manual_retraining() -> None:
@@ -49,8 +52,10 @@ def manual_retraining() -> None:
         task_id="wait_for_request",
         # Also bounds each blocking wait of the trigger, so the triggerer stops within seconds.
         poll_interval=5,
-        timeout=pendulum.duration(days=7).total_seconds(),
-        soft_fail=True,  # a quiet week ends the run as skipped; the next run waits again
+        # Handed to every deferral: a quiet week (RELEARN_TIMEOUT_REQUEST_WAIT_MINUTES)
+        # ends the run as skipped; the next run waits again.
+        timeout=timeout(Limit.REQUEST_WAIT),
+        soft_fail=True,
         # Airflow 3.3.2 can fail a resumed deferred task when the request arrives in the ~5 s
         # after the deferral (apache/airflow#67287, #71580); the retry gets its own claim back,
         # so retry fast instead of after the DAG's 1-minute delay.

@@ -14,7 +14,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
+from relearn_airflow.limits import Limit, timeout
 from relearn_airflow.operators.health import ModelHealthOperator
+from relearn_airflow.params import model_param
 from relearn_airflow.tasks import configured_models
 
 
@@ -25,9 +27,14 @@ from relearn_airflow.tasks import configured_models
     max_active_runs=1,
     doc_md=__doc__,
     tags=["relearn", "monitoring"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=2)},
+    dagrun_timeout=timeout(Limit.CHECK_RUN),
+    default_args={
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=2),
+        "execution_timeout": timeout(Limit.CHECK),
+    },
     params={
-        "model": Param(None, type=["null", "string"], description="Only this model"),
+        "model": model_param(),
         "window_hours": Param(24, type="integer", minimum=1, maximum=24 * 30),
     },
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
+from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.params import model_param
 from relearn_airflow.tasks import create_request
 
 
@@ -21,9 +23,14 @@ from relearn_airflow.tasks import create_request
     catchup=False,
     doc_md=__doc__,
     tags=["relearn", "retraining"],
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    dagrun_timeout=timeout(Limit.CHECK_RUN),
+    default_args={
+        "retries": 2,
+        "retry_delay": pendulum.duration(seconds=30),
+        "execution_timeout": timeout(Limit.BOOKKEEPING),
+    },
     params={
-        "model": Param("churn", type="string", description="A configured model"),
+        "model": model_param(optional=False),
         "reason": Param(None, type=["null", "string"], maxLength=2000),
         "priority": Param("normal", enum=["high", "normal", "low"]),
         "requested_by": Param(None, type=["null", "string"], description="User UUID"),

@@ -110,7 +110,7 @@ def run_ab_phase(
                 services,
                 model_cfg,
                 now=hour,
-                run_key=f"demo-{hour.isoformat()}",
+                trigger_key=f"demo-{hour.isoformat()}",
                 version=older,
                 by="demo",
             )

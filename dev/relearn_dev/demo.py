@@ -125,7 +125,7 @@ def simulate_days(
 
 
 def _bootstrap_all(settings: Settings) -> list[ModelConfig]:
-    models = list(load_config().models)
+    models = [m for m in load_config().models if m.simulation is not None]  # demo models only
     for model_cfg in models:
         bootstrap_model(Services.from_settings(settings), model_cfg)
     return models

@@ -40,6 +40,9 @@ class FeatureType(StrEnum):
 class ModelKind(StrEnum):
     TORCH_MLP = "torch_mlp"
     SKLEARN_LOGREG = "sklearn_logreg"
+    # A scikit-learn estimator trained elsewhere and imported from MLflow
+    # (`relearn bootstrap --from-mlflow`); retraining refits a clone of it.
+    SKLEARN_IMPORTED = "sklearn_imported"
     SKLEARN_HGB = "sklearn_hgb"
 
 
@@ -94,7 +97,11 @@ class TrainingConfig(_Strict):
     patience: PositiveInt = 2
     validation_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     random_seed: int = 42
+    # Rows the simulator draws for a demo model's v1.
     reference_rows: PositiveInt = 5000
+    # Bootstrapping from a dataset file trains on a uniform sample of at most this many rows,
+    # so a file of any size fits in the daily loop's memory.
+    max_dataset_rows: PositiveInt = 100_000
     hgb: HGBConfig = HGBConfig()
 
 
@@ -206,6 +213,9 @@ class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
     kind: ModelKind = ModelKind.TORCH_MLP
     label: str = "label"
+    # A column of the training dataset that orders its rows in time: bootstrapping from a
+    # dataset then trains on the past and validates on the most recent rows.
+    time_column: str | None = None
     classes: Annotated[list[str], Field(min_length=2)]
     features: Annotated[list[Feature], Field(min_length=1)]
     training: TrainingConfig = TrainingConfig()
@@ -213,7 +223,9 @@ class ModelConfig(_Strict):
     gates: GateConfig = GateConfig()
     drift: DriftConfig = DriftConfig()
     abtest: ABTestConfig = ABTestConfig()
-    simulation: SimulationConfig = SimulationConfig()
+    # Demo models only: the simulated world their v1 and traffic come from. A real model has
+    # none and is bootstrapped from its own data (`relearn bootstrap --dataset FILE`).
+    simulation: SimulationConfig | None = None
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:
@@ -222,6 +234,8 @@ class ModelConfig(_Strict):
             raise ValueError("feature names must be unique")
         if self.label in names:
             raise ValueError(f"label column '{self.label}' is also a feature")
+        if self.time_column is not None and self.time_column in {*names, self.label}:
+            raise ValueError(f"time column '{self.time_column}' is also a feature or the label")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes must be unique")
         if self.kind is ModelKind.SKLEARN_HGB:
@@ -231,7 +245,7 @@ class ModelConfig(_Strict):
                     f"sklearn_hgb supports at most {HGB_MAX_CATEGORIES} categories per feature; "
                     f"{wide} have more (use torch_mlp or sklearn_logreg, or group rare ones)"
                 )
-        weights = self.simulation.class_weights
+        weights = self.simulation.class_weights if self.simulation else None
         if weights is not None and len(weights) != len(self.classes):
             raise ValueError("simulation.class_weights needs one weight per class")
         return self

@@ -74,10 +74,10 @@ def check_model_health(
     *,
     now: datetime,
     window: timedelta = timedelta(hours=24),
-    run_key: str | None = None,
+    trigger_key: str | None = None,
 ) -> HealthReport:
     """Assess the champion's own traffic of ``[now - window, now)`` and record the report (one
-    row per ``run_key``: retries overwrite it). Rows no statistic can use are left out and
+    row per ``trigger_key``: retries overwrite it). Rows no statistic can use are left out and
     counted (``window["excluded"]``), so a hostile producer cannot stop the check."""
     champion = alias_version(registry_client(services.tracking_uri), model_cfg.name, CHAMPION)
     version = str(champion.version) if champion else None
@@ -94,7 +94,7 @@ def check_model_health(
             status=report.status,
             champion_version=report.champion_version,
             details={"reasons": report.reasons, "window": stats, "reference_accuracy": reference},
-            run_key=run_key,
+            trigger_key=trigger_key,
         )
     log.info("%s is %s %s", model_cfg.name, report.status, "; ".join(report.reasons))
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from relearn_airflow.limits import Limit, timeout
 from relearn_airflow.operators.retraining import (
     MLflowDeployOperator,
     RetrainingDataOperator,
@@ -19,19 +20,18 @@ def retraining_steps(model_name: Any, retraining_run_id: XComArg) -> MLflowDeplo
     """prepare_data >> train >> validate_model >> register for ``retraining_run_id``.
 
     ``model_name`` may be a string, a template or a mapped argument. Returns ``register``,
-    whose XCom says the version and whether it was blessed.
+    whose XCom says the version and whether it was blessed. Each step may take up to the
+    training limit (``RELEARN_TIMEOUT_TRAINING_MINUTES``).
     """
-    prepare = RetrainingDataOperator(
-        task_id="prepare_data", model_name=model_name, retraining_run_id=retraining_run_id
-    )
-    train = TrainModelOperator(
-        task_id="train", model_name=model_name, retraining_run_id=retraining_run_id
-    )
-    validate = ValidateModelOperator(
-        task_id="validate_model", model_name=model_name, retraining_run_id=retraining_run_id
-    )
-    register = MLflowDeployOperator(
-        task_id="register", model_name=model_name, retraining_run_id=retraining_run_id
-    )
+    limit = timeout(Limit.TRAINING)
+    step = {
+        "model_name": model_name,
+        "retraining_run_id": retraining_run_id,
+        "execution_timeout": limit,
+    }
+    prepare = RetrainingDataOperator(task_id="prepare_data", **step)
+    train = TrainModelOperator(task_id="train", **step)
+    validate = ValidateModelOperator(task_id="validate_model", **step)
+    register = MLflowDeployOperator(task_id="register", **step)
     prepare >> train >> validate >> register
     return register

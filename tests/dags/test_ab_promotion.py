@@ -54,7 +54,10 @@ def test_a_new_challenger_is_started_then_rolled_back_by_the_action_param(
     assert held.state == "success", _states(held)
 
     # An operator rolls it back from the trigger form.
-    rolled = dag.test(logical_date=T0 + timedelta(hours=2), run_conf={"action": "rollback"})
+    rolled = dag.test(
+        logical_date=T0 + timedelta(hours=2),
+        run_conf={"model": model_cfg.name, "action": "rollback"},
+    )
     assert rolled.state == "success", _states(rolled)
     with transaction(database_url) as connection:
         test = abtests.find_test(connection, model_cfg.name, copy)
@@ -63,3 +66,37 @@ def test_a_new_challenger_is_started_then_rolled_back_by_the_action_param(
     assert actions == ["start", "hold", "rollback"]
     current = aliases(client, model_cfg.name)
     assert CHALLENGER not in current and current[CHAMPION] == champion.version
+
+
+def test_a_manual_action_without_a_model_fails_at_once_and_moves_nothing(
+    dag, champion, model_cfg, database_url, tracking_uri
+):
+    """Before: ``rollback`` with an empty ``model`` rolled back every model's running test."""
+    client = registry_client(tracking_uri)
+    copy = register_copy(model_cfg, tracking_uri, name=model_cfg.name, source=champion.version)
+    client.set_registered_model_alias(model_cfg.name, CHALLENGER, copy)
+    start = T0 + timedelta(days=1)
+    started = dag.test(logical_date=start, run_conf={"model": None, "action": "check"})
+    assert started.state == "success", _states(started)
+    before = aliases(client, model_cfg.name)
+
+    run = dag.test(
+        logical_date=start + timedelta(hours=1), run_conf={"model": None, "action": "rollback"}
+    )
+    assert run.state == "failed"
+    [first] = [ti for ti in run.get_task_instances() if ti.task_id == "models_for_action"]
+    assert (first.state, first.try_number) == ("failed", 1), "a refused action is not retried"
+    assert "decide" not in {k for k, v in _states(run).items() if v == "success"}
+    with transaction(database_url) as connection:
+        test = abtests.find_test(connection, model_cfg.name, copy)
+    assert (test.status, test.traffic_percent) == ("running", 10)
+    assert aliases(client, model_cfg.name) == before
+
+    # Named, the same action applies to that model only.
+    named = dag.test(
+        logical_date=start + timedelta(hours=2),
+        run_conf={"model": model_cfg.name, "action": "rollback"},
+    )
+    assert named.state == "success", _states(named)
+    with transaction(database_url) as connection:
+        assert abtests.find_test(connection, model_cfg.name, copy).status == "rolled_back"

@@ -51,6 +51,14 @@ def test_request_becomes_a_completed_run_linked_both_ways(
         concept_shift=1.0,
         seed=31,
     )
+    # A producer's INSERT for a model that is not configured, older and more urgent: before,
+    # it stayed pending forever; now the sensor fails it and serves the next one.
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO model_retraining_requests (model_name, priority) "
+            "VALUES ('Churn', 'high') RETURNING id"
+        )
+        misspelt_id = str(cursor.fetchone()[0])
     requester = uuid.uuid4()
     request_id = _file_request(
         request_dag, reason="missed churners", priority="high", requested_by=str(requester)
@@ -61,6 +69,11 @@ def test_request_becomes_a_completed_run_linked_both_ways(
     with transaction(database_url) as connection:
         request = get_request(connection, request_id)
         row = find_run(connection, run.run_id, model_cfg.name)
+        misspelt = get_request(connection, misspelt_id)
+    assert (misspelt.status, misspelt.error_message) == (
+        "failed",
+        "unknown model 'Churn' (configured: churn)",
+    )
     assert (request.status, request.attempts) == ("completed", 1)
     assert request.retraining_run_id == row.id and str(row.params["request_id"]) == request_id
     assert (row.source, row.status) == ("manual", "completed")
@@ -91,9 +104,10 @@ def test_request_whose_run_fails_is_failed_with_the_reason(
     assert "feature column 'region' is missing" in request.error_message
 
 
-def test_unknown_model_request_fails_clearly(dags):
+def test_unknown_model_request_is_refused_at_trigger_time(dags):
+    """The ``model`` Param lists the configured models: ``nope`` never becomes a run."""
+    from airflow.sdk.exceptions import ParamValidationError
+
     request_dag, _ = dags
-    run = request_dag.test(run_conf={"model": "nope"})
-    assert run.state == "failed"
-    [ti] = run.get_task_instances()
-    assert ti.try_number == 1, "a rejected request must not be retried"
+    with pytest.raises(ParamValidationError, match="model"):
+        request_dag.test(run_conf={"model": "nope"})

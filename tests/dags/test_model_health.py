@@ -30,7 +30,7 @@ def test_health_dag_records_a_check_per_model(champion, database_url, tracking_u
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT model_name, status, champion_version, details FROM health_checks"
-            " WHERE dag_run_id = %s",
+            " WHERE trigger_key = %s",
             (run.run_id,),
         )
         rows = {row[0]: row[1:] for row in cursor.fetchall()}

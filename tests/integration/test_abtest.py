@@ -93,7 +93,7 @@ def _arms_by_unit(database_url) -> dict[str, set[str]]:
 
 def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, services):
     v1, v2 = versions
-    started = start_test(services, ab_cfg, now=T0, run_key="start-1", by="tester")
+    started = start_test(services, ab_cfg, now=T0, trigger_key="start-1", by="tester")
     assert (started.action, started.traffic, started.version) == ("start", 10, v2)
     _traffic(ab_cfg, services, T0, 2)
     with transaction(services.database_url) as connection:
@@ -107,9 +107,9 @@ def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, 
     assert 0.6 < arms["champion"].accuracy < 0.95 and arms["champion"].latency_p95_ms > 0
 
     # Too few samples: hold, never fail; the numbers are stored with the decision.
-    held = check_test(services, ab_cfg, now=T0 + timedelta(hours=2), run_key="check-1")
+    held = check_test(services, ab_cfg, now=T0 + timedelta(hours=2), trigger_key="check-1")
     assert held.action == "hold" and "labelled rows" in held.reason
-    again = check_test(services, ab_cfg, now=T0 + timedelta(hours=2), run_key="check-1")
+    again = check_test(services, ab_cfg, now=T0 + timedelta(hours=2), trigger_key="check-1")
     assert again.action == "hold"  # the same run key decides once
     with transaction(services.database_url) as connection:
         recorded = abtests.decisions(connection, test.id)
@@ -117,7 +117,9 @@ def test_a_test_routes_sticky_shares_and_decides_with_numbers(versions, ab_cfg, 
     assert recorded[1].numbers["challenger"]["labelled"] == arms["challenger"].labelled
 
     # Expanding keeps every challenger unit on the challenger.
-    check_test(services, ab_cfg, now=T0 + timedelta(hours=2), run_key="expand-1", action="expand")
+    check_test(
+        services, ab_cfg, now=T0 + timedelta(hours=2), trigger_key="expand-1", action="expand"
+    )
     _traffic(ab_cfg, services, T0 + timedelta(hours=2), 1)
     seen = _arms_by_unit(services.database_url)
     at10 = {u for u in UNITS if choose_arm(Split(str(test.id), 10), u) == CHALLENGER_ARM}
@@ -132,7 +134,7 @@ def test_promotion_moves_aliases_and_writes_history(versions, ab_cfg, services, 
         services,
         ab_cfg,
         now=T0 + timedelta(hours=3),
-        run_key="promote-1",
+        trigger_key="promote-1",
         action="promote",
         by="tester",
     )
@@ -148,9 +150,11 @@ def test_promotion_moves_aliases_and_writes_history(versions, ab_cfg, services, 
     assert promoted == [(CHAMPION, v2, v1), (PREVIOUS_CHAMPION, v1, None), (CHALLENGER, None, v2)]
     assert {c.changed_by for c in changes[-3:]} == {"tester"}
     # Nothing left to test: a check does nothing; a promoted version cannot be tested again.
-    assert check_test(services, ab_cfg, now=T0 + timedelta(hours=4), run_key="c2").action == "none"
+    assert (
+        check_test(services, ab_cfg, now=T0 + timedelta(hours=4), trigger_key="c2").action == "none"
+    )
     with pytest.raises(DeployError, match="champion already"):
-        start_test(services, ab_cfg, now=T0, run_key="start-again", version=v2)
+        start_test(services, ab_cfg, now=T0, trigger_key="start-again", version=v2)
 
 
 _CRASHING_PROMOTION = textwrap.dedent(
@@ -169,7 +173,7 @@ _CRASHING_PROMOTION = textwrap.dedent(
     MlflowClient.set_registered_model_alias = set_then_die
     cfg = load_config().model("churn").model_copy(update={"name": sys.argv[3]})
     check_test(Services(sys.argv[1], sys.argv[2]), cfg, now=datetime.now(UTC),
-               run_key="crash", action="promote", by="crash-test")
+               trigger_key="crash", action="promote", by="crash-test")
     """
 )
 
@@ -179,7 +183,7 @@ def test_a_promotion_killed_between_alias_writes_is_completed_by_the_next_run(
 ):
     v1, v2 = versions  # v2 is champion now
     v3 = register()
-    start_test(services, ab_cfg, now=T0 + timedelta(hours=5), run_key="start-3", version=v3)
+    start_test(services, ab_cfg, now=T0 + timedelta(hours=5), trigger_key="start-3", version=v3)
     killed = subprocess.run(
         [sys.executable, "-c", _CRASHING_PROMOTION, services.database_url, tracking_uri, NAME],
         cwd=ROOT,
@@ -198,7 +202,7 @@ def test_a_promotion_killed_between_alias_writes_is_completed_by_the_next_run(
         assert cursor.fetchone()[0] == 1
 
     # Any next call finishes the move first.
-    check_test(services, ab_cfg, now=T0 + timedelta(hours=6), run_key="after-crash")
+    check_test(services, ab_cfg, now=T0 + timedelta(hours=6), trigger_key="after-crash")
     current = aliases(registry_client(tracking_uri), NAME)
     assert current[CHAMPION] == v3 and current[PREVIOUS_CHAMPION] == v2
     assert CHALLENGER not in current
@@ -273,7 +277,7 @@ def test_a_humans_answer_is_carried_out_for_the_test_that_asked(
     monkeypatch.setenv("RELEARN_CONFIG", ab_config_env["RELEARN_CONFIG"])
     version = register()
     started = start_test(
-        services, ab_cfg, now=T0 + timedelta(hours=9), run_key=f"hitl-{answer}", version=version
+        services, ab_cfg, now=T0 + timedelta(hours=9), trigger_key=f"hitl-{answer}", version=version
     )
 
     def answer_as_alice(run_id: str) -> None:
@@ -361,7 +365,7 @@ def test_a_model_without_champion_cannot_start_a_test(
     version = register_copy(model_cfg, tracking_uri, name=ORPHAN, source=champion.version)
     cfg = model_cfg.model_copy(update={"name": ORPHAN})
     with pytest.raises(NoChampionError, match=f"'{ORPHAN}' has no champion"):
-        start_test(services, cfg, now=T0, run_key="orphan", version=version)
+        start_test(services, cfg, now=T0, trigger_key="orphan", version=version)
     env = _renamed_config_env(tmp_path, ORPHAN)
     result = run_cli("ab", "start", "--model", ORPHAN, "--version", version, env=env)
     assert result.returncode == 1

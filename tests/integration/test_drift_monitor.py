@@ -72,7 +72,7 @@ def wide(tracking_uri, database_url):
 
 def _hourly(services, cfg, key: str, now: datetime, **options):
     opts = CheckOptions.from_config(cfg, window_hours=1, dry_run=True, **options)
-    return check(services, cfg, opts, run_key=f"{key}-{now.isoformat()}", now=now)
+    return check(services, cfg, opts, trigger_key=f"{key}-{now.isoformat()}", now=now)
 
 
 def test_the_bootstrap_stored_a_reference_profile(champion, model_cfg, tracking_uri):
@@ -117,8 +117,8 @@ def test_a_check_runs_once_per_run_key(wide, services, database_url):
     second = _hourly(services, cfg, "again", now, threshold=0.9)
     assert second == first
     with transaction(database_url) as connection:
-        keys = [r.run_key for r in recent_reports(connection, cfg.name, limit=500)]
-    assert keys.count(first.run_key) == 1
+        keys = [r.trigger_key for r in recent_reports(connection, cfg.name, limit=500)]
+    assert keys.count(first.trigger_key) == 1
 
 
 def test_too_few_rows_give_no_verdict(wide, services):
@@ -146,7 +146,7 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
     concept_window, services, model_cfg, database_url, tracking_uri
 ):
     options = CheckOptions.from_config(model_cfg)
-    report = check(services, model_cfg, options, run_key="concept-1", now=CONCEPT_END)
+    report = check(services, model_cfg, options, trigger_key="concept-1", now=CONCEPT_END)
     assert report.verdict == "decayed", report.performance
     assert len(report.drifted_features) <= 1  # the inputs did not move
     performance = report.performance
@@ -179,7 +179,7 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
 
     # Next hour: still decayed (the champion did not change), but the model cools down.
     later = check(
-        services, model_cfg, options, run_key="concept-2", now=CONCEPT_END + timedelta(hours=1)
+        services, model_cfg, options, trigger_key="concept-2", now=CONCEPT_END + timedelta(hours=1)
     )
     assert later.verdict == "decayed" and later.action == "cooldown"
     assert "A/B test" in later.action_reason
@@ -187,7 +187,7 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
 
 def test_dry_run_reports_without_acting(concept_window, services, model_cfg):
     options = CheckOptions.from_config(model_cfg, dry_run=True)
-    report = check(services, model_cfg, options, run_key="concept-dry", now=CONCEPT_END)
+    report = check(services, model_cfg, options, trigger_key="concept-dry", now=CONCEPT_END)
     assert report.verdict == "decayed" and report.action == "dry_run"
 
 
@@ -206,14 +206,14 @@ def test_a_version_without_profile_is_a_clear_error(services, tracking_uri, mode
     client = registry_client(tracking_uri)
     client.set_registered_model_alias("no_profile", "champion", info.registered_model_version)
     with pytest.raises(DriftCheckError, match="no drift reference profile"):
-        check(services, cfg, CheckOptions.from_config(cfg), run_key="x", now=CONCEPT_END)
+        check(services, cfg, CheckOptions.from_config(cfg), trigger_key="x", now=CONCEPT_END)
 
 
 def test_a_model_without_champion_is_no_champion_error(services, model_cfg, tmp_path):
     """No champion is NoChampionError (a skip in Airflow), not a failure; one CLI line."""
     cfg = model_cfg.model_copy(update={"name": "drift_orphan"})
     with pytest.raises(NoChampionError, match="'drift_orphan' has no champion"):
-        check(services, cfg, CheckOptions.from_config(cfg), run_key="orphan", now=CONCEPT_END)
+        check(services, cfg, CheckOptions.from_config(cfg), trigger_key="orphan", now=CONCEPT_END)
     data = yaml.safe_load((ROOT / "relearn.yaml").read_text())
     data["models"][0]["name"] = "drift_orphan"
     config = tmp_path / "relearn.yaml"

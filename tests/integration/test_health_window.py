@@ -59,7 +59,7 @@ def test_health_counts_only_the_champions_rows_of_the_interval(
         model_cfg,
         now=NOW,
         window=WINDOW,
-        run_key="test-health-window",
+        trigger_key="test-health-window",
     )
 
     assert report.window["predictions"] == len(inside)
@@ -69,7 +69,7 @@ def test_health_counts_only_the_champions_rows_of_the_interval(
     assert report.window["last_prediction_at"] == inside[-1].isoformat()
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "SELECT details FROM health_checks WHERE model_name = %s AND dag_run_id = %s",
+            "SELECT details FROM health_checks WHERE model_name = %s AND trigger_key = %s",
             (model_cfg.name, "test-health-window"),
         )
         (details,) = cursor.fetchone()

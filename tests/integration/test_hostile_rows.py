@@ -342,9 +342,9 @@ def outcome(services, model_cfg, database_url, tracking_uri, champion) -> Outcom
         )
         trained_ids = set(pd.read_parquet(Path(path))["prediction_id"].astype(str))
     drift_options = CheckOptions.from_config(model_cfg, window_hours=24, dry_run=True)
-    drift = check(services, model_cfg, drift_options, run_key="test-hostile-kinds", now=END)
+    drift = check(services, model_cfg, drift_options, trigger_key="test-hostile-kinds", now=END)
     health = check_model_health(
-        services, model_cfg, now=END, window=timedelta(days=1), run_key="test-hostile-kinds"
+        services, model_cfg, now=END, window=timedelta(days=1), trigger_key="test-hostile-kinds"
     )
     summary = render_summary(collect_summary(services, [model_cfg.name]))
     return Outcome(run, quarantined, trained_ids, drift, health, summary, traffic)
@@ -424,10 +424,16 @@ def test_a_flood_of_bad_rows_fails_retraining_in_one_line_but_not_drift_or_healt
         run = find_run(connection, "test-hostile-flood", model_cfg.name)
     assert run.status == "failed"
     drift_options = CheckOptions.from_config(model_cfg, window_hours=24, min_rows=1, dry_run=True)
-    drift = check(services, model_cfg, drift_options, run_key="test-hostile-flood", now=FLOOD_END)
+    drift = check(
+        services, model_cfg, drift_options, trigger_key="test-hostile-flood", now=FLOOD_END
+    )
     assert drift.rows == traffic
     health = check_model_health(
-        services, model_cfg, now=FLOOD_END, window=timedelta(days=1), run_key="test-hostile-flood"
+        services,
+        model_cfg,
+        now=FLOOD_END,
+        window=timedelta(days=1),
+        trigger_key="test-hostile-flood",
     )
     assert health.window["predictions"] == traffic
     assert health.window["excluded"] == len(flood)

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -154,15 +155,6 @@ def test_a_killed_claimer_lease_expires_and_the_request_returns(database_url, qu
 # --- trigger and sensor ------------------------------------------------------------------
 
 
-def test_trigger_serialization_round_trip():
-    from relearn_airflow.triggers.requests import RetrainingRequestTrigger
-
-    trigger = RetrainingRequestTrigger(["churn"], "relearn_db", poll_interval=5)
-    path, kwargs = trigger.serialize()
-    assert path == "relearn_airflow.triggers.requests.RetrainingRequestTrigger"
-    assert RetrainingRequestTrigger(**kwargs).serialize() == (path, kwargs)
-
-
 async def _first_event(trigger, seconds: float):
     return await asyncio.wait_for(anext(trigger.run()), timeout=seconds)
 
@@ -228,3 +220,67 @@ def test_sensor_defers_while_nothing_is_pending(database_url, queue):
     # A retried sensor task gets its own claim back instead of claiming another request.
     _create(database_url)
     assert sensor.execute(context)["id"] == str(created.id)
+
+
+def test_requests_inserted_for_unconfigured_models_are_failed_not_left_pending(database_url, queue):
+    """Before: a row for ``nope`` or ``Churn`` (inserted by SQL) stayed pending forever."""
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO model_retraining_requests (model_name) "
+            "VALUES ('Churn'), ('nope'), (%s) RETURNING id, model_name",
+            (QUEUE_MODEL,),
+        )
+        ids = {name: str(row_id) for row_id, name in cursor.fetchall()}
+    try:
+        with transaction(database_url) as connection:
+            assert requests.has_pending(connection, [QUEUE_MODEL, "churn"])
+            failed = requests.fail_unknown_models(connection, [QUEUE_MODEL, "churn"])
+        assert sorted(r.model_name for r in failed) == ["Churn", "nope"]
+        with transaction(database_url) as connection:
+            for name in ("Churn", "nope"):
+                request = requests.get_request(connection, ids[name])
+                assert request.status == "failed", name
+                assert request.error_message == (
+                    f"unknown model '{name}' (configured: {QUEUE_MODEL}, churn)"
+                )
+            assert requests.get_request(connection, ids[QUEUE_MODEL]).status == "pending"
+            # Failing them again changes nothing (the sensor runs this before every claim).
+            assert requests.fail_unknown_models(connection, [QUEUE_MODEL, "churn"]) == []
+    finally:
+        with transaction(database_url) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM model_retraining_requests WHERE id = ANY(%s::uuid[])",
+                (list(ids.values()),),
+            )
+
+
+def test_a_pending_request_for_an_unknown_model_wakes_a_claimer_that_knows_the_config(
+    database_url, queue
+):
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("INSERT INTO model_retraining_requests (model_name) VALUES ('nope')")
+        try:
+            assert not requests.has_pending(connection, [QUEUE_MODEL])
+            assert requests.has_pending(connection, [QUEUE_MODEL], known_models=[QUEUE_MODEL])
+            assert not requests.has_pending(
+                connection, [QUEUE_MODEL], known_models=[QUEUE_MODEL, "nope"]
+            )
+        finally:
+            cursor.execute("DELETE FROM model_retraining_requests WHERE model_name = 'nope'")
+
+
+def test_a_processing_row_without_a_lease_is_reclaimed_like_an_expired_one(database_url, queue):
+    """Before: ``lease_expires_at < now()`` is never true for NULL: stuck forever."""
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO model_retraining_requests (model_name, status, attempts) "
+            "VALUES (%s, 'processing', 0), (%s, 'processing', 3) RETURNING id",
+            (QUEUE_MODEL, QUEUE_MODEL),
+        )
+        fresh, exhausted = (str(row[0]) for row in cursor.fetchall())
+    with transaction(database_url) as connection:
+        assert requests.reap_expired_leases(connection, max_attempts=3) == (1, 1)
+        assert requests.get_request(connection, fresh).status == "pending"
+        gave_up = requests.get_request(connection, exhausted)
+    assert gave_up.status == "failed" and "gave up after 3 attempts" in gave_up.error_message
+    assert _claim(database_url, "t").id == uuid.UUID(fresh)

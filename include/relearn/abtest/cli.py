@@ -49,14 +49,14 @@ def run_ab(args: argparse.Namespace) -> int:
         _print_status(services, model_cfg.name)
         return 0
     now = utcnow()
-    run_key = f"cli__{args.ab_command}__{now.isoformat()}"
+    trigger_key = f"cli__{args.ab_command}__{now.isoformat()}"
     try:
         if args.ab_command == "start":
             outcome = start_test(
                 services,
                 model_cfg,
                 now=now,
-                run_key=run_key,
+                trigger_key=trigger_key,
                 version=args.version,
                 traffic=args.traffic,
                 by=args.by,
@@ -66,7 +66,7 @@ def run_ab(args: argparse.Namespace) -> int:
                 services,
                 model_cfg,
                 now=now,
-                run_key=run_key,
+                trigger_key=trigger_key,
                 action=args.ab_command,
                 traffic=getattr(args, "traffic", None),
                 by=args.by,

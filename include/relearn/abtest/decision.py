@@ -107,7 +107,7 @@ def apply_decision(
     decision: policy.Decision,
     *,
     now: datetime,
-    run_key: str,
+    trigger_key: str,
     by: str,
 ) -> Outcome:
     """Carry a decision out and record it with its numbers (alias moves crash-safely)."""
@@ -120,7 +120,7 @@ def apply_decision(
         reason=decision.reason,
         numbers=decision.numbers,
         decided_by=by,
-        run_key=run_key,
+        trigger_key=trigger_key,
     )
 
     def record(connection: Connection) -> None:

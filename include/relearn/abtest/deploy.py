@@ -49,7 +49,7 @@ def start_test(
     model_cfg: ModelConfig,
     *,
     now: datetime,
-    run_key: str,
+    trigger_key: str,
     version: str | None = None,
     traffic: int | None = None,
     by: str = "policy",
@@ -72,7 +72,7 @@ def start_test(
         reason=f"A/B test {test.id} starts",
         changed_by=by,
     )
-    _mark_running(services, model_cfg, test, plan, now=now, run_key=run_key, by=by)
+    _mark_running(services, model_cfg, test, plan, now=now, trigger_key=trigger_key, by=by)
     log.info("%s: A/B test %s started: v%s gets %d %%", name, test.id, plan.version, plan.share)
     return Outcome(
         "start",
@@ -146,7 +146,7 @@ def _mark_running(
     plan: _StartPlan,
     *,
     now: datetime,
-    run_key: str,
+    trigger_key: str,
     by: str,
 ) -> None:
     """The test runs from ``now`` at the plan's share (at the stage that share reaches)."""
@@ -174,7 +174,7 @@ def _mark_running(
                 reason=f"v{plan.version} vs v{plan.champion}",
                 numbers={},
                 decided_by=by,
-                run_key=run_key,
+                trigger_key=trigger_key,
             ),
         )
 
@@ -185,7 +185,7 @@ def check_test(
     model_cfg: ModelConfig,
     *,
     now: datetime,
-    run_key: str,
+    trigger_key: str,
     action: str = "check",
     traffic: int | None = None,
     by: str = "policy",
@@ -195,7 +195,7 @@ def check_test(
 
     With no running test and ``auto_start`` (default: the model's ``abtest.auto_start``), a
     pending test, else an untested ``challenger``, is started.
-    Once per ``run_key``: a retried check returns what the first one decided.
+    Once per ``trigger_key``: a retried check returns what the first one decided.
     """
     if action not in ACTIONS:
         raise DeployError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
@@ -204,7 +204,7 @@ def check_test(
     finish_pending_moves(services, name)
     with transaction(services.database_url) as connection:
         # A retry of a check that already decided (even one that ended its test) repeats it.
-        done = abtests.find_decision_of_run(connection, name, run_key)
+        done = abtests.find_decision_of_run(connection, name, trigger_key)
         test = abtests.live_test(connection, name, abtests.ACTIVE)
     if done is not None:
         return _repeated(*done)
@@ -213,13 +213,19 @@ def check_test(
         if candidate is None or not (auto_start or action == "expand"):
             return Outcome("none", f"{name} has no A/B test running and no untested challenger")
         return start_test(
-            services, model_cfg, now=now, run_key=run_key, version=candidate, traffic=traffic, by=by
+            services,
+            model_cfg,
+            now=now,
+            trigger_key=trigger_key,
+            version=candidate,
+            traffic=traffic,
+            by=by,
         )
     if action == "pause":
-        return _set_status(services, test, abtests.PAUSED, "pause", 0, now, run_key, by)
+        return _set_status(services, test, abtests.PAUSED, "pause", 0, now, trigger_key, by)
     if action == "resume":
         return _set_status(
-            services, test, abtests.RUNNING, "resume", test.traffic_percent, now, run_key, by
+            services, test, abtests.RUNNING, "resume", test.traffic_percent, now, trigger_key, by
         )
     if test.status == abtests.PAUSED and action == "check":
         return Outcome(
@@ -233,7 +239,9 @@ def check_test(
             "awaiting the approval requested earlier",
             decision.numbers,
         )
-    return apply_decision(services, model_cfg, test, decision, now=now, run_key=run_key, by=by)
+    return apply_decision(
+        services, model_cfg, test, decision, now=now, trigger_key=trigger_key, by=by
+    )
 
 
 def _repeated(decided: abtests.DecisionRow, version: str) -> Outcome:
@@ -301,7 +309,7 @@ def _set_status(
     action: str,
     traffic: int,
     now: datetime,
-    run_key: str,
+    trigger_key: str,
     by: str,
 ) -> Outcome:
     """Pause or resume a test by hand (recorded as a decision)."""
@@ -318,7 +326,7 @@ def _set_status(
                 reason=reason,
                 numbers={},
                 decided_by=by,
-                run_key=run_key,
+                trigger_key=trigger_key,
             ),
         )
         abtests.update_test(connection, test.id, status=status)
@@ -333,7 +341,7 @@ def answer_approval(
     test_id: str,
     approved: bool,
     now: datetime,
-    run_key: str,
+    trigger_key: str,
     by: str,
 ) -> Outcome:
     """Carry out a human's answer to ``await_approval``: promote, or roll back.
@@ -356,4 +364,6 @@ def answer_approval(
         if approved
         else policy.Decision(policy.ROLLBACK, 0, f"promotion rejected by {by}")
     )
-    return apply_decision(services, model_cfg, test, decision, now=now, run_key=run_key, by=by)
+    return apply_decision(
+        services, model_cfg, test, decision, now=now, trigger_key=trigger_key, by=by
+    )

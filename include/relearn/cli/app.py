@@ -20,7 +20,14 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, NoReturn
 
 from relearn.cli.errors import check_mlflow, explain
-from relearn.cli.parsers import deployment, retraining, state, training
+from relearn.cli.parsers import (
+    collection,
+    deployment,
+    onboarding,
+    retraining,
+    state,
+    training,
+)
 from relearn.settings import load_settings
 
 if TYPE_CHECKING:
@@ -37,6 +44,8 @@ BUILT_IN: tuple[Register, ...] = (
     retraining.register,
     training.register,
     deployment.register,
+    onboarding.register,
+    collection.register,
 )
 
 

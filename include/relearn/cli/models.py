@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from relearn.bootstrap import bootstrap_model
+from relearn.bootstrap import (
+    BootstrapResult,
+    NoTrainingDataError,
+    bootstrap_model,
+    dataset_reference,
+)
+from relearn.cli.imported import bootstrap_from_mlflow
 from relearn.cli.state import selected_models
 from relearn.config import load_config
 from relearn.retraining import RetrainingError
@@ -22,12 +30,32 @@ if TYPE_CHECKING:
 
 
 def bootstrap(args: argparse.Namespace) -> int:
+    """Dispatch on where v1 comes from: an MLflow model, the user's dataset, else the demo."""
+    if args.from_mlflow or args.reference:
+        if args.dataset:
+            raise ValueError("--dataset and --from-mlflow exclude each other: choose one source")
+        return bootstrap_from_mlflow(args)
     services = Services.from_settings(load_settings())
+    if args.dataset:
+        if not args.model:
+            raise ValueError("--dataset needs --model NAME: a dataset holds one model's data")
+        model_cfg = load_config(args.config).model(args.model)
+        path = Path(args.dataset)
+        _report(bootstrap_model(services, model_cfg, partial(dataset_reference, model_cfg, path)))
+        return 0
+    status = 0
     for model_cfg in selected_models(args):
-        result = bootstrap_model(services, model_cfg)
-        state = "registered" if result.created else "already deployed"
-        print(f"{result.model_name}: v{result.version} is champion ({state})")
-    return 0
+        try:
+            _report(bootstrap_model(services, model_cfg))
+        except NoTrainingDataError as error:  # the other models still get their champion
+            print(f"relearn: {error}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _report(result: BootstrapResult) -> None:
+    state = "registered" if result.created else "already deployed"
+    print(f"{result.model_name}: v{result.version} is champion ({state})")
 
 
 def reinforce(args: argparse.Namespace) -> int:

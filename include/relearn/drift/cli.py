@@ -40,8 +40,8 @@ def _check_model(
         min_rows=args.min_rows,
         dry_run=args.dry_run,
     )
-    run_key = f"cli__{now.isoformat()}"
-    report = check(services, model_cfg, options, run_key=run_key, now=now)
+    trigger_key = f"cli__{now.isoformat()}"
+    report = check(services, model_cfg, options, trigger_key=trigger_key, now=now)
     if args.json:
         print(json.dumps({"id": report.id, **_public(report)}, default=str))
     else:

@@ -13,7 +13,7 @@ a retraining (source ``drift_triggered`` or ``decay_triggered``) unless this is 
 the model is cooling down: a retraining of it is running, an A/B test of it is pending or
 live, or the last drift retraining started less than ``cooldown_hours`` before ``now``.
 
-Every check writes one ``drift_reports`` row, keyed by ``run_key`` so a retried check returns
+Every check writes one ``drift_reports`` row, keyed by ``trigger_key`` so a retried check returns
 the same report instead of computing another; a drifted or decayed one also gets an HTML
 report (most drifted features, with charts) as an MLflow artifact.
 """
@@ -96,31 +96,33 @@ def check(
     model_cfg: ModelConfig,
     options: CheckOptions,
     *,
-    run_key: str,
+    trigger_key: str,
     now: datetime,
 ) -> store.DriftReportRow:
-    """Check the champion's last ``window_hours`` before ``now``; once per ``run_key``.
+    """Check the champion's last ``window_hours`` before ``now``; once per ``trigger_key``.
 
     :raises NoChampionError: the model has no champion to check.
     :raises DriftCheckError: the champion has no reference profile.
     """
     with transaction(services.database_url) as connection:
-        existing = store.get_report(connection, model_cfg.name, run_key)
+        existing = store.get_report(connection, model_cfg.name, trigger_key)
     if existing is not None:
-        log.info("%s: check %s was already done: %s", model_cfg.name, run_key, describe(existing))
+        log.info(
+            "%s: check %s was already done: %s", model_cfg.name, trigger_key, describe(existing)
+        )
         return existing
     version, profile = _champion_profile(services, model_cfg)
     window = _load(services, model_cfg, version, options, now)
     found = _assess(model_cfg, options, profile, window.frame)
     with transaction(services.database_url) as connection:
         action = _action(connection, model_cfg, found.verdict, options, now)
-    row_id = store.report_id(model_cfg.name, run_key)
+    row_id = store.report_id(model_cfg.name, trigger_key)
     report_uri = None
     if found.verdict in (store.DRIFTED, store.DECAYED):
         summary = _summary(window, found, options, action)
         features = found.drift.to_dict()["features"]
         report_uri = _log_html(services, model_cfg, row_id, summary, features, profile, window)
-    row = _report_row(row_id, window, found, options, action, report_uri, run_key)
+    row = _report_row(row_id, window, found, options, action, report_uri, trigger_key)
     with transaction(services.database_url) as connection:
         stored = store.save_report(connection, row)
     log.info("%s: %s", model_cfg.name, describe(stored))
@@ -227,7 +229,7 @@ def _report_row(
     options: CheckOptions,
     action: Action,
     report_uri: str | None,
-    run_key: str,
+    trigger_key: str,
 ) -> store.DriftReportRow:
     """The ``drift_reports`` row of a check."""
     drift_dict = found.drift.to_dict()
@@ -250,7 +252,7 @@ def _report_row(
         action_reason=action.reason,
         report_uri=report_uri,
         retraining_run_id=None,
-        run_key=run_key,
+        trigger_key=trigger_key,
     )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import mlflow
 
+from relearn.config import ModelKind
 from relearn.evaluation import confusion
 from relearn.registry import model_uri
 from relearn.retraining import artifacts
@@ -89,16 +90,27 @@ def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) 
 def _starting_point(
     services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun, options: ReinforceOptions
 ) -> tuple[TabularClassifier, float]:
-    """The classifier to fit and its learning rate: the pinned champion's, or a new one."""
+    """The classifier to fit and its learning rate: the pinned champion's, or a new one.
+
+    An imported champion is the starting point even when asked to train from scratch: its
+    ``fit`` refits an unfitted clone of its estimator, and Relearn has no other recipe for it.
+    """
+    champion_version = run.params.get("champion_version")
+    champion = (
+        artifacts.load_registered_classifier(
+            services.tracking_uri, model_uri(model_cfg.name, champion_version)
+        )
+        if champion_version is not None
+        else None
+    )
+    if champion is not None and champion.kind is ModelKind.SKLEARN_IMPORTED:
+        log.info("%s: refitting the imported champion v%s", model_cfg.name, champion_version)
+        return champion, options.learning_rate
     if not options.fine_tune:
         return new_classifier(model_cfg), options.learning_rate
-    champion_version = run.params.get("champion_version")
-    if champion_version is None:
+    if champion is None:
         raise NoChampionError(model_cfg.name)
-    classifier = artifacts.load_registered_classifier(
-        services.tracking_uri, model_uri(model_cfg.name, champion_version)
-    )
-    return classifier, options.learning_rate * model_cfg.training.fine_tune_lr_factor
+    return champion, options.learning_rate * model_cfg.training.fine_tune_lr_factor
 
 
 def _log_candidate(

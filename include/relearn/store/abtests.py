@@ -175,20 +175,20 @@ class DecisionRow:
     reason: str
     numbers: dict[str, Any]
     decided_by: str
-    run_key: str
+    trigger_key: str
 
 
 def find_decision_of_run(
-    connection: Connection, model_name: str, run_key: str
+    connection: Connection, model_name: str, trigger_key: str
 ) -> tuple[DecisionRow, str] | None:
     """The decision a run key made for any of the model's tests, with that test's version."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT d.test_id, d.decided_at, d.action, d.traffic_before, d.traffic_after, "
-            "d.reason, d.numbers, d.decided_by, d.run_key, t.challenger_version "
+            "d.reason, d.numbers, d.decided_by, d.trigger_key, t.challenger_version "
             "FROM ab_decisions d JOIN ab_tests t ON t.id = d.test_id "
-            "WHERE t.model_name = %s AND d.run_key = %s ORDER BY d.id DESC LIMIT 1",
-            (model_name, run_key),
+            "WHERE t.model_name = %s AND d.trigger_key = %s ORDER BY d.id DESC LIMIT 1",
+            (model_name, trigger_key),
         )
         row = cursor.fetchone()
     return None if row is None else (DecisionRow(*row[:-1]), row[-1])
@@ -199,9 +199,9 @@ def record_decision(connection: Connection, decision: DecisionRow) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO ab_decisions (test_id, decided_at, action, traffic_before, "
-            "traffic_after, reason, numbers, decided_by, run_key) "
+            "traffic_after, reason, numbers, decided_by, trigger_key) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (test_id, run_key) DO NOTHING",
+            "ON CONFLICT (test_id, trigger_key) DO NOTHING",
             (
                 str(decision.test_id),
                 decision.decided_at,
@@ -211,7 +211,7 @@ def record_decision(connection: Connection, decision: DecisionRow) -> bool:
                 decision.reason,
                 json.dumps(decision.numbers),
                 decision.decided_by,
-                decision.run_key,
+                decision.trigger_key,
             ),
         )
         return cursor.rowcount == 1
@@ -221,7 +221,7 @@ def decisions(connection: Connection, test_id: uuid.UUID | str) -> list[Decision
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT test_id, decided_at, action, traffic_before, traffic_after, reason, numbers, "
-            "decided_by, run_key FROM ab_decisions WHERE test_id = %s ORDER BY decided_at, id",
+            "decided_by, trigger_key FROM ab_decisions WHERE test_id = %s ORDER BY decided_at, id",
             (str(test_id),),
         )
         return [DecisionRow(*row) for row in cursor.fetchall()]

@@ -21,7 +21,7 @@ _NAMESPACE = uuid.UUID("6f0d7c1e-2b54-4f55-9a51-5d0c0e7f4a10")
 _COLUMNS = (
     "id, model_name, model_version, checked_at, window_start, rows, labelled_rows, score, "
     "threshold, verdict, drifted_features, features, prediction, performance, action, "
-    "action_reason, report_uri, retraining_run_id, run_key"
+    "action_reason, report_uri, retraining_run_id, trigger_key"
 )
 
 
@@ -45,7 +45,7 @@ class DriftReportRow:
     action_reason: str | None
     report_uri: str | None
     retraining_run_id: uuid.UUID | None
-    run_key: str
+    trigger_key: str
 
     @property
     def wants_retraining(self) -> bool:
@@ -56,16 +56,16 @@ def _text(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def report_id(model_name: str, run_key: str) -> uuid.UUID:
+def report_id(model_name: str, trigger_key: str) -> uuid.UUID:
     """The id a check's report gets, known before anything is written (retries agree on it)."""
-    return uuid.uuid5(_NAMESPACE, f"{model_name}\x00{run_key}")
+    return uuid.uuid5(_NAMESPACE, f"{model_name}\x00{trigger_key}")
 
 
-def get_report(connection: Connection, model_name: str, run_key: str) -> DriftReportRow | None:
+def get_report(connection: Connection, model_name: str, trigger_key: str) -> DriftReportRow | None:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM drift_reports WHERE model_name = %s AND run_key = %s",
-            (model_name, run_key),
+            f"SELECT {_COLUMNS} FROM drift_reports WHERE model_name = %s AND trigger_key = %s",
+            (model_name, trigger_key),
         )
         row = cursor.fetchone()
     return None if row is None else DriftReportRow(*row)
@@ -87,10 +87,10 @@ def save_report(connection: Connection, report: DriftReportRow) -> DriftReportRo
         cursor.execute(
             f"INSERT INTO drift_reports ({_COLUMNS}) VALUES ("
             + ", ".join(f"%({name})s" for name in names)
-            + ") ON CONFLICT (model_name, run_key) DO NOTHING",
+            + ") ON CONFLICT (model_name, trigger_key) DO NOTHING",
             values,
         )
-    stored = get_report(connection, report.model_name, report.run_key)
+    stored = get_report(connection, report.model_name, report.trigger_key)
     if stored is None:  # cannot happen inside one transaction; say so loudly if it does
         raise RuntimeError(f"drift report {report.id} vanished right after being written")
     return stored

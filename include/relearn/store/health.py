@@ -19,18 +19,18 @@ def save_check(
     status: str,
     champion_version: str | None,
     details: dict[str, Any],
-    run_key: str | None,
+    trigger_key: str | None,
 ) -> None:
-    """Insert the check, or overwrite the one of the same ``run_key`` (a retried task)."""
+    """Insert the check, or overwrite the one of the same ``trigger_key`` (a retried task)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO health_checks
-                (model_name, checked_at, status, champion_version, details, dag_run_id)
+                (model_name, checked_at, status, champion_version, details, trigger_key)
             VALUES (%s, %s, %s, %s, %s, %s)
-            ON CONFLICT (model_name, dag_run_id) DO UPDATE SET
+            ON CONFLICT (model_name, trigger_key) DO UPDATE SET
                 checked_at = EXCLUDED.checked_at, status = EXCLUDED.status,
                 champion_version = EXCLUDED.champion_version, details = EXCLUDED.details
             """,
-            (model_name, checked_at, status, champion_version, json.dumps(details), run_key),
+            (model_name, checked_at, status, champion_version, json.dumps(details), trigger_key),
         )

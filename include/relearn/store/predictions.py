@@ -5,10 +5,12 @@ Windowed reads live in ``relearn.store.prediction_log``.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
 if TYPE_CHECKING:
@@ -34,6 +36,9 @@ class LoggedPrediction:
     probabilities: dict[str, float]
     latency_ms: float
     served_by: str
+    # ``features`` as JSON text when the caller has it already (collected rows are serialised
+    # once, while being screened).
+    features_json: str | None = None
 
 
 _INSERT = """
@@ -65,6 +70,162 @@ def insert_predictions(connection: Connection, rows: Sequence[LoggedPrediction])
     with connection.cursor() as cursor:
         execute_values(cursor, _INSERT, values, page_size=1000)
         return cursor.rowcount
+
+
+# Rows arrive by COPY (several times faster than a multi-row INSERT). New ids go straight into
+# the log; should another writer log one of them meanwhile (a concurrent retry), the batch
+# goes through a transaction-local staging table and ON CONFLICT instead.
+_COPY_COLUMNS = (
+    "prediction_id, model_name, model_version, unit_id, predicted_at, features, "
+    "predicted_label, confidence, probabilities, latency_ms, served_by"
+)
+_STAGING = """
+CREATE TEMP TABLE prediction_staging (LIKE prediction_log INCLUDING DEFAULTS) ON COMMIT DROP
+"""
+_FROM_STAGING = f"""
+INSERT INTO prediction_log ({_COPY_COLUMNS})
+SELECT {_COPY_COLUMNS} FROM prediction_staging
+ON CONFLICT (prediction_id) DO NOTHING
+RETURNING prediction_id
+"""
+_NULL = "\\N"
+
+
+def _text(value: str) -> str:
+    """A value in COPY's text format (backslash escapes; ``\\N`` is NULL)."""
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _escaped(document: str) -> str:
+    # json.dumps escapes control characters (ensure_ascii), so only backslashes remain.
+    return document.replace("\\", "\\\\")
+
+
+def _json(value: Any) -> str:
+    return _escaped(json.dumps(value, allow_nan=False, default=str))
+
+
+def _copy_text(rows: Iterable[LoggedPrediction]) -> io.StringIO:
+    lines = [
+        "\t".join(
+            (
+                str(r.prediction_id),
+                _text(r.model_name),
+                _text(r.model_version),
+                _NULL if r.unit_id is None else _text(r.unit_id),
+                r.predicted_at.isoformat(),
+                _json(r.features) if r.features_json is None else _escaped(r.features_json),
+                _text(r.predicted_label),
+                repr(float(r.confidence)),
+                _NULL if r.probabilities is None else _json(r.probabilities),
+                _NULL if r.latency_ms is None else repr(float(r.latency_ms)),
+                _text(r.served_by),
+            )
+        )
+        for r in rows
+    ]
+    lines.append("")
+    return io.StringIO("\n".join(lines))
+
+
+def _known(cursor: Any, ids: list[UUID]) -> set[UUID]:
+    cursor.execute(
+        "SELECT prediction_id FROM prediction_log WHERE prediction_id = ANY(%s::uuid[])",
+        ([str(i) for i in ids],),
+    )
+    return {row[0] for row in cursor.fetchall()}
+
+
+def copy_predictions(connection: Connection, rows: Sequence[LoggedPrediction]) -> set[UUID]:
+    """Write rows through COPY in the caller's transaction; returns the ids that were new.
+
+    An id already in the log is left as it is (a retried batch is a no-op), so the caller
+    can tell new rows from repeats. Ids must be unique within ``rows``.
+    """
+    if not rows:
+        return set()
+    with connection.cursor() as cursor:
+        known = _known(cursor, [r.prediction_id for r in rows])
+        new = [r for r in rows if r.prediction_id not in known]
+        cursor.execute("SAVEPOINT copy_predictions")
+        try:
+            cursor.copy_expert(f"COPY prediction_log ({_COPY_COLUMNS}) FROM STDIN", _copy_text(new))
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT copy_predictions")
+        else:
+            cursor.execute("RELEASE SAVEPOINT copy_predictions")
+            return {r.prediction_id for r in new}
+        cursor.execute(_STAGING)
+        cursor.copy_expert(f"COPY prediction_staging ({_COPY_COLUMNS}) FROM STDIN", _copy_text(new))
+        cursor.execute(_FROM_STAGING)
+        inserted = {row[0] for row in cursor.fetchall()}
+        cursor.execute("DROP TABLE prediction_staging")
+        return inserted
+
+
+_OUTCOMES = """
+WITH given (prediction_id, actual_label, outcome_at, model_name) AS (VALUES %s),
+attached AS (
+    UPDATE prediction_log AS p SET actual_label = g.actual_label, outcome_at = g.outcome_at
+    FROM given AS g
+    WHERE p.prediction_id = g.prediction_id AND p.model_name = g.model_name
+      AND p.actual_label IS NULL AND g.outcome_at >= p.predicted_at
+    RETURNING p.prediction_id
+)
+SELECT g.prediction_id,
+       a.prediction_id IS NOT NULL AS attached,
+       p.prediction_id IS NOT NULL AS known,
+       p.actual_label IS NOT NULL AS labelled
+FROM given AS g
+LEFT JOIN attached AS a ON a.prediction_id = g.prediction_id
+LEFT JOIN prediction_log AS p ON p.prediction_id = g.prediction_id AND p.model_name = g.model_name
+"""
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    """Per given prediction id: attached now, already labelled (first wins), unknown, early."""
+
+    attached: list[UUID]
+    already_labelled: list[UUID]
+    unknown: list[UUID]
+    before_prediction: list[UUID]
+
+
+def attach_model_outcomes(
+    connection: Connection, model_name: str, outcomes: Sequence[tuple[UUID, str, datetime]]
+) -> OutcomeResult:
+    """Attach actual labels to ``model_name``'s predictions and say what became of each id.
+
+    The first outcome wins (a labelled prediction keeps its label); an outcome dated before
+    its prediction is refused; ids that are not this model's predictions are unknown. Ids
+    must be unique within ``outcomes``.
+    """
+    result = OutcomeResult([], [], [], [])
+    if not outcomes:
+        return result
+    values = [(pid, label, at, model_name) for pid, label, at in outcomes]
+    with connection.cursor() as cursor:
+        rows = execute_values(
+            cursor,
+            _OUTCOMES,
+            values,
+            template="(%s::uuid, %s, %s::timestamptz, %s)",
+            page_size=len(values),
+            fetch=True,
+        )
+    for prediction_id, attached, known, labelled in rows:
+        if attached:
+            result.attached.append(prediction_id)
+        elif not known:
+            result.unknown.append(prediction_id)
+        elif labelled:
+            result.already_labelled.append(prediction_id)
+        else:
+            result.before_prediction.append(prediction_id)
+    return result
 
 
 _ATTACH = """

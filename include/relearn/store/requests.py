@@ -3,15 +3,21 @@
 A claim is one statement (``FOR UPDATE SKIP LOCKED``), highest priority first, then oldest,
 so any number of claimers take each request once. A claim holds a lease: a claimer that dies
 leaves a lease that expires, and ``reap_expired_leases`` puts the request back (or fails it
-once it used up its attempts). Every statement is parameterised: reasons are stored verbatim.
+once it used up its attempts); a ``processing`` row without a lease (written by hand) counts
+as expired. Rows inserted with SQL bypass ``create_request``'s checks, so
+``fail_unknown_models`` fails those whose model is not configured instead of leaving them
+pending forever. Every statement is parameterised: reasons are stored verbatim.
 """
 
 from __future__ import annotations
 
+import select
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from relearn.store.db import connect
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as Connection
@@ -140,12 +146,23 @@ def cancel_request(connection: Connection, request_id: uuid.UUID | str) -> Retra
     )
 
 
-def has_pending(connection: Connection, model_names: list[str] | None = None) -> bool:
+def has_pending(
+    connection: Connection,
+    model_names: list[str] | None = None,
+    *,
+    known_models: list[str] | None = None,
+) -> bool:
+    """Is a request for one of ``model_names`` (None: any) pending?
+
+    With ``known_models``, a pending request for a model outside it counts too: the claimer
+    must wake up to fail it (``fail_unknown_models``).
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM model_retraining_requests WHERE status = 'pending' "
-            "AND (%(models)s::text[] IS NULL OR model_name = ANY(%(models)s::text[])))",
-            {"models": model_names},
+            "AND (%(models)s::text[] IS NULL OR model_name = ANY(%(models)s::text[]) "
+            "OR NOT (model_name = ANY(coalesce(%(known)s::text[], ARRAY[model_name])))))",
+            {"models": model_names, "known": known_models},
         )
         return bool(cursor.fetchone()[0])
 
@@ -202,7 +219,8 @@ def reap_expired_leases(
 ) -> tuple[int, int]:
     """Claims whose lease ran out go back to pending, or fail after ``max_attempts``.
 
-    Returns (requeued, failed).
+    A ``processing`` row with no lease at all has no claimer that could still finish it:
+    it is reclaimed the same way. Returns (requeued, failed).
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -216,13 +234,34 @@ def reap_expired_leases(
                 processed_at = CASE WHEN attempts >= %(max)s THEN now() ELSE NULL END,
                 claimed_by = CASE WHEN attempts >= %(max)s THEN claimed_by ELSE NULL END,
                 lease_expires_at = NULL, updated_at = now()
-            WHERE status = 'processing' AND lease_expires_at < now()
+            WHERE status = 'processing'
+              AND (lease_expires_at IS NULL OR lease_expires_at < now())
             RETURNING status
             """,
             {"max": max_attempts},
         )
         statuses = [row[0] for row in cursor.fetchall()]
     return statuses.count("pending"), statuses.count("failed")
+
+
+def fail_unknown_models(connection: Connection, known_models: list[str]) -> list[RetrainingRequest]:
+    """Fail every pending request for a model not in ``known_models``; returns them.
+
+    Names are compared exactly (``Churn`` is not ``churn``), as the claim compares them.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE model_retraining_requests
+            SET status = 'failed', processed_at = now(), updated_at = now(),
+                error_message = format('unknown model %%L (configured: %%s)',
+                                       model_name, %(listed)s::text)
+            WHERE status = 'pending' AND NOT (model_name = ANY(%(known)s::text[]))
+            RETURNING {_COLUMNS}
+            """,
+            {"known": list(known_models), "listed": ", ".join(known_models)},
+        )
+        return _fetch(cursor)
 
 
 def link_run(connection: Connection, request_id: uuid.UUID | str, run_id: uuid.UUID | str) -> None:
@@ -255,27 +294,33 @@ def finish_request(
         return cursor.rowcount == 1
 
 
-def wait_for_pending(database_url: str, model_names: list[str] | None, timeout: float) -> bool:
+def wait_for_pending(
+    database_url: str,
+    model_names: list[str] | None,
+    timeout: float,
+    known_models: list[str] | None = None,
+) -> bool:
     """Block until a request is pending (True) or ``timeout`` seconds pass (False).
 
     Listens on the table's NOTIFY channel and checks the table itself, so a request
-    inserted before the LISTEN, or a missed notification, is still found.
+    inserted before the LISTEN, or a missed notification, is still found. ``known_models``
+    as in ``has_pending``.
     """
-    import select
 
-    from relearn.store.db import connect
+    def pending() -> bool:
+        return has_pending(connection, model_names, known_models=known_models)
 
     connection = connect(database_url)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f"LISTEN {CHANNEL}")
-        if has_pending(connection, model_names):
+        if pending():
             return True
         if select.select([connection], [], [], timeout) == ([], [], []):
-            return has_pending(connection, model_names)  # the fallback poll
+            return pending()  # the fallback poll
         connection.poll()
         connection.notifies.clear()
-        return has_pending(connection, model_names)
+        return pending()
     finally:
         connection.close()

@@ -34,7 +34,9 @@ FORMAT_VERSION = 1
 # The parts of ModelConfig a saved classifier depends on; thresholds and schedules are not.
 _META_FIELDS = {"name", "kind", "label", "classes", "features", "training"}
 # Kinds whose ``fit`` starts from scratch, so ``fit_batches`` refits them on all data so far.
-_REFIT_KINDS = frozenset({ModelKind.SKLEARN_LOGREG, ModelKind.SKLEARN_HGB})
+_REFIT_KINDS = frozenset(
+    {ModelKind.SKLEARN_LOGREG, ModelKind.SKLEARN_HGB, ModelKind.SKLEARN_IMPORTED}
+)
 
 
 @dataclass

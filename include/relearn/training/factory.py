@@ -11,6 +11,7 @@ from pathlib import Path
 from relearn.config import ModelConfig, ModelKind
 from relearn.training.classifier import TabularClassifier, read_meta
 from relearn.training.sklearn_hgb import SklearnHGBClassifier
+from relearn.training.sklearn_imported import ImportedSklearnClassifier
 from relearn.training.sklearn_model import SklearnLogRegClassifier
 from relearn.training.torch_mlp import TorchMLPClassifier
 
@@ -23,11 +24,19 @@ def _classifier_class(kind: ModelKind) -> type[TabularClassifier]:
             return SklearnLogRegClassifier
         case ModelKind.SKLEARN_HGB:
             return SklearnHGBClassifier
+        case ModelKind.SKLEARN_IMPORTED:
+            return ImportedSklearnClassifier
     raise ValueError(f"unsupported model kind '{kind}'")
 
 
 def new_classifier(model_cfg: ModelConfig) -> TabularClassifier:
     """An unfitted classifier of the configured kind."""
+    if model_cfg.kind is ModelKind.SKLEARN_IMPORTED:
+        raise ValueError(
+            f"model '{model_cfg.name}' is of kind {model_cfg.kind}: Relearn cannot train one "
+            f"from nothing; import it with `relearn bootstrap --model {model_cfg.name} "
+            "--from-mlflow URI --reference FILE`"
+        )
     return _classifier_class(model_cfg.kind)(model_cfg)
 
 

@@ -129,7 +129,7 @@ def log_pyfunc_model(
             signature=model_signature(model_cfg),
             input_example=input_example(model_cfg),
             registered_model_name=registered_model_name,
-            pip_requirements=pip_requirements(model_cfg),
+            pip_requirements=pip_requirements(classifier.model_cfg),
         )
     log.info(
         "logged %s classifier %s as %s (registered version: %s)",

@@ -38,7 +38,7 @@ class ABTestOperator(RelearnModelOperator):
                 hook.services(),
                 model_cfg,
                 now=context.get("data_interval_end") or datetime.now(UTC),
-                run_key=context["dag_run"].run_id,
+                trigger_key=context["dag_run"].run_id,
                 action=params.get("action") or "check",
                 traffic=params.get("traffic"),
                 by=f"airflow:{context['dag_run'].dag_id}",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 
 from relearn_airflow.hooks.relearn import RelearnHook
+from relearn_airflow.operators.base import skipped_without_champion
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -24,6 +25,9 @@ class PromotionApprovalOperator(ApprovalOperator):
 
     :param request: ``{"model", "test_id", "version"}`` of the waiting test (templated; may
         be mapped), as announced on the approval Asset by ``ab_promotion``.
+    :param relearn_conn_id: connection to Relearn's database.
+    :param mlflow_conn_id: connection to the MLflow tracking server.
+    :param config_path: the Relearn YAML file (default: ``$RELEARN_CONFIG``).
     """
 
     template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "request")
@@ -34,6 +38,7 @@ class PromotionApprovalOperator(ApprovalOperator):
         request: dict[str, str] | Any,
         relearn_conn_id: str = RelearnHook.default_conn_name,
         mlflow_conn_id: str = "mlflow_default",
+        config_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("subject", "Promote an A/B challenger to champion?")
@@ -41,6 +46,7 @@ class PromotionApprovalOperator(ApprovalOperator):
         self.request = request
         self.relearn_conn_id = relearn_conn_id
         self.mlflow_conn_id = mlflow_conn_id
+        self.config_path = config_path
 
     def execute(self, context: Context) -> Any:
         request = self.request
@@ -55,17 +61,18 @@ class PromotionApprovalOperator(ApprovalOperator):
         from relearn.abtest.deploy import answer_approval
 
         result = super().execute_complete(context=context, event=event)
-        hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id)
+        hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id, self.config_path)
         user = event.get("responded_by_user") or {}
         who = (user.get("name") or user.get("id")) if isinstance(user, dict) else str(user)
-        outcome = answer_approval(
-            hook.services(),
-            hook.model_config(self.request["model"]),
-            test_id=self.request["test_id"],
-            approved=bool(self.hitl_summary_extra.get("approved")),
-            now=datetime.now(UTC),
-            run_key=f"{context['dag_run'].run_id}__approval",
-            by=f"human:{who or 'unknown'}",
-        )
+        with skipped_without_champion():
+            outcome = answer_approval(
+                hook.services(),
+                hook.model_config(self.request["model"]),
+                test_id=self.request["test_id"],
+                approved=bool(self.hitl_summary_extra.get("approved")),
+                now=datetime.now(UTC),
+                trigger_key=f"{context['dag_run'].run_id}__approval",
+                by=f"human:{who or 'unknown'}",
+            )
         self.log.info("%s: %s (%s)", self.request["model"], outcome.action, outcome.reason)
         return result

@@ -45,7 +45,7 @@ class DriftCheckOperator(RelearnModelOperator):
                 hook.services(),
                 model_cfg,
                 options,
-                run_key=context["dag_run"].run_id,
+                trigger_key=context["dag_run"].run_id,
                 now=context.get("data_interval_end") or datetime.now(UTC),
             )
         except (ValueError, DriftCheckError) as error:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from relearn_airflow.operators.base import RelearnModelOperator
 
 if TYPE_CHECKING:
@@ -13,17 +15,24 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ModelUnhealthyError(RuntimeError):
-    """The model cannot serve (e.g. no champion): the task fails so alerts fire."""
+class ModelUnhealthyError(AirflowFailException):
+    """The model cannot serve (e.g. no champion): the task fails so alerts fire.
+
+    Retrying does not deploy a champion, so the task fails at once (no retries).
+    """
 
 
 class ModelHealthOperator(RelearnModelOperator):
     """Check one model's health and write a ``health_checks`` row (one per DAG run).
 
+    Unlike every other Relearn task, a model without a champion fails this one: saying so
+    is its job.
+
     :param window_hours: how much recent traffic to look at (templated).
     """
 
     template_fields: Sequence[str] = ("model_name", "window_hours")
+    skip_without_champion = False
 
     def __init__(self, *, window_hours: int | str = 24, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -39,7 +48,7 @@ class ModelHealthOperator(RelearnModelOperator):
             hook.model_config(self.model_name),
             now=now,
             window=timedelta(hours=int(self.window_hours)),
-            run_key=context["dag_run"].run_id,
+            trigger_key=context["dag_run"].run_id,
         )
         if report.status == "unhealthy":
             raise ModelUnhealthyError(f"{self.model_name}: {'; '.join(report.reasons)}")

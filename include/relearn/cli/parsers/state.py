@@ -34,6 +34,23 @@ def register(commands: argparse._SubParsersAction) -> None:
         needs_mlflow=True,
     )
     bootstrap.add_argument("--model", help="only this model")
+    bootstrap.add_argument(
+        "--dataset",
+        metavar="FILE",
+        help="train the model's v1 on this labelled CSV or Parquet file (with --model); "
+        "without it, only demo models with a `simulation:` section can be bootstrapped",
+    )
+    bootstrap.add_argument(
+        "--from-mlflow",
+        metavar="URI",
+        help="import this scikit-learn model (models:/NAME/VERSION or runs:/RUN_ID/PATH) "
+        "as the champion of --model",
+    )
+    bootstrap.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="with --from-mlflow: CSV/Parquet rows the model was validated on, with labels",
+    )
     summary = add_command(
         commands,
         "summary",

@@ -1,0 +1,96 @@
+"""The row-level checks of ``relearn.validation`` evaluated directly on a frame, per row.
+
+A window validated for retraining runs these checks through Great Expectations; a request of
+10,000 rows cannot wait for a GX context, so this module reads the same ``Check`` list
+(``relearn.validation.checks.model_checks``) and computes each expectation's unexpected rows
+with pandas, on the same prepared frame (``relearn.validation.frame.gx_frame``). The reasons
+are the checks' own, so a producer sees exactly the words the quarantine would use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from relearn.validation.checks import NOW_PARAMETER, model_checks
+from relearn.validation.frame import gx_frame, utc
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from relearn.config import ModelConfig
+    from relearn.validation.checks import Check
+
+
+def _parameter(value: Any, now: pd.Timestamp) -> Any:
+    if isinstance(value, dict) and value.get("$PARAMETER") == NOW_PARAMETER:
+        return now
+    return value
+
+
+def _not_null(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
+    return data[kwargs["column"]].isna().to_numpy()
+
+
+def _unique(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
+    column = data[kwargs["column"]]
+    return (column.duplicated(keep=False) & column.notna()).to_numpy()
+
+
+def _in_set(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
+    column = data[kwargs["column"]]
+    allowed = set(kwargs["value_set"])
+    inside = np.fromiter((value in allowed for value in column), dtype=bool, count=len(column))
+    return ~inside & column.notna().to_numpy()
+
+
+def _between(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
+    column = data[kwargs["column"]]
+    present = column.notna()
+    bad = pd.Series(False, index=column.index)
+    low, high = (_parameter(kwargs.get(key), now) for key in ("min_value", "max_value"))
+    if low is not None:
+        bad |= present & (column < low)
+    if high is not None:
+        bad |= present & (column > high)
+    return bad.to_numpy()
+
+
+def _pair_greater(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
+    first, second = data[kwargs["column_A"]], data[kwargs["column_B"]]
+    both = first.notna() & second.notna()
+    smaller = first <= second if not kwargs.get("or_equal") else first < second
+    return (both & smaller).to_numpy()
+
+
+# By class name: importing great_expectations here, before ``relearn.validation`` quietens
+# its loggers, would print GX's import chatter in every CLI run. A check of a new type fails
+# loudly here (KeyError) until it has an evaluator.
+_EVALUATORS: dict[str, Callable[[pd.DataFrame, dict[str, Any], pd.Timestamp], np.ndarray]] = {
+    "ExpectColumnValuesToNotBeNull": _not_null,
+    "ExpectColumnValuesToBeUnique": _unique,
+    "ExpectColumnValuesToBeInSet": _in_set,
+    "ExpectColumnValuesToBeBetween": _between,
+    "ExpectColumnPairValuesAToBeGreaterThanB": _pair_greater,
+}
+
+
+def applicable_checks(model_cfg: ModelConfig, columns: set[str]) -> list[Check]:
+    """The model's checks whose inputs are all present (an absent outcome is not checked)."""
+    return [check for check in model_checks(model_cfg) if set(check.inputs) <= columns]
+
+
+def row_reasons(frame: pd.DataFrame, model_cfg: ModelConfig, now: datetime) -> list[list[str]]:
+    """Per row of ``frame`` (flat: base columns and one column per feature), the reasons of
+    every failed check, in the checks' order; an empty list for a good row."""
+    moment = utc(now)
+    data = gx_frame(frame, model_cfg)
+    reasons: list[list[str]] = [[] for _ in range(len(frame))]
+    for check in applicable_checks(model_cfg, set(frame.columns)):
+        evaluate = _EVALUATORS[check.expectation.__name__]
+        for position in np.flatnonzero(evaluate(data, check.kwargs, moment)).tolist():
+            reasons[position].append(check.reason)
+    return reasons

@@ -1,0 +1,208 @@
+"""Backfills: predictions or outcomes from a CSV, Parquet or JSON Lines file into the log.
+
+The file is read in chunks (memory stays flat whatever its size); each chunk is screened by
+the same checks as the HTTP API and its good rows are written through Postgres COPY into a
+staging table and one insert (``relearn.store.predictions.copy_predictions``). Bad rows are
+reported with their row number (1 = the first data row) and every reason; good rows are kept.
+Re-running a file is harmless: known ids and first outcomes stay as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from relearn.collect.record import record_outcomes, record_predictions
+from relearn.collect.rows import Rejected, parse_uuid
+from relearn.services import utcnow
+from relearn.validation.frame import utc
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+    from pathlib import Path
+
+    from relearn.config import ModelConfig, RelearnConfig
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = 100_000
+MODEL_COLUMN = "model_name"
+# Read as text whatever they look like: "007" is an id, not the number 7.
+_TEXT_COLUMNS = (
+    "prediction_id",
+    "model_name",
+    "model_version",
+    "unit_id",
+    "predicted_label",
+    "actual_label",
+    "served_by",
+)
+_JSON_COLUMNS = ("features", "probabilities")
+
+
+class IngestKind(StrEnum):
+    PREDICTIONS = "predictions"
+    OUTCOMES = "outcomes"
+
+
+class IngestError(ValueError):
+    """The file cannot be read at all (format, missing file, no model to ingest for)."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    row: int
+    model: str | None
+    reasons: list[str]
+
+
+@dataclass
+class IngestReport:
+    """Counts per outcome and every bad row (``row`` numbers from 1, the first data row)."""
+
+    rows: int = 0
+    logged: int = 0
+    repeated: int = 0
+    already_labelled: int = 0
+    unknown: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def _chunks(path: Path) -> Iterator[pd.DataFrame]:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+            yield batch.to_pandas()
+    elif suffix == ".csv":
+        text = dict.fromkeys(_TEXT_COLUMNS, "string")
+        yield from pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=text, keep_default_na=True)
+    elif suffix in (".jsonl", ".ndjson"):
+        reader = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False)
+        yield from reader
+    else:
+        raise IngestError(f"{path}: unsupported file type '{suffix}' (use .csv, .parquet, .jsonl)")
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON document given as text (CSV, Parquet strings) as its value; other values as is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
+    """JSON text decoded, ids and labels as text; numeric columns keep their dtype."""
+    for name in _JSON_COLUMNS:
+        if name in chunk.columns:
+            chunk[name] = [_decoded(value) for value in chunk[name].astype(object)]
+    for name in _TEXT_COLUMNS:
+        if name in chunk.columns:
+            column = chunk[name]
+            chunk[name] = (
+                column.astype(object).where(column.notna(), None).map(str, na_action="ignore")
+            )
+    return chunk
+
+
+def _by_model(
+    chunk: pd.DataFrame, config: RelearnConfig, model: str | None, first_row: int
+) -> Iterator[tuple[ModelConfig | None, pd.DataFrame, list[int]]]:
+    """The chunk's rows per model with their file row numbers; unknown models as ``None``."""
+    rows = list(range(first_row, first_row + len(chunk)))
+    if model is not None or MODEL_COLUMN not in chunk.columns:
+        name = model or (config.model_names[0] if len(config.models) == 1 else None)
+        if name is None:
+            raise IngestError(
+                f"the file has no '{MODEL_COLUMN}' column: name the model with --model "
+                f"(configured: {', '.join(config.model_names)})"
+            )
+        yield config.model(name), chunk, rows
+        return
+    for name, group in chunk.groupby(chunk[MODEL_COLUMN].fillna(""), sort=False):
+        positions = [rows[i] for i in group.index]
+        known = name in config.model_names
+        yield (config.model(name) if known else None), group.reset_index(drop=True), positions
+
+
+def _outcomes(chunk: pd.DataFrame) -> list[tuple[str, str, datetime | None]]:
+    ids = chunk.get("prediction_id", pd.Series([None] * len(chunk)))
+    labels = chunk.get("actual_label", pd.Series([None] * len(chunk)))
+    if "outcome_at" in chunk.columns:
+        times = pd.to_datetime(chunk["outcome_at"], utc=True, errors="coerce", format="ISO8601")
+        moments = [None if pd.isna(t) else utc(t).to_pydatetime() for t in times]
+    else:
+        moments = [None] * len(chunk)
+    return list(zip(ids, labels, moments, strict=True))
+
+
+def ingest_file(
+    database_url: str,
+    config: RelearnConfig,
+    kind: IngestKind,
+    path: Path,
+    *,
+    model: str | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Screen and write every row of ``path``; bad rows are reported, never fatal.
+
+    :raises IngestError: the file is missing or of an unknown type, or no model is named.
+    """
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    if model is not None:
+        config.model(model)  # a ConfigError naming the configured models
+    report = IngestReport()
+    moment = now or utcnow()
+    for chunk in _chunks(path):
+        chunk = _normalised(chunk.reset_index(drop=True))
+        first_row = report.rows + 1
+        report.rows += len(chunk)
+        for model_cfg, group, rows in _by_model(chunk, config, model, first_row):
+            if model_cfg is None:
+                reason = f"unknown model (configured: {', '.join(config.model_names)})"
+                report.bad += [BadRow(row, None, [reason]) for row in rows]
+                continue
+            _ingest_group(database_url, model_cfg, kind, group, rows, moment, report)
+        log.info("%s: %s rows read, %s bad so far", path.name, report.rows, len(report.bad))
+    return report
+
+
+def _ingest_group(
+    database_url: str,
+    model_cfg: ModelConfig,
+    kind: IngestKind,
+    group: pd.DataFrame,
+    rows: list[int],
+    now: datetime,
+    report: IngestReport,
+) -> None:
+    rejected: list[Rejected]
+    if kind is IngestKind.PREDICTIONS:
+        receipt = record_predictions(database_url, model_cfg, group, now=now)
+        report.logged += receipt.logged
+        report.repeated += receipt.repeated
+        rejected = receipt.rejected
+    else:
+        given = _outcomes(group)
+        outcome = record_outcomes(database_url, model_cfg, given, now=now)
+        report.logged += len(outcome.result.attached)
+        report.already_labelled += len(outcome.result.already_labelled)
+        report.unknown += len(outcome.result.unknown)
+        position = {parse_uuid(pid): i for i, (pid, _, _) in reversed(list(enumerate(given)))}
+        reason = f"no prediction of model '{model_cfg.name}' has this id (ingest it first)"
+        rejected = outcome.rejected + [
+            Rejected(position[pid], str(pid), [reason]) for pid in outcome.result.unknown
+        ]
+    report.bad += [BadRow(rows[r.position], model_cfg.name, r.reasons) for r in rejected]

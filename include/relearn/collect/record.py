@@ -1,0 +1,146 @@
+"""Collected rows written to the log: predictions (screened), outcomes and feedback.
+
+Each call is one transaction: the accepted rows of a batch are committed together or not at
+all, and every call can be repeated safely (known prediction ids, outcomes and ratings are
+kept as first written).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+from typing import TYPE_CHECKING
+
+from relearn.collect.rows import Rejected, parse_uuid, screen_predictions
+from relearn.services import utcnow
+from relearn.store.db import transaction
+from relearn.store.feedback import FeedbackResult, record_feedback
+from relearn.store.predictions import OutcomeResult, attach_model_outcomes, copy_predictions
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import datetime
+
+    import pandas as pd
+
+    from relearn.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictionReceipt:
+    """``accepted``: ids now in the log (``logged`` new, ``repeated`` already there)."""
+
+    accepted: list[str]
+    logged: int
+    repeated: int
+    rejected: list[Rejected]
+
+
+def record_predictions(
+    database_url: str, model_cfg: ModelConfig, batch: pd.DataFrame, *, now: datetime | None = None
+) -> PredictionReceipt:
+    """Screen a batch and log its good rows in one transaction; bad rows are only reported."""
+    screened = screen_predictions(batch, model_cfg, now=now or utcnow())
+    with transaction(database_url) as connection:
+        new = copy_predictions(connection, screened.accepted)
+    accepted = [str(row.prediction_id) for row in screened.accepted]
+    receipt = PredictionReceipt(accepted, len(new), len(accepted) - len(new), screened.rejected)
+    log.info(
+        "model %s: %s predictions logged, %s repeated, %s rejected",
+        model_cfg.name,
+        receipt.logged,
+        receipt.repeated,
+        len(receipt.rejected),
+    )
+    return receipt
+
+
+@dataclass(frozen=True)
+class OutcomeReceipt:
+    """What became of each outcome; ``rejected`` includes outcomes dated before their prediction."""
+
+    result: OutcomeResult
+    rejected: list[Rejected]
+
+
+def record_outcomes(
+    database_url: str,
+    model_cfg: ModelConfig,
+    outcomes: list[tuple[str, str, datetime | None]],
+    *,
+    now: datetime | None = None,
+) -> OutcomeReceipt:
+    """Attach ``(prediction id, actual label, outcome time or None = now)`` to the log.
+
+    A label outside the model's classes, an outcome in the future, a malformed id or the
+    same id twice in one call is rejected; the first outcome of a prediction wins.
+    """
+    moment = now or utcnow()
+    classes = set(model_cfg.classes)
+    seen: dict[uuid.UUID, int] = {}
+    good: list[tuple[uuid.UUID, str, datetime]] = []
+    rejected: list[Rejected] = []
+    for position, (raw_id, label, at) in enumerate(outcomes):
+        reasons = []
+        prediction_id = parse_uuid(raw_id)
+        if prediction_id is None:
+            reasons.append("prediction_id is not a UUID")
+        elif prediction_id in seen:
+            reasons.append("prediction_id is duplicated in the batch")
+        if label not in classes:
+            reasons.append(f"actual_label not in classes {sorted(classes)}")
+        outcome_at = at or moment
+        if outcome_at.tzinfo is None:  # as for predictions: a time without a zone is UTC
+            outcome_at = outcome_at.replace(tzinfo=UTC)
+        if outcome_at > moment:
+            reasons.append("outcome_at is in the future")
+        if reasons:
+            rejected.append(Rejected(position, str(raw_id), reasons))
+            continue
+        seen[prediction_id] = position
+        good.append((prediction_id, label, outcome_at))
+    with transaction(database_url) as connection:
+        result = attach_model_outcomes(connection, model_cfg.name, good)
+    rejected += [
+        Rejected(seen[pid], str(pid), ["outcome_at is before predicted_at"])
+        for pid in result.before_prediction
+    ]
+    rejected.sort(key=lambda r: r.position)
+    log.info(
+        "model %s: %s outcomes attached, %s already labelled, %s unknown, %s rejected",
+        model_cfg.name,
+        len(result.attached),
+        len(result.already_labelled),
+        len(result.unknown),
+        len(rejected),
+    )
+    return OutcomeReceipt(result, rejected)
+
+
+def record_ratings(
+    database_url: str, model_name: str, ratings: list[tuple[str, int, str | None]]
+) -> tuple[FeedbackResult, list[Rejected]]:
+    """Store ratings 1-5 with optional notes; the first rating of a prediction wins."""
+    seen: set[uuid.UUID] = set()
+    good: list[tuple[uuid.UUID, int, str | None]] = []
+    rejected: list[Rejected] = []
+    for position, (raw_id, rating, notes) in enumerate(ratings):
+        prediction_id = parse_uuid(raw_id)
+        reasons = []
+        if prediction_id is None:
+            reasons.append("prediction_id is not a UUID")
+        elif prediction_id in seen:
+            reasons.append("prediction_id is duplicated in the batch")
+        if not 1 <= rating <= 5:
+            reasons.append("rating must be between 1 and 5")
+        if reasons:
+            rejected.append(Rejected(position, str(raw_id), reasons))
+            continue
+        seen.add(prediction_id)
+        good.append((prediction_id, rating, notes))
+    with transaction(database_url) as connection:
+        result = record_feedback(connection, model_name, good)
+    return result, rejected

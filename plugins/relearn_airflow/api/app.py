@@ -1,0 +1,193 @@
+"""The FastAPI app of the collection API; the core (``relearn.collect``) does the work.
+
+Routes are plain ``def`` functions: FastAPI runs them in its thread pool, so the blocking
+Postgres and MLflow calls never stall the api-server's event loop. Relearn's database, the
+MLflow server and the model config come from ``RelearnHook`` (Airflow Connections), read once
+per api-server process: a changed ``relearn.yaml`` takes effect when the api-server restarts.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, status
+
+from relearn_airflow.api.schemas import (
+    AssignmentAnswer,
+    FeedbackAnswer,
+    FeedbackBatch,
+    ModelDetail,
+    ModelSummary,
+    OutcomeAnswer,
+    OutcomeBatch,
+    PredictionAnswer,
+    PredictionBatch,
+    RejectedRow,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from relearn.collect.rows import Rejected
+    from relearn.config import ModelConfig
+    from relearn_airflow.hooks.relearn import RelearnHook
+
+URL_PREFIX = "/relearn/api/v1"
+
+
+@functools.cache
+def _hook() -> RelearnHook:
+    from relearn_airflow.hooks.relearn import RelearnHook
+
+    return RelearnHook()
+
+
+def _model(name: str) -> ModelConfig:
+    """The configured model, or a 404 that lists the known names."""
+    config = _hook().config
+    if name not in config.model_names:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"unknown model '{name}' (configured: {', '.join(config.model_names)})",
+        )
+    return config.model(name)
+
+
+def _rejected(rows: Sequence[Rejected]) -> list[RejectedRow]:
+    return [
+        RejectedRow(index=r.position, prediction_id=r.prediction_id, reasons=r.reasons)
+        for r in rows
+    ]
+
+
+def _no_champion(error: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, str(error))
+
+
+def log_predictions(name: str, batch: PredictionBatch) -> PredictionAnswer:
+    """Log a batch of predictions: good rows are committed together, bad rows come back."""
+    import pandas as pd
+
+    from relearn.collect.record import record_predictions
+    from relearn.services import utcnow
+
+    model_cfg = _model(name)
+    now = utcnow()
+    rows = batch.rows
+    frame = pd.DataFrame(
+        {
+            "prediction_id": [r.prediction_id for r in rows],
+            "model_version": [r.model_version for r in rows],
+            "unit_id": [r.unit_id for r in rows],
+            "predicted_at": [r.predicted_at or now for r in rows],
+            "features": [r.features for r in rows],
+            "predicted_label": [r.predicted_label for r in rows],
+            "confidence": [r.confidence for r in rows],
+            "probabilities": [r.probabilities for r in rows],
+            "latency_ms": [r.latency_ms for r in rows],
+            "served_by": [r.served_by for r in rows],
+        },
+        dtype=object,
+    )
+    receipt = record_predictions(_hook().database_url, model_cfg, frame, now=now)
+    return PredictionAnswer(
+        model=name,
+        accepted=receipt.accepted,
+        logged=receipt.logged,
+        repeated=receipt.repeated,
+        rejected=_rejected(receipt.rejected),
+    )
+
+
+def log_outcomes(name: str, batch: OutcomeBatch) -> OutcomeAnswer:
+    """Attach actual labels by prediction id; the first outcome of a prediction wins."""
+    from relearn.collect.record import record_outcomes
+
+    model_cfg = _model(name)
+    given = [(o.prediction_id, o.actual_label, o.outcome_at) for o in batch.outcomes]
+    receipt = record_outcomes(_hook().database_url, model_cfg, given)
+    result = receipt.result
+    return OutcomeAnswer(
+        model=name,
+        attached=[str(pid) for pid in result.attached],
+        already_labelled=[str(pid) for pid in result.already_labelled],
+        unknown=[str(pid) for pid in result.unknown],
+        rejected=_rejected(receipt.rejected),
+    )
+
+
+def log_feedback(name: str, batch: FeedbackBatch) -> FeedbackAnswer:
+    """Store ratings (1-5) with optional notes; the first rating of a prediction wins."""
+    from relearn.collect.record import record_ratings
+
+    _model(name)
+    given = [(f.prediction_id, f.rating, f.notes) for f in batch.feedback]
+    result, rejected = record_ratings(_hook().database_url, name, given)
+    return FeedbackAnswer(
+        model=name,
+        recorded=[str(pid) for pid in result.recorded],
+        already_rated=[str(pid) for pid in result.already_rated],
+        unknown=[str(pid) for pid in result.unknown],
+        rejected=_rejected(rejected),
+    )
+
+
+def assignment(
+    name: str, unit_id: Annotated[str, Query(min_length=1, max_length=512)]
+) -> AssignmentAnswer:
+    """The arm and model version that serve ``unit_id`` now (sticky, as ``SplitRouter``)."""
+    from relearn.collect.models import assign
+    from relearn.services import NoChampionError
+
+    _model(name)
+    try:
+        found = assign(_hook().services(), name, unit_id)
+    except NoChampionError as error:
+        raise _no_champion(error) from None
+    return AssignmentAnswer(
+        model=name,
+        unit_id=unit_id,
+        arm=found.arm,
+        model_version=found.model_version,
+        test_id=found.test_id,
+        bucket=found.bucket,
+    )
+
+
+def list_models() -> list[ModelSummary]:
+    """Every configured model with its champion version (``null``: not bootstrapped yet)."""
+    from relearn.collect.models import champion_versions
+
+    names = _hook().config.model_names
+    versions = champion_versions(_hook().services(), names)
+    return [ModelSummary(name=name, champion_version=versions[name]) for name in names]
+
+
+def get_model(name: str) -> ModelDetail:
+    """A model's schema, registry versions with their aliases, and its live A/B split."""
+    from dataclasses import asdict
+
+    from relearn.collect.models import describe_model
+
+    state = describe_model(_hook().services(), _model(name))
+    return ModelDetail(**asdict(state))
+
+
+def create_app() -> FastAPI:
+    """The app, every route behind Airflow's authentication (401 without a valid token)."""
+    from airflow.api_fastapi.core_api.security import requires_authenticated
+
+    app = FastAPI(
+        title="Relearn collection API",
+        description="Log predictions, outcomes and feedback; ask which arm serves a unit.",
+        version="1",
+        dependencies=[Depends(requires_authenticated())],
+    )
+    app.post("/models/{name}/predictions")(log_predictions)
+    app.post("/models/{name}/outcomes")(log_outcomes)
+    app.post("/models/{name}/feedback")(log_feedback)
+    app.get("/models/{name}/assignment")(assignment)
+    app.get("/models")(list_models)
+    app.get("/models/{name}")(get_model)
+    return app

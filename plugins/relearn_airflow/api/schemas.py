@@ -1,0 +1,118 @@
+"""Request and response bodies of the collection API.
+
+Wire types are checked by pydantic (a malformed body is a 422 naming the field, e.g.
+``rows.3.confidence``); what depends on the model (features, labels, ranges) is checked per
+row by ``relearn.collect``, so a batch with bad rows keeps the good ones.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003 (pydantic reads the annotations at runtime)
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH = 10_000
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictionIn(_Body):
+    prediction_id: str = Field(description="UUID chosen by the client; a repeat is a no-op")
+    features: Any = Field(description="the model's features as one JSON object")
+    predicted_label: str
+    model_version: str = Field(description="the registry version that predicted")
+    confidence: float | None = Field(None, description="default: the highest probability")
+    probabilities: dict[str, float] | None = Field(None, description="class -> probability")
+    unit_id: str | None = Field(None, description="the unit (user, account...) routed")
+    latency_ms: float | None = None
+    predicted_at: datetime | None = Field(None, description="default: when received")
+    served_by: Literal["champion", "challenger"] = "champion"
+
+
+class PredictionBatch(_Body):
+    rows: Annotated[list[PredictionIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class RejectedRow(BaseModel):
+    index: int = Field(description="position of the row in the request, from 0")
+    prediction_id: str | None
+    reasons: list[str]
+
+
+class PredictionAnswer(BaseModel):
+    model: str
+    accepted: list[str] = Field(description="ids in the log now (new or repeated)")
+    logged: int
+    repeated: int
+    rejected: list[RejectedRow]
+
+
+class OutcomeIn(_Body):
+    prediction_id: str
+    actual_label: str
+    outcome_at: datetime | None = Field(None, description="default: when received")
+
+
+class OutcomeBatch(_Body):
+    outcomes: Annotated[list[OutcomeIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class OutcomeAnswer(BaseModel):
+    model: str
+    attached: list[str]
+    already_labelled: list[str] = Field(description="the first outcome won; this one was ignored")
+    unknown: list[str] = Field(description="no prediction of this model has this id")
+    rejected: list[RejectedRow]
+
+
+class FeedbackIn(_Body):
+    prediction_id: str
+    rating: Annotated[int, Field(ge=1, le=5)]
+    notes: Annotated[str | None, Field(max_length=4000)] = None
+
+
+class FeedbackBatch(_Body):
+    feedback: Annotated[list[FeedbackIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FeedbackAnswer(BaseModel):
+    model: str
+    recorded: list[str]
+    already_rated: list[str] = Field(description="the first rating won; this one was ignored")
+    unknown: list[str]
+    rejected: list[RejectedRow]
+
+
+class AssignmentAnswer(BaseModel):
+    model: str
+    unit_id: str
+    arm: str
+    model_version: str
+    test_id: str | None
+    bucket: int | None
+
+
+class LiveSplitOut(BaseModel):
+    test_id: str
+    status: str
+    champion_version: str | None
+    challenger_version: str
+    traffic_percent: int
+
+
+class ModelSummary(BaseModel):
+    name: str
+    champion_version: str | None
+
+
+class ModelDetail(BaseModel):
+    name: str
+    kind: str
+    classes: list[str]
+    features: list[dict[str, Any]]
+    aliases: dict[str, str]
+    versions: list[dict[str, Any]]
+    live_split: LiveSplitOut | None

@@ -1,0 +1,104 @@
+"""``relearn ingest``: backfills from files keep the good rows and name the bad ones."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pytest
+
+from relearn.store.db import transaction
+from tests.conftest import run_cli
+from tests.integration.collect_rows import prediction_rows
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+
+def _flat(rows: list[dict]) -> pd.DataFrame:
+    """Rows as a file holds them: one column per feature."""
+    flat = [{**{k: v for k, v in r.items() if k != "features"}, **r["features"]} for r in rows]
+    return pd.DataFrame(flat)
+
+
+def _labels(database_url: str, ids: list[str]) -> dict[str, str | None]:
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prediction_id::text, actual_label FROM prediction_log"
+            " WHERE prediction_id = ANY(%s::uuid[])",
+            (ids,),
+        )
+        return dict(cursor.fetchall())
+
+
+def test_ingest_keeps_good_rows_and_reports_bad_ones_by_row(
+    stack, model_cfg, database_url, tmp_path: Path
+):
+    rows = prediction_rows(model_cfg, 50, seed=11)
+    frame = _flat(rows)
+    frame.loc[3, "region"] = "atlantis"
+    frame.loc[7, "confidence"] = 1.5
+    frame.loc[8, "monthly_charges"] = None
+    frame.loc[9, "predicted_at"] = "yesterday-ish"
+    path = tmp_path / "history.csv"
+    frame.to_csv(path, index=False)
+    rejected_out = tmp_path / "rejected.jsonl"
+
+    result = run_cli(
+        "ingest", "predictions", str(path), "--model", "churn", "--rejected-out", str(rejected_out)
+    )
+    assert result.returncode == 1, result.stderr
+    assert "50 rows: 46 logged, 0 already in the log, 4 rejected" in result.stdout
+    categories = "['north', 'south', 'east', 'west']"
+    assert f"row 4: feature 'region' not in categories {categories}" in result.stderr
+    assert "row 8: confidence outside [0, 1]" in result.stderr
+    assert "row 9: feature 'monthly_charges' is null" in result.stderr
+    assert "row 10: predicted_at is null or not a timestamp" in result.stderr
+    written = [json.loads(line) for line in rejected_out.read_text().splitlines()]
+    assert [bad["row"] for bad in written] == [4, 8, 9, 10]
+    ids = list(frame["prediction_id"])
+    logged = _labels(database_url, ids)
+    assert set(logged) == set(ids) - {ids[3], ids[7], ids[8], ids[9]}
+
+    again = run_cli("ingest", "predictions", str(path), "--model", "churn")
+    assert "46 already in the log" in again.stdout
+
+    outcomes = pd.DataFrame(
+        {
+            "prediction_id": [ids[0], ids[1], ids[3], str(uuid.uuid4())],
+            "actual_label": ["yes", "nope", "no", "no"],
+        }
+    )
+    outcomes_path = tmp_path / "outcomes.jsonl"
+    outcomes.to_json(outcomes_path, orient="records", lines=True)
+    result = run_cli("ingest", "outcomes", str(outcomes_path), "--model", "churn")
+    assert result.returncode == 1
+    assert "4 rows: 1 attached, 0 already labelled, 3 rejected" in result.stdout
+    assert "row 2: actual_label not in classes ['no', 'yes']" in result.stderr
+    assert "row 3: no prediction of model 'churn' has this id" in result.stderr
+    assert _labels(database_url, [ids[0]]) == {ids[0]: "yes"}
+
+
+def test_parquet_with_a_features_column_and_model_names(stack, model_cfg, database_url, tmp_path):
+    rows = prediction_rows(model_cfg, 10, seed=12)
+    frame = pd.DataFrame(rows)
+    frame["features"] = [json.dumps(f) for f in frame["features"]]
+    frame["model_name"] = ["churn"] * 9 + ["unheard_of"]
+    path = tmp_path / "history.parquet"
+    frame.to_parquet(path)
+    result = run_cli("ingest", "predictions", str(path))
+    assert "10 rows: 9 logged" in result.stdout, result.stderr
+    assert "row 10: unknown model (configured: churn" in result.stderr
+
+
+def test_a_file_of_an_unknown_type_is_one_line(stack, tmp_path):
+    path = tmp_path / "history.xlsx"
+    path.write_text("x")
+    result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "unsupported file type '.xlsx'" in result.stderr

@@ -1,0 +1,104 @@
+"""Screening of incoming prediction rows: the same verdicts and reasons as the GX validation."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from relearn.collect.rows import _documents, _flat, screen_predictions
+from relearn.config import load_config
+from relearn.validation import validate_window
+from tests.conftest import ROOT
+
+NOW = datetime(2026, 7, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def model_cfg():
+    return load_config(ROOT / "relearn.yaml").model("churn")
+
+
+def _row(**changes):
+    row = {
+        "prediction_id": str(uuid.uuid4()),
+        "model_version": "1",
+        "unit_id": "u",
+        "predicted_at": NOW - timedelta(hours=1),
+        "features": {
+            "tenure_months": 12,
+            "monthly_charges": 50.0,
+            "support_calls": 1,
+            "data_usage_gb": 10.0,
+            "contract": "monthly",
+            "region": "north",
+        },
+        "predicted_label": "no",
+        "confidence": 0.9,
+        "probabilities": None,
+        "latency_ms": 1.0,
+    }
+    features = changes.pop("features", {})
+    row["features"] = None if features is None else {**row["features"], **features}
+    return {**row, **changes}
+
+
+HOSTILE = [
+    _row(),
+    _row(features={"tenure_months": True}),
+    _row(features={"tenure_months": 10**400}),
+    _row(features={"monthly_charges": "12"}),
+    _row(features={"monthly_charges": "abc"}),
+    _row(features={"support_calls": [1]}),
+    _row(features={"contract": "weekly", "region": None}),
+    _row(features=None),
+    _row(confidence=float("nan")),
+    _row(confidence=-0.1),
+    _row(predicted_label=None),
+    _row(predicted_at=NOW + timedelta(days=1)),
+    _row(predicted_at="not a time"),
+]
+
+
+def test_reasons_equal_the_window_validations(model_cfg):
+    frame = pd.DataFrame(HOSTILE, dtype=object)
+    screened = screen_predictions(frame, model_cfg, now=NOW)
+    flat = _flat(frame, _documents(frame, model_cfg), model_cfg)
+    report = validate_window(flat, model_cfg, now=NOW, raise_on_unusable=False)
+    expected = {
+        position: list(reasons)
+        for position, reasons in zip(
+            report.quarantined.index, report.quarantined["reasons"], strict=True
+        )
+    }
+    assert {r.position: r.reasons for r in screened.rejected} == expected
+    assert [str(p.prediction_id) for p in screened.accepted] == [
+        HOSTILE[0]["prediction_id"],
+        HOSTILE[3]["prediction_id"],
+    ]
+
+
+def test_collection_only_checks(model_cfg):
+    frame = pd.DataFrame(
+        [
+            _row(prediction_id="42"),
+            _row(model_version=" "),
+            _row(probabilities={"no": 0.1, "maybe": 0.9}),
+            _row(latency_ms=-1.0),
+            _row(served_by="canary"),
+            _row(confidence=None, probabilities={"no": 0.25, "yes": 0.75}),
+        ],
+        dtype=object,
+    )
+    screened = screen_predictions(frame, model_cfg, now=NOW)
+    reasons = {r.position: r.reasons for r in screened.rejected}
+    assert reasons == {
+        0: ["prediction_id is not a UUID"],
+        1: ["model_version is missing"],
+        2: ["probabilities must map classes ['no', 'yes'] to numbers in [0, 1]"],
+        3: ["latency_ms must be a number >= 0"],
+        4: ["served_by must be one of ['champion', 'challenger']"],
+    }
+    assert [p.confidence for p in screened.accepted] == [0.75]

@@ -1,0 +1,129 @@
+"""``gates.decide``: every bar on its own, at and just below its threshold."""
+
+from __future__ import annotations
+
+import pytest
+
+from relearn.config import GateConfig
+from relearn.gates import decide
+
+GATES = GateConfig(
+    min_f1=0.65,
+    min_accuracy=0.65,
+    min_class_precision=0.60,
+    min_class_recall=0.60,
+    min_mean_confidence=0.70,
+    min_eval_samples=100,
+    max_regression=0.01,
+)
+
+
+def metrics(**changes) -> dict:
+    """A candidate (or champion) comfortably above every bar; ``changes`` override it."""
+    good = {
+        "n": 500,
+        "accuracy": 0.80,
+        "f1_macro": 0.78,
+        "mean_confidence": 0.85,
+        "support": {"no": 300, "yes": 200},
+        "precision": {"no": 0.82, "yes": 0.75},
+        "recall": {"no": 0.85, "yes": 0.70},
+    }
+    for key, value in changes.items():
+        good[key] = {**good[key], **value} if isinstance(value, dict) else value
+    return good
+
+
+def failed(decision) -> set[str]:
+    return {c.name for c in decision.checks if not c.passed}
+
+
+def test_a_good_candidate_is_blessed_and_every_check_is_kept():
+    decision = decide(metrics(), metrics(accuracy=0.79, f1_macro=0.77), GATES)
+    assert decision.blessed and decision.reasons == []
+    assert {c.name for c in decision.checks} == {
+        "eval_samples",
+        "accuracy",
+        "f1_macro",
+        "mean_confidence",
+        "precision[no]",
+        "precision[yes]",
+        "recall[no]",
+        "recall[yes]",
+        "accuracy_vs_champion",
+        "f1_macro_vs_champion",
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "check", "threshold"),
+    [
+        ({"precision": {"yes": 0.59}}, "precision[yes]", 0.60),
+        ({"precision": {"no": 0.10}}, "precision[no]", 0.60),
+        ({"recall": {"yes": 0.599}}, "recall[yes]", 0.60),
+        ({"recall": {"no": 0.0}}, "recall[no]", 0.60),
+        ({"mean_confidence": 0.69}, "mean_confidence", 0.70),
+        ({"n": 99}, "eval_samples", 100),
+        ({"accuracy": 0.64}, "accuracy", 0.65),
+        ({"f1_macro": 0.649}, "f1_macro", 0.65),
+    ],
+)
+def test_each_absolute_bar_rejects_on_its_own(changes, check, threshold):
+    decision = decide(metrics(**changes), None, GATES)
+    assert not decision.blessed
+    assert failed(decision) == {check}
+    [reason] = decision.reasons
+    assert reason.startswith(f"{check} ") and reason.endswith(f"< {threshold:.4f}")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"precision": {"yes": 0.60}},
+        {"recall": {"no": 0.60}},
+        {"mean_confidence": 0.70},
+        {"n": 100},
+    ],
+)
+def test_a_value_exactly_at_its_bar_passes(changes):
+    assert decide(metrics(**changes), None, GATES).blessed
+
+
+def test_a_class_absent_from_the_holdout_is_not_judged():
+    decision = decide(
+        metrics(support={"yes": 0}, precision={"yes": 0.0}, recall={"yes": 0.0}), None, GATES
+    )
+    assert decision.blessed
+    assert not {"precision[yes]", "recall[yes]"} & {c.name for c in decision.checks}
+
+
+def test_regression_within_max_regression_passes():
+    champion = metrics(accuracy=0.805, f1_macro=0.789)  # candidate 0.80 / 0.78: -0.005, -0.009
+    decision = decide(metrics(), champion, GATES)
+    assert decision.blessed
+    check = {c.name: c for c in decision.checks}["accuracy_vs_champion"]
+    assert check.threshold == pytest.approx(0.805 - 0.01)
+
+
+@pytest.mark.parametrize(
+    ("champion", "check"),
+    [
+        ({"accuracy": 0.82}, "accuracy_vs_champion"),
+        ({"f1_macro": 0.80}, "f1_macro_vs_champion"),
+    ],
+)
+def test_more_than_max_regression_below_the_champion_is_rejected(champion, check):
+    decision = decide(metrics(), metrics(**champion), GATES)
+    assert not decision.blessed and failed(decision) == {check}
+
+
+def test_without_a_champion_only_the_absolute_bars_apply():
+    names = {c.name for c in decide(metrics(), None, GATES).checks}
+    assert not {"accuracy_vs_champion", "f1_macro_vs_champion"} & names
+
+
+def test_as_dict_carries_the_decision_and_every_number():
+    data = decide(metrics(mean_confidence=0.5), None, GATES).as_dict()
+    assert data["blessed"] is False
+    assert data["reasons"] == ["mean_confidence 0.5000 < 0.7000"]
+    assert {"name", "value", "threshold", "passed"} == set(data["checks"][0])
