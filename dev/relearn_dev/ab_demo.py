@@ -70,46 +70,69 @@ def _test_status(settings: Settings, model_name: str, version: str) -> str | Non
 
 
 def run_ab_phase(
-    model_cfg: ModelConfig,
+    models: list[ModelConfig],
     settings: Settings,
     start: datetime,
     run_dag: Callable[[datetime], bool],
-    world: World,
+    worlds: dict[str, World],
 ) -> bool:
-    """Test the pending challenger to promotion, then the old champion to rollback."""
-    name = model_cfg.name
-    services = Services.from_settings(settings)
-    challenger = aliases(registry_client(settings.tracking_uri), name).get(CHALLENGER)
-    if challenger is None:
-        log.warning("%s: no challenger to test; skipping the A/B demo", name)
+    """Test every model's pending challenger to promotion, then its old champion to rollback.
+
+    The models share the simulated hours: each hour every model gets routed traffic, then one
+    ``ab_promotion`` run (which covers every model) decides.
+    """
+    client = registry_client(settings.tracking_uri)
+    testing = {m.name: v for m in models if (v := aliases(client, m.name).get(CHALLENGER))}
+    for model_cfg in models:
+        if model_cfg.name not in testing:
+            log.warning("%s: no challenger to test; skipping its A/B demo", model_cfg.name)
+    if not testing:
         return True
     hour = start
-    if not run_dag(hour):  # starts the pending test at 10 %
+    if not run_dag(hour):  # starts the pending tests at 10 %
         return False
     for _ in range(MAX_HOURS):
-        _routed_traffic(model_cfg, settings, world, hour, seed=int(hour.timestamp()))
+        _traffic_hour(models, settings, worlds, hour)
         hour += timedelta(hours=1)
         if not run_dag(hour):
             return False
-        if _test_status(settings, name, challenger) != "running":
+        if all(_test_status(settings, n, v) != "running" for n, v in testing.items()):
             break
-    log.info(
-        "%s: A/B test of v%s is %s", name, challenger, _test_status(settings, name, challenger)
-    )
-    # A user tries the old champion again: far worse on today's traffic, so it is rolled back.
-    older = aliases(registry_client(settings.tracking_uri), name).get(PREVIOUS_CHAMPION)
-    if older is None:
+    for name, version in testing.items():
+        log.info("%s: A/B test of v%s is %s", name, version, _test_status(settings, name, version))
+    # A user tries each old champion again: far worse on today's traffic, so it is rolled back.
+    services = Services.from_settings(settings)
+    retried = {}
+    for model_cfg in models:
+        older = aliases(client, model_cfg.name).get(PREVIOUS_CHAMPION)
+        if model_cfg.name in testing and older is not None:
+            start_test(
+                services,
+                model_cfg,
+                now=hour,
+                trigger_key=f"demo-{hour.isoformat()}",
+                version=older,
+                by="demo",
+            )
+            retried[model_cfg.name] = older
+    if not retried:
         return True
-    start_test(
-        services,
-        model_cfg,
-        now=hour,
-        trigger_key=f"demo-{hour.isoformat()}",
-        version=older,
-        by="demo",
-    )
-    _routed_traffic(model_cfg, settings, world, hour, seed=int(hour.timestamp()) + 1)
+    _traffic_hour(models, settings, worlds, hour, seed_offset=1)
     hour += timedelta(hours=1)
     ok = run_dag(hour)
-    log.info("%s: A/B test of v%s is %s", name, older, _test_status(settings, name, older))
+    for name, version in retried.items():
+        log.info("%s: A/B test of v%s is %s", name, version, _test_status(settings, name, version))
     return ok
+
+
+def _traffic_hour(
+    models: list[ModelConfig],
+    settings: Settings,
+    worlds: dict[str, World],
+    hour: datetime,
+    *,
+    seed_offset: int = 0,
+) -> None:
+    for index, model_cfg in enumerate(models):
+        seed = int(hour.timestamp()) + seed_offset + 1000 * index
+        _routed_traffic(model_cfg, settings, worlds[model_cfg.name], hour, seed=seed)

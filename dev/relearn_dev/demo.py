@@ -52,11 +52,9 @@ DEMO_SKIPPED = {"ab_approval"}
 # Extra runs before the one at "now", at these fractions of the simulated period: the drift
 # monitor checks once before the drift starts (stable), then at the end (decayed: retrains).
 DEMO_EARLIER_RUNS: dict[str, list[float]] = {"drift_monitor": [0.5]}
-# The week's injected drift: the label function changes while the inputs look the same, so
-# only outcomes reveal it (health degrades) and the errors teach the new concept.
-DEMO_DRIFT = "concept"
-# Trigger-form values for the demo: the drift starts 60 % into the simulated week, so the
-# last two days hold only drifted traffic; fifteen epochs let the fine-tune learn the shift.
+# Trigger-form values for the demo: each model's drift (``simulation.demo_drift``) starts 60 %
+# into the simulated week, so the last two days hold only drifted traffic; fifteen epochs let
+# the MLP's fine-tune learn the shift (the gradient-boosted model has no epochs: it refits).
 DEMO_DAG_CONF: dict[str, dict] = {
     "auto_reinforcement": {"lookback_days": 2, "epochs": 15},
     "drift_monitor": {"epochs": 15},
@@ -279,13 +277,10 @@ def _demo_runs(
     if dag_id == "ab_promotion":
         start = end - timedelta(days=days)
         first = end.replace(minute=0, second=0) + hour
-        phases = [
-            run_ab_phase(
-                m, settings, first, run_at, drifting_world(m, DEMO_DRIFT, start=start, end=end)
-            )
-            for m in models
-        ]
-        return all(phases)
+        worlds = {
+            m.name: drifting_world(m, m.simulation.demo_drift, start=start, end=end) for m in models
+        }
+        return run_ab_phase(models, settings, first, run_at, worlds)
     earlier = [
         (end - timedelta(days=days * (1 - fraction))).replace(minute=0, second=0)
         for fraction in DEMO_EARLIER_RUNS.get(dag_id, [])
@@ -309,7 +304,9 @@ def run_demo(settings: Settings, *, days: float = 7) -> int:
         models = _bootstrap_all(settings)
         end = datetime.now(UTC).replace(microsecond=0)
         for model_cfg in models:
-            simulate_days(model_cfg, settings, days=days, drift=DEMO_DRIFT, end=end)
+            simulate_days(
+                model_cfg, settings, days=days, drift=model_cfg.simulation.demo_drift, end=end
+            )
         failed = [
             dag_id
             for dag_id in _dag_ids(project)

@@ -43,6 +43,11 @@ class ModelKind(StrEnum):
     # A scikit-learn estimator trained elsewhere and imported from MLflow
     # (`relearn bootstrap --from-mlflow`); retraining refits a clone of it.
     SKLEARN_IMPORTED = "sklearn_imported"
+    SKLEARN_HGB = "sklearn_hgb"
+
+
+# HistGradientBoostingClassifier bins a categorical feature's codes into at most this many bins.
+HGB_MAX_CATEGORIES = 255
 
 
 class Feature(_Strict):
@@ -66,6 +71,23 @@ class Feature(_Strict):
         return self
 
 
+class HGBConfig(_Strict):
+    """Hyperparameters of the ``sklearn_hgb`` kind (scikit-learn's names and meanings).
+
+    ``learning_rate`` here is the boosting shrinkage; ``training.learning_rate`` and
+    ``training.epochs`` belong to the torch MLP and do not apply to this kind.
+    """
+
+    max_iter: PositiveInt = 200
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.1
+    max_leaf_nodes: Annotated[int, Field(ge=2)] | None = 31
+    max_depth: PositiveInt | None = None
+    min_samples_leaf: PositiveInt = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    # Early stopping: stop after this many iterations without a better validation loss.
+    n_iter_no_change: PositiveInt = 10
+
+
 class TrainingConfig(_Strict):
     epochs: PositiveInt = 5
     learning_rate: Annotated[float, Field(gt=0, le=1)] = 1e-3
@@ -80,6 +102,7 @@ class TrainingConfig(_Strict):
     # Bootstrapping from a dataset file trains on a uniform sample of at most this many rows,
     # so a file of any size fits in the daily loop's memory.
     max_dataset_rows: PositiveInt = 100_000
+    hgb: HGBConfig = HGBConfig()
 
 
 class ReinforcementConfig(_Strict):
@@ -94,6 +117,11 @@ class ReinforcementConfig(_Strict):
     # The holdout (never trained on) is the most recent rows of this share of the window.
     holdout_fraction: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
     max_holdout_rows: PositiveInt = 20_000
+    # Retraining on volume (the ``volume_retraining`` DAG): off unless ``min_new_labelled`` is
+    # set; then a run starts once that many predictions got their outcome since the last run
+    # of any source, and at least ``min_interval_hours`` after it.
+    min_new_labelled: PositiveInt | None = None
+    min_interval_hours: Annotated[float, Field(ge=0)] = 24.0
 
 
 class GateConfig(_Strict):
@@ -176,6 +204,9 @@ class SimulationConfig(_Strict):
     signal_strength: Annotated[float, Field(gt=0)] = 2.0
     predictions_per_hour: PositiveInt = 60
     outcome_delay_hours: Annotated[float, Field(ge=0)] = 6.0
+    # What ``make demo`` injects 60 % into its simulated week: the label function changes
+    # ("concept"), numeric inputs move ("covariate"), both, or nothing.
+    demo_drift: Literal["none", "covariate", "concept", "both"] = "concept"
 
 
 class ModelConfig(_Strict):
@@ -207,6 +238,13 @@ class ModelConfig(_Strict):
             raise ValueError(f"time column '{self.time_column}' is also a feature or the label")
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes must be unique")
+        if self.kind is ModelKind.SKLEARN_HGB:
+            wide = [f.name for f in self.features if len(f.categories) > HGB_MAX_CATEGORIES]
+            if wide:
+                raise ValueError(
+                    f"sklearn_hgb supports at most {HGB_MAX_CATEGORIES} categories per feature; "
+                    f"{wide} have more (use torch_mlp or sklearn_logreg, or group rare ones)"
+                )
         weights = self.simulation.class_weights if self.simulation else None
         if weights is not None and len(weights) != len(self.classes):
             raise ValueError("simulation.class_weights needs one weight per class")

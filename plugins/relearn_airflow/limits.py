@@ -25,7 +25,7 @@ class Limit(StrEnum):
     REQUEST_WAIT = "request_wait"
     # One DAG run.
     CHECK_RUN = "check_run"  # model_health, ab_promotion, request_retraining
-    RETRAINING_RUN = "retraining_run"  # auto_reinforcement, drift_monitor
+    RETRAINING_RUN = "retraining_run"  # auto_reinforcement, drift_monitor, volume_retraining
 
 
 DEFAULT_MINUTES: dict[Limit, int] = {

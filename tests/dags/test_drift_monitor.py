@@ -41,7 +41,12 @@ def concept_shift(champion, model_cfg, database_url, tracking_uri):
 
 
 def _states(run) -> dict[str, str]:
-    return {ti.task_id.split(".")[-1]: ti.state for ti in run.get_task_instances()}
+    # Unmapped tasks and churn's (the first configured model; credit_risk runs alongside).
+    return {
+        ti.task_id.split(".")[-1]: ti.state
+        for ti in run.get_task_instances()
+        if ti.map_index in (-1, 0)
+    }
 
 
 def _report(database_url, model_name, run_id):

@@ -72,7 +72,7 @@ def test_request_becomes_a_completed_run_linked_both_ways(
         misspelt = get_request(connection, misspelt_id)
     assert (misspelt.status, misspelt.error_message) == (
         "failed",
-        "unknown model 'Churn' (configured: churn)",
+        "unknown model 'Churn' (configured: churn, credit_risk)",
     )
     assert (request.status, request.attempts) == ("completed", 1)
     assert request.retraining_run_id == row.id and str(row.params["request_id"]) == request_id

@@ -29,12 +29,15 @@ def test_health_dag_records_a_check_per_model(champion, database_url, tracking_u
     assert run.state == "success"
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "SELECT status, champion_version, details FROM health_checks WHERE trigger_key = %s",
+            "SELECT model_name, status, champion_version, details FROM health_checks"
+            " WHERE trigger_key = %s",
             (run.run_id,),
         )
-        rows = cursor.fetchall()
-    assert len(rows) == 1
-    status, version, details = rows[0]
+        rows = {row[0]: row[1:] for row in cursor.fetchall()}
+    assert sorted(rows) == ["churn", "credit_risk"]
+    # credit_risk has its champion but served nothing in the window: degraded, not failed.
+    assert rows["credit_risk"][0] == "degraded", rows["credit_risk"]
+    status, version, details = rows["churn"]
     assert (status, version) == ("healthy", champion.version), details
     assert details["window"]["predictions"] >= 20
     assert details["reference_accuracy"] == pytest.approx(champion.metrics["accuracy"], abs=1e-6)

@@ -71,7 +71,9 @@ def test_env_override_is_validated_too() -> None:
 
 
 def test_unknown_model_lists_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown model 'nope' \(configured: churn\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown model 'nope' \(configured: churn, credit_risk\)"
+    ):
         load_config(ROOT / "relearn.yaml").model("nope")
 
 

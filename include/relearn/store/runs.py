@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from psycopg2.extensions import connection as Connection
 
-SOURCES = ("auto_daily", "manual", "decay_triggered", "drift_triggered")
+SOURCES = ("auto_daily", "manual", "decay_triggered", "drift_triggered", "auto_volume")
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
 

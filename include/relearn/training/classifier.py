@@ -34,7 +34,9 @@ FORMAT_VERSION = 1
 # The parts of ModelConfig a saved classifier depends on; thresholds and schedules are not.
 _META_FIELDS = {"name", "kind", "label", "classes", "features", "training"}
 # Kinds whose ``fit`` starts from scratch, so ``fit_batches`` refits them on all data so far.
-_REFIT_KINDS = frozenset({ModelKind.SKLEARN_LOGREG, ModelKind.SKLEARN_IMPORTED})
+_REFIT_KINDS = frozenset(
+    {ModelKind.SKLEARN_LOGREG, ModelKind.SKLEARN_HGB, ModelKind.SKLEARN_IMPORTED}
+)
 
 
 @dataclass
@@ -122,8 +124,8 @@ class TabularClassifier(ABC):
         Batches are consumed lazily. A kind that keeps learning (the torch MLP) continues from
         its current weights: an unfitted model trains from scratch on the first batch and
         fine-tunes on the others (at the fine-tune learning rate unless ``learning_rate`` is
-        given). A kind that always refits (``sklearn_logreg``) cannot learn incrementally, so
-        it is refitted on every batch seen so far in this call, concatenated.
+        given). A kind that always refits (``sklearn_logreg``, ``sklearn_hgb``) cannot learn
+        incrementally, so it is refitted on every batch seen so far in this call, concatenated.
 
         Returns one entry per batch: ``batch`` (1-based), ``rows`` (of that batch), the last
         epoch's ``train_loss``, the ``val_*`` metrics of the model as it stands after the

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from relearn.config import ModelConfig, ModelKind
 from relearn.training.classifier import TabularClassifier, read_meta
+from relearn.training.sklearn_hgb import SklearnHGBClassifier
 from relearn.training.sklearn_imported import ImportedSklearnClassifier
 from relearn.training.sklearn_model import SklearnLogRegClassifier
 from relearn.training.torch_mlp import TorchMLPClassifier
@@ -21,6 +22,8 @@ def _classifier_class(kind: ModelKind) -> type[TabularClassifier]:
             return TorchMLPClassifier
         case ModelKind.SKLEARN_LOGREG:
             return SklearnLogRegClassifier
+        case ModelKind.SKLEARN_HGB:
+            return SklearnHGBClassifier
         case ModelKind.SKLEARN_IMPORTED:
             return ImportedSklearnClassifier
     raise ValueError(f"unsupported model kind '{kind}'")

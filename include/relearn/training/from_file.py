@@ -220,8 +220,8 @@ def _load_for_fine_tuning(model_path: Path, model_cfg: ModelConfig) -> TabularCl
         )
     training = model_cfg.training.model_copy(update={"hidden_units": saved.training.hidden_units})
     classifier.model_cfg = model_cfg.model_copy(update={"training": training})
-    if model_cfg.kind is ModelKind.SKLEARN_LOGREG:
-        log.warning("%s: sklearn_logreg cannot fine-tune, refitting from scratch", model_cfg.name)
+    if model_cfg.kind in (ModelKind.SKLEARN_LOGREG, ModelKind.SKLEARN_HGB):
+        log.warning("%s: %s cannot fine-tune: refitting", model_cfg.name, model_cfg.kind)
     return classifier
 
 

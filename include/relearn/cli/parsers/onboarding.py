@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import argparse
 
 # The model kinds, spelled out here so that building the parser imports no pydantic models.
-KINDS = ("torch_mlp", "sklearn_logreg")
+KINDS = ("torch_mlp", "sklearn_logreg", "sklearn_hgb")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
