@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from relearn.config import FeatureType
+from relearn.config import FeatureType, ModelConfig
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from relearn.config import Feature, ModelConfig
+    from relearn.config import Feature
 
 logger = logging.getLogger(__name__)
 
@@ -401,8 +401,6 @@ class World:
 def wide_model_config() -> ModelConfig:
     """A synthetic 23-feature schema (20 numeric, every other one bounded, and 3 categorical)
     for checks and benchmarks at a realistic width; ``relearn.yaml``'s churn has only 6."""
-    from relearn.config import ModelConfig
-
     numeric = [
         {"name": f"x{i:02d}", "type": "numeric", **({"min": 0, "max": 100} if i % 2 else {})}
         for i in range(20)
