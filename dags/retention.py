@@ -49,9 +49,7 @@ from relearn_airflow.tasks import configured_models
     },
 )
 def retention() -> None:
-    RetentionOperator.partial(task_id="expire", dry_run="{{ params.dry_run }}").expand(
-        model_name=configured_models()
-    )
+    RetentionOperator.partial(task_id="expire").expand(model_name=configured_models())
 
 
 retention()

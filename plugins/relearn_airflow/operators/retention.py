@@ -10,8 +10,6 @@ from airflow.sdk.exceptions import AirflowFailException
 from relearn_airflow.operators.base import RelearnModelOperator
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from airflow.sdk import Context
 
 
@@ -20,13 +18,13 @@ class RetentionOperator(RelearnModelOperator):
 
     Needs no champion: a model's log expires whether or not it is deployed.
 
-    :param dry_run: only report what would be archived and deleted (templated).
+    :param dry_run: only report what would be archived and deleted; None (default): the
+        DAG run's ``dry_run`` Param.
     """
 
-    template_fields: Sequence[str] = ("model_name", "dry_run")
     ui_color = "#eeeeee"
 
-    def __init__(self, *, dry_run: bool | str = False, **kwargs: Any) -> None:
+    def __init__(self, *, dry_run: bool | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dry_run = dry_run
 
@@ -35,13 +33,16 @@ class RetentionOperator(RelearnModelOperator):
         from relearn.retention.archive import ArchiveError
 
         hook = self.hook()
+        dry_run = self.dry_run
+        if dry_run is None:
+            dry_run = bool((context.get("params") or {}).get("dry_run", False))
         try:
             result = expire_model(
                 hook.services(),
                 hook.model_config(self.model_name),
                 now=context.get("data_interval_end") or datetime.now(UTC),
                 run_key=context["dag_run"].run_id,
-                dry_run=str(self.dry_run).lower() == "true",
+                dry_run=dry_run,
             )
         except ArchiveError as error:
             # The archive in the artifact store does not match its record: a retry reads the
