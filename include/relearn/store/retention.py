@@ -23,14 +23,16 @@ ARCHIVED, DELETED = "archived", "deleted"
 
 # The row as Postgres prints it plus its feedback: any change to either changes the digest.
 # ``p::text`` covers every column, including ones a later migration adds.
+_FEEDBACK_TEXT = "string_agg(f::text, ',' ORDER BY f.id)"
 ROW_DIGEST = (
-    "md5(p::text || coalesce((SELECT string_agg(f::text, ',' ORDER BY f.id) "
+    f"md5(p::text || coalesce((SELECT {_FEEDBACK_TEXT} "
     "FROM feedback f WHERE f.prediction_id = p.prediction_id), ''))"
 )
-# The row's feedback (deleted with it: a foreign key cascades) as a JSON array, or NULL.
-_FEEDBACK = (
-    "(SELECT json_agg(f ORDER BY f.id)::text FROM feedback f "
-    "WHERE f.prediction_id = p.prediction_id)"
+# The export reads a row's feedback once: as JSON for the file and as text for the digest
+# (the same digest as ``ROW_DIGEST``).
+_EXPORT_FEEDBACK = (
+    f"LEFT JOIN LATERAL (SELECT json_agg(f ORDER BY f.id)::text AS json, {_FEEDBACK_TEXT} "
+    "AS text FROM feedback f WHERE f.prediction_id = p.prediction_id) fb ON true"
 )
 # Numbers and booleans keep their type in the Parquet file; everything else (ids, JSON,
 # timestamps, text) is exported as Postgres prints it, which no value can fail.
@@ -140,7 +142,8 @@ def export_rows(
         for name, kind in columns
     ]
     query = sql.SQL(
-        "SELECT {columns}, " + _FEEDBACK + ", " + ROW_DIGEST + " FROM prediction_log p "
+        "SELECT {columns}, fb.json, md5(p::text || coalesce(fb.text, '')) "
+        "FROM prediction_log p " + _EXPORT_FEEDBACK + " "
         "WHERE p.model_name = %(model)s AND " + _DAY + " ORDER BY p.prediction_id"
     ).format(columns=sql.SQL(", ").join(selected))
     with connection.cursor(name=f"retention_export_{uuid.uuid4().hex}") as cursor:
@@ -209,7 +212,9 @@ def delete_archived(
         cursor.execute(
             "DELETE FROM prediction_log p USING unnest(%(ids)s::uuid[], %(digests)s::text[]) "
             "AS a(prediction_id, digest) "
-            "WHERE p.prediction_id = a.prediction_id AND p.model_name = %(model)s "
+            # = ANY: the rows are found through the primary key, never by scanning the model.
+            "WHERE p.prediction_id = ANY(%(ids)s::uuid[]) AND p.prediction_id = a.prediction_id "
+            "AND p.model_name = %(model)s "
             f"AND p.predicted_at < %(before)s AND {ROW_DIGEST} = a.digest",
             {"ids": ids, "digests": digests, "model": model_name, "before": before},
         )
