@@ -209,6 +209,21 @@ class SimulationConfig(_Strict):
     demo_drift: Literal["none", "covariate", "concept", "both"] = "concept"
 
 
+class RetentionConfig(_Strict):
+    """How long each table keeps a model's rows (``relearn.retention``), in days."""
+
+    # The prediction log; older rows are archived to Parquet in MLflow, then deleted.
+    days: PositiveInt = 90
+    # Rows validation quarantined: evidence of a producer's bad data, kept as long as the log.
+    quarantine_days: PositiveInt = 90
+    # Hourly health checks: a month of history is what anyone looks at.
+    health_check_days: PositiveInt = 30
+    # Drift reports are the lineage of drift-triggered retrainings: kept longer.
+    drift_report_days: PositiveInt = 180
+    # Rows deleted per transaction (short transactions: no long locks, vacuum keeps up).
+    batch_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
+
+
 class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
     kind: ModelKind = ModelKind.TORCH_MLP
@@ -226,6 +241,7 @@ class ModelConfig(_Strict):
     # Demo models only: the simulated world their v1 and traffic come from. A real model has
     # none and is bootstrapped from its own data (`relearn bootstrap --dataset FILE`).
     simulation: SimulationConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:

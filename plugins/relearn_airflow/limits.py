@@ -20,22 +20,26 @@ class Limit(StrEnum):
     BOOKKEEPING = "bookkeeping"  # a few rows or an asset event: record_run, close_request, ...
     CHECK = "check"  # a health, drift or A/B check: queries plus an MLflow lookup or two
     TRAINING = "training"  # prepare_data, train, validate_model, register
+    RETENTION = "retention"  # archive and expire one model's old rows
     # A human's answer to an approval request, and the wait for a retraining request.
     APPROVAL_WAIT = "approval_wait"
     REQUEST_WAIT = "request_wait"
     # One DAG run.
     CHECK_RUN = "check_run"  # model_health, ab_promotion, request_retraining
     RETRAINING_RUN = "retraining_run"  # auto_reinforcement, drift_monitor, volume_retraining
+    RETENTION_RUN = "retention_run"  # retention (a first run over a long backlog: many days)
 
 
 DEFAULT_MINUTES: dict[Limit, int] = {
     Limit.BOOKKEEPING: 10,
     Limit.CHECK: 30,
     Limit.TRAINING: 3 * 60,
+    Limit.RETENTION: 6 * 60,
     Limit.APPROVAL_WAIT: 7 * 24 * 60,
     Limit.REQUEST_WAIT: 7 * 24 * 60,
     Limit.CHECK_RUN: 60,
     Limit.RETRAINING_RUN: 12 * 60,
+    Limit.RETENTION_RUN: 12 * 60,
 }
 
 

@@ -110,7 +110,7 @@ def test_covariate_shift_on_a_quarter_of_the_features_is_caught_within_two_check
     assert "data:image/png;base64," in text and moved[0] in text
 
 
-def test_a_check_runs_once_per_run_key(wide, services, database_url):
+def test_a_check_runs_once_per_trigger_key(wide, services, database_url):
     cfg, _ = wide
     now = SHIFT_AT + timedelta(hours=1)
     first = _hourly(services, cfg, "again", now)
