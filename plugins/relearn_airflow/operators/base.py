@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from relearn.services import NoChampionError
 from relearn_airflow.hooks.relearn import RelearnHook
 
 if TYPE_CHECKING:
@@ -23,9 +24,6 @@ if TYPE_CHECKING:
 @contextmanager
 def skipped_without_champion() -> Iterator[None]:
     """Turn ``NoChampionError`` into ``AirflowSkipException`` carrying its message."""
-    # relearn.services is a leaf module (no heavy import), but plugins import the core lazily.
-    from relearn.services import NoChampionError
-
     try:
         yield
     except NoChampionError as error:

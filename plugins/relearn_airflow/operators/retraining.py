@@ -5,7 +5,7 @@ step of ``relearn.retraining`` by name in code. Steps hand over the retraining r
 step whose result is terminal (insufficient data, a dry run, a run already finished) skips what
 follows. Failures the data or the setup causes (``RetrainingError``) fail at once instead of
 retrying; a model without a champion to fine-tune (``NoChampionError``) fails the run's row
-with the reason and skips the task.
+with the reason, and the task is skipped as for every Relearn operator.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ class RetrainingStepOperator(RelearnModelOperator):
         except RetrainingError as error:
             raise AirflowFailException(str(error)) from error
         except NoChampionError as error:
-            fail(services, run_id, error)  # a skip runs no failure callback: record it here
-            raise AirflowSkipException(str(error)) from error
+            # A skip runs no failure callback: record it here; the base class skips the task.
+            fail(services, run_id, error)
+            raise
         self.log.info("%s retraining run %s: %s", self.model_name, run_id, result.detail)
         if result.terminal:
             raise AirflowSkipException(result.detail)
