@@ -95,6 +95,21 @@ def test_enough_errors_register_a_blessed_challenger(blessed_run, services, mode
     assert len(run.metrics["training"]["history"]) == run.metrics["training"]["epochs_run"]
 
 
+def test_incremental_run_learns_one_day_at_a_time(services, model_cfg, drifted_window):
+    options = _options(model_cfg, incremental=True, dry_run=True)
+    run = reinforce(services, model_cfg, options, trigger_key="test-by-day", now=DRIFT_END)
+
+    assert run.status == "completed", run.error_message
+    training = run.metrics["training"]
+    assert training["batches"] == DRIFT_DAYS and training["epochs_per_batch"] == EPOCHS
+    assert [entry["epoch"] for entry in training["history"]] == list(range(1, DRIFT_DAYS + 1))
+    assert sum(entry["rows"] for entry in training["history"]) == run.metrics["dataset"]["train"]
+    client = registry_client(services.tracking_uri)
+    checkpoints = [a.path for a in client.list_artifacts(run.mlflow_run_id, "checkpoints")]
+    assert checkpoints == [f"checkpoints/batch_{n:03d}" for n in range(1, DRIFT_DAYS + 1)]
+    assert "blessed" in run.metrics["gate"]  # judged like any other candidate
+
+
 def test_fine_tuned_model_learns_the_new_concept(blessed_run):
     """Decision quality: on post-drift data the candidate clearly beats the champion."""
     candidate = blessed_run.metrics["holdout"]["accuracy"]
