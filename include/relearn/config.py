@@ -111,6 +111,9 @@ class ReinforcementConfig(_Strict):
     confidence_threshold: Fraction = 0.7
     # Correct recent cases replayed per error, so the model does not forget what it got right.
     replay_ratio: Annotated[float, Field(ge=0)] = 1.0
+    # Fine-tune on the window one day at a time, oldest first, instead of all at once
+    # (``relearn.training.incremental``; measured by ``bench/incremental.py``).
+    incremental: bool = False
     # Share of a window's rows that may fail data validation (and be quarantined) before the
     # whole batch is judged unusable and the run fails.
     max_invalid_fraction: Fraction = 0.2
