@@ -20,6 +20,7 @@ from relearn.simulate.world import World
 from relearn.store import abtests
 from relearn.store.analysis import DAILY, RETRAINING_RUN, get_analysis
 from relearn.store.db import transaction
+from tests.conftest import run_cli
 from tests.integration.traffic import log_traffic
 
 pytestmark = pytest.mark.integration
@@ -190,6 +191,29 @@ def test_daily_analysis_finds_the_planted_segment_and_the_challenger_fix(
     assert row is not None and row.significant_segments == len(findings.segments)
     latest = latest_analysis(services, model_cfg.name, Scope.DAILY)
     assert latest is not None and latest.findings == again.findings
+
+
+def test_the_cli_prints_segments_and_suggestions(services, model_cfg, planted_day):
+    categorical, value, numeric = planted_day
+    since = (DAY_END - timedelta(hours=23)).isoformat()
+    result = run_cli(
+        "analyze", "--model", model_cfg.name, "--since", since, "--until", DAY_END.isoformat()
+    )
+    assert result.returncode == 0, result.stderr
+    segments = [line for line in result.stdout.splitlines() if " rows  q=" in line]
+    assert f"{categorical}={value}" in segments[0] and f"{numeric} < " in segments[0], result.stdout
+    assert "1. " in result.stdout and "the challenger fixes" in result.stdout
+    assert "4 unsound rows left out" in result.stdout
+
+    # The command stores nothing; --latest prints what the DAG (here: run_daily) stored.
+    stored = run_daily(services, model_cfg, until=DAY_END, analysis_key="test-cli")
+    latest = run_cli("analyze", "--model", model_cfg.name, "--latest", "--json")
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout) == stored.findings.to_dict()
+
+    bad = run_cli("analyze", "--model", model_cfg.name, "--since", "yesterday")
+    assert bad.returncode == 1
+    assert bad.stderr.count("\n") == 1 and "ISO 8601" in bad.stderr
 
 
 def test_a_model_without_champion_is_no_champion_error(services, model_cfg):

@@ -183,7 +183,7 @@ def daily_analysis(
     model_cfg: ModelConfig,
     *,
     until: datetime,
-    hours: int = 24,
+    hours: float = 24,
     analysis_key: str,
     options: AnalysisOptions | None = None,
 ) -> ErrorAnalysis:
