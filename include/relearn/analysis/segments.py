@@ -129,19 +129,19 @@ def search(
     levels having at least ``min_support`` rows (and not all of them) against the overall
     error rate; keep those with a Benjamini-Hochberg q-value at most ``alpha``."""
     rows = len(wrong)
-    weights = wrong.astype(np.float64)
-    base = float(weights.mean()) if rows else 0.0
+    base = float(wrong.mean()) if rows else 0.0
     if rows == 0 or base in (0.0, 1.0):
         return SearchResult([], 0)
+    # Each cell is counted with its rows' error flag in its lowest bit: one bincount gives
+    # both the rows and the errors of every cell.
+    flagged = [codes[:, f].astype(np.int64) * 2 + wrong for f in range(len(levels))]
     candidates: list[_Candidate] = []
     for f, lv in enumerate(levels):
-        candidates += _counted([(lv, f)], codes[:, f], weights, lv.size, rows, min_support)
+        candidates += _counted([lv], flagged[f], rows, min_support)
     if pairs:
         for (f, a), (g, b) in itertools.combinations(enumerate(levels), 2):
-            combined = codes[:, f] * b.size + codes[:, g]
-            candidates += _counted(
-                [(a, f), (b, g)], combined, weights, a.size * b.size, rows, min_support
-            )
+            combined = codes[:, f] * (2 * b.size) + flagged[g]
+            candidates += _counted([a, b], combined, rows, min_support)
     if not candidates:
         return SearchResult([], 0)
     counts = np.array([c.rows for c in candidates])
@@ -159,21 +159,19 @@ def search(
 
 
 def _counted(
-    parts: list[tuple[FeatureLevels, int]],
-    combined: np.ndarray,
-    weights: np.ndarray,
-    size: int,
-    rows: int,
-    min_support: int,
+    parts: list[FeatureLevels], flagged: np.ndarray, rows: int, min_support: int
 ) -> list[_Candidate]:
-    """The testable cells of one feature or one pair of features."""
-    counts = np.bincount(combined, minlength=size)
-    errors = np.rint(np.bincount(combined, weights=weights, minlength=size)).astype(np.int64)
+    """The testable cells of one feature or one pair of features (``flagged``: each row's
+    cell index times two plus its error flag)."""
+    size = int(np.prod([lv.size for lv in parts]))
+    both = np.bincount(flagged, minlength=2 * size)
+    errors = both[1::2]
+    counts = both[0::2] + errors
     cells = np.flatnonzero((counts >= min_support) & (counts < rows))
     found = []
     for cell in cells:
         conditions, rest = [], int(cell)
-        for lv, _ in reversed(parts):
+        for lv in reversed(parts):
             rest, level = divmod(rest, lv.size)
             conditions.append(Condition(lv.feature, level, lv.labels[level]))
         found.append(_Candidate(tuple(reversed(conditions)), int(counts[cell]), int(errors[cell])))
