@@ -121,9 +121,9 @@ def _confusion_text(pair: ConfusionPair) -> str:
 
 def _calibration_text(calibration: Calibration) -> str:
     worst = max(calibration.bins, key=lambda b: b.rows * abs(b.mean_confidence - b.accuracy))
-    direction = "overconfident" if calibration.gap > 0 else "underconfident"
+    direction = "overstates" if calibration.gap > 0 else "understates"
     return (
-        f"confidence is {direction}: expected calibration error {calibration.ece:.3f}; at "
+        f"confidence {direction} accuracy: expected calibration error {calibration.ece:.3f}; at "
         f"confidence {worst.low:.1f}-{worst.high:.1f} accuracy is {worst.accuracy:.2f} on "
         f"{worst.rows:,} rows (mean confidence {worst.mean_confidence:.2f}) — calibrate the "
         "model, and do not trust confidence-based thresholds until then"
