@@ -18,7 +18,12 @@ from relearn_airflow.api.app import URL_PREFIX
 def _fastapi_apps() -> list[dict[str, Any]]:
     from relearn_airflow.api.app import create_app
 
-    return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Relearn collection API"}]
+    from relearn_airflow.api.metrics import metrics_app
+
+    return [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Relearn collection API"},
+        metrics_app(),
+    ]
 
 
 class RelearnApiPlugin(AirflowPlugin):
