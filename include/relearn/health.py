@@ -79,7 +79,11 @@ def read_facts(connection: Connection, model_name: str) -> Facts:
     test = monitoring.live_test(connection, model_name)
     return Facts(
         drift=DriftFact(
-            drift.verdict, drift.checked_at, drift.score, tuple(drift.drifted_features), drift.action
+            drift.verdict,
+            drift.checked_at,
+            drift.score,
+            tuple(drift.drifted_features),
+            drift.action,
         )
         if drift
         else None,

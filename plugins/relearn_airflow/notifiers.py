@@ -23,7 +23,7 @@ from airflow.sdk import BaseHook, BaseNotifier
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from airflow.sdk import Context, Connection
+    from airflow.sdk import Connection, Context
 
     from relearn.store.alerts import AlertRow
 

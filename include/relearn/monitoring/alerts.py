@@ -68,8 +68,7 @@ def health_alert(check: HealthCheckRow) -> store.NewAlert | None:
         subject=f"health_check:{check.trigger_key or check.checked_at.isoformat()}",
         message=f"{check.model_name} is {check.status}: health {check.score:.2f} "
         f"(availability {check.availability:.2f}, errors {check.error_score:.2f}, "
-        f"latency {check.latency_score:.2f})"
-        + "".join(f"; {issue['issue']}" for issue in issues),
+        f"latency {check.latency_score:.2f})" + "".join(f"; {issue['issue']}" for issue in issues),
         recommendation="; ".join(issue["recommendation"] for issue in issues) or None,
     )
 

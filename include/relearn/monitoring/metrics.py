@@ -150,7 +150,9 @@ def _health_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
 
 def _drift_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
     score = _gauge("relearn_drift_score", "Latest drift check's score", ["model"])
-    verdict = _gauge("relearn_drift_verdict", "1 for the latest drift verdict", ["model", "verdict"])
+    verdict = _gauge(
+        "relearn_drift_verdict", "1 for the latest drift verdict", ["model", "verdict"]
+    )
     checked = _gauge(
         "relearn_drift_checked_timestamp_seconds", "When the latest drift check ran", ["model"]
     )
@@ -165,7 +167,9 @@ def _drift_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
 
 def _lifecycle_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
     runs = _gauge(
-        "relearn_retraining_runs", "Retraining runs by source and status", ["model", "source", "status"]
+        "relearn_retraining_runs",
+        "Retraining runs by source and status",
+        ["model", "source", "status"],
     )
     for count in snapshot.runs:
         runs.add_metric([count.model_name, count.source, count.status], count.runs)
@@ -176,7 +180,9 @@ def _lifecycle_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
     )
     for name, at in snapshot.last_blessed.items():
         blessed.add_metric([name], at.timestamp())
-    depth = _gauge("relearn_request_queue_depth", "Retraining requests by state", ["model", "status"])
+    depth = _gauge(
+        "relearn_request_queue_depth", "Retraining requests by state", ["model", "status"]
+    )
     oldest = _gauge(
         "relearn_request_oldest_pending_age_seconds", "Age of the oldest pending request", ["model"]
     )

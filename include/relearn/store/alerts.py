@@ -61,7 +61,8 @@ def raise_alert(
     ``cooldown`` before ``raised_at``; returns the new row, or None."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('relearn_alert:' || %s || ':' || %s, 0))",
+            "SELECT pg_advisory_xact_lock("
+            "hashtextextended('relearn_alert:' || %s || ':' || %s, 0))",
             (alert.model_name, alert.kind),
         )
         cursor.execute(

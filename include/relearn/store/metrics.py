@@ -32,7 +32,9 @@ class ArmTraffic:
     latency_p95_1h_ms: float | None
 
 
-def arm_traffic(connection: Connection, model_names: list[str], *, now: datetime) -> list[ArmTraffic]:
+def arm_traffic(
+    connection: Connection, model_names: list[str], *, now: datetime
+) -> list[ArmTraffic]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -89,7 +91,8 @@ def run_counts(connection: Connection, model_names: list[str]) -> list[RunCount]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT model_name, coalesce(source, 'unknown'), coalesce(status, 'unknown'), count(*)"
-            " FROM model_retraining_runs WHERE model_name = ANY(%s) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            " FROM model_retraining_runs WHERE model_name = ANY(%s)"
+            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             (model_names,),
         )
         return [RunCount(*values) for values in cursor.fetchall()]

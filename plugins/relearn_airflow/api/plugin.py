@@ -17,7 +17,6 @@ from relearn_airflow.api.app import URL_PREFIX
 @functools.cache
 def _fastapi_apps() -> list[dict[str, Any]]:
     from relearn_airflow.api.app import create_app
-
     from relearn_airflow.api.metrics import metrics_app
 
     return [

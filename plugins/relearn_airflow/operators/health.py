@@ -115,9 +115,7 @@ class AlertsOperator(BaseOperator):
                 cooldown=cooldown,
                 trigger_key=context["dag_run"].run_id,
             )
-        delivery = deliver(
-            hook.database_url, alert_sender(context, self.alert_conn_ids), now=until
-        )
+        delivery = deliver(hook.database_url, alert_sender(context, self.alert_conn_ids), now=until)
         if delivery.failed:
             raise AirflowException(
                 f"{len(delivery.failed)} alert(s) not delivered (retried next attempt): "
