@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class _Webhook(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 -- the http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.received.append(  # type: ignore[attr-defined]
             {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
