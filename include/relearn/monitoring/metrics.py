@@ -66,10 +66,10 @@ def _champions(tracking_uri: str, model_names: list[str]) -> tuple[dict[str, str
     return found, True
 
 
-def scrape(services: Services, model_names: list[str], *, now: datetime) -> Snapshot:
-    """Read the snapshot in one read-only transaction (plus one registry call per model)."""
-    with transaction(services.database_url) as connection:
-        snapshot = {
+def database_figures(database_url: str, model_names: list[str], *, now: datetime) -> dict:
+    """The snapshot's database part, read in one transaction (``Snapshot`` field -> value)."""
+    with transaction(database_url) as connection:
+        return {
             "traffic": store.arm_traffic(connection, model_names, now=now),
             "health": latest_checks(connection, model_names),
             "drift": store.latest_drifts(connection, model_names),
@@ -81,13 +81,18 @@ def scrape(services: Services, model_names: list[str], *, now: datetime) -> Snap
                 connection, model_names, since=now - timedelta(hours=24)
             ),
         }
+
+
+def scrape(services: Services, model_names: list[str], *, now: datetime) -> Snapshot:
+    """The database's figures, then one registry call per model."""
+    figures = database_figures(services.database_url, model_names, now=now)
     champions, registry_up = _champions(services.tracking_uri, model_names)
     return Snapshot(
         now=now,
         model_names=model_names,
         champions=champions,
         registry_up=registry_up,
-        **snapshot,
+        **figures,
     )
 
 
