@@ -9,6 +9,7 @@ format with ``prometheus_client``. Every series carries a ``model`` label.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -54,12 +55,16 @@ class Snapshot:
 
 
 def _champions(tracking_uri: str, model_names: list[str]) -> tuple[dict[str, str | None], bool]:
+    """Each model's champion version, asked for in parallel (a scrape waits for the slowest)."""
+    client = registry_client(tracking_uri)
+
+    def champion(name: str) -> str | None:
+        version = alias_version(client, name, CHAMPION)
+        return str(version.version) if version else None
+
     try:
-        client = registry_client(tracking_uri)
-        found = {}
-        for name in model_names:
-            version = alias_version(client, name, CHAMPION)
-            found[name] = str(version.version) if version else None
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(model_names)))) as pool:
+            found = dict(zip(model_names, pool.map(champion, model_names), strict=True))
     except Exception as error:  # an unreachable registry must not hide the database's figures
         log.warning("metrics: the MLflow registry is unreachable: %s", error)
         return {}, False
