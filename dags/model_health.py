@@ -12,7 +12,8 @@ Then `alerts` raises the alerts of this run's interval (health below 0.8, drift 
 a failed retraining, a rollback, a request stuck past its lease) into the `alerts` table, once
 per event and at most once per `health.alert_cooldown_hours` per model and kind, and sends them
 through the Airflow connections `relearn_alerts_webhook` (http) and `relearn_alerts_smtp`
-(smtp), whichever exist (none: logged only).
+(smtp), whichever exist (none: logged only). `all_checked` succeeds only when every check did,
+so an unhealthy model fails the run even though `alerts` ran.
 
 Params: `model` (empty = every configured model), `window_hours`.
 """
@@ -20,6 +21,7 @@ Params: `model` (empty = every configured model), `window_hours`.
 from __future__ import annotations
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag
 
 from relearn_airflow.limits import Limit, timeout
@@ -53,6 +55,8 @@ def model_health() -> None:
     ).expand(model_name=models)
     # After every check, however it ended: an unhealthy model's failed task is worth an alert.
     checks >> AlertsOperator(task_id="alerts", model_names=models, trigger_rule="all_done")
+    # A leaf that only succeeds when every check did, so an unhealthy model fails the run.
+    checks >> EmptyOperator(task_id="all_checked")
 
 
 model_health()
