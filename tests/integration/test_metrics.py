@@ -198,6 +198,13 @@ def test_metrics_equal_the_database(database_url, tracking_uri) -> None:
     assert value("relearn_champion_deployed") == 0.0
 
 
+def test_an_unreachable_registry_still_serves_the_database_figures(database_url) -> None:
+    services = Services(database_url, "http://127.0.0.1:9")  # nothing listens on port 9
+    got = _samples(render_metrics(services, [MODEL], now=NOW).decode())
+    assert got[("relearn_registry_up", ())] == 0.0
+    assert ("relearn_health_score", (("model", MODEL),)) in got
+
+
 @pytest.fixture(scope="module")
 def client(stack, champion):
     from airflow.api_fastapi.app import create_app

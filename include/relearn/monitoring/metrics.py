@@ -9,7 +9,7 @@ format with ``prometheus_client``. Every series carries a ``model`` label.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HEALTH_STATUSES = ("healthy", "degraded", "unhealthy")
 DRIFT_VERDICTS = ("stable", "drifted", "decayed", "insufficient_data")
+REGISTRY_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -55,20 +56,28 @@ class Snapshot:
 
 
 def _champions(tracking_uri: str, model_names: list[str]) -> tuple[dict[str, str | None], bool]:
-    """Each model's champion version, asked for in parallel (a scrape waits for the slowest)."""
+    """Each model's champion version, asked for in parallel and given ``REGISTRY_TIMEOUT_S``:
+    an MLflow client retries an unreachable server for minutes, longer than any scrape waits,
+    and the database's figures must still be served."""
     client = registry_client(tracking_uri)
 
     def champion(name: str) -> str | None:
         version = alias_version(client, name, CHAMPION)
         return str(version.version) if version else None
 
+    pool = ThreadPoolExecutor(max_workers=min(8, max(1, len(model_names))))
     try:
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(model_names)))) as pool:
-            found = dict(zip(model_names, pool.map(champion, model_names), strict=True))
+        futures = {name: pool.submit(champion, name) for name in model_names}
+        _, late = wait(futures.values(), timeout=REGISTRY_TIMEOUT_S)
+        if late:
+            log.warning("metrics: the MLflow registry did not answer in %s s", REGISTRY_TIMEOUT_S)
+            return {}, False
+        return {name: future.result() for name, future in futures.items()}, True
     except Exception as error:  # an unreachable registry must not hide the database's figures
         log.warning("metrics: the MLflow registry is unreachable: %s", error)
         return {}, False
-    return found, True
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def database_figures(database_url: str, model_names: list[str], *, now: datetime) -> dict:
