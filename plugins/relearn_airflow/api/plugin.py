@@ -17,8 +17,12 @@ from relearn_airflow.api.app import URL_PREFIX
 @functools.cache
 def _fastapi_apps() -> list[dict[str, Any]]:
     from relearn_airflow.api.app import create_app
+    from relearn_airflow.api.metrics import metrics_app
 
-    return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Relearn collection API"}]
+    return [
+        {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Relearn collection API"},
+        metrics_app(),
+    ]
 
 
 class RelearnApiPlugin(AirflowPlugin):
