@@ -165,6 +165,7 @@ def ingest_file(
         config.model(model)  # a ConfigError naming the configured models
     report = IngestReport()
     moment = now or utcnow()
+    sender = f"ingest:{path.name}"
     for chunk in _chunks(path):
         chunk = _normalised(chunk.reset_index(drop=True))
         first_row = report.rows + 1
@@ -174,7 +175,7 @@ def ingest_file(
                 reason = f"unknown model (configured: {', '.join(config.model_names)})"
                 report.bad += [BadRow(row, None, [reason]) for row in rows]
                 continue
-            _ingest_group(database_url, model_cfg, kind, group, rows, moment, report)
+            _ingest_group(database_url, model_cfg, kind, group, rows, moment, report, sender)
         log.info("%s: %s rows read, %s bad so far", path.name, report.rows, len(report.bad))
     return report
 
@@ -187,16 +188,17 @@ def _ingest_group(
     rows: list[int],
     now: datetime,
     report: IngestReport,
+    sender: str,
 ) -> None:
     rejected: list[Rejected]
     if kind is IngestKind.PREDICTIONS:
-        receipt = record_predictions(database_url, model_cfg, group, now=now)
+        receipt = record_predictions(database_url, model_cfg, group, sender=sender, now=now)
         report.logged += receipt.logged
         report.repeated += receipt.repeated
         rejected = receipt.rejected
     else:
         given = _outcomes(group)
-        outcome = record_outcomes(database_url, model_cfg, given, now=now)
+        outcome = record_outcomes(database_url, model_cfg, given, sender=sender, now=now)
         report.logged += len(outcome.result.attached)
         report.already_labelled += len(outcome.result.already_labelled)
         report.unknown += len(outcome.result.unknown)

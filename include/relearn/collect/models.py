@@ -8,18 +8,23 @@ service in any language serves each unit what a Python ``Predictor`` would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from relearn.registry import CHAMPION, aliases, list_versions, registry_client
-from relearn.services import NoChampionError
+from relearn.services import NoChampionError, utcnow
 from relearn.serving.router import CHAMPION_ARM, Split, bucket, choose_arm
 from relearn.store.abtests import LIVE, RUNNING, live_test
 from relearn.store.db import transaction
+from relearn.store.usage import UsageEvent, UsageKind, UsageSummary, record_usage, usage_since
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
     from relearn.services import Services
     from relearn.store.abtests import ABTest
+
+
+USAGE_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class ModelState:
     aliases: dict[str, str]
     versions: list[dict[str, Any]]
     live_split: LiveSplit | None
+    # What clients did over the last ``USAGE_WINDOW`` (batches, rows, exposures per arm).
+    usage: UsageSummary
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ def describe_model(services: Services, model_cfg: ModelConfig) -> ModelState:
     client = registry_client(services.tracking_uri)
     with transaction(services.database_url) as connection:
         test = live_test(connection, model_cfg.name, LIVE)
+        usage = usage_since(connection, model_cfg.name, utcnow() - USAGE_WINDOW)
     return ModelState(
         name=model_cfg.name,
         kind=str(model_cfg.kind),
@@ -81,6 +89,7 @@ def describe_model(services: Services, model_cfg: ModelConfig) -> ModelState:
         aliases={alias: str(v) for alias, v in aliases(client, model_cfg.name).items()},
         versions=list_versions(client, model_cfg.name),
         live_split=_split(test),
+        usage=usage,
     )
 
 
@@ -114,3 +123,17 @@ def assign(services: Services, model_name: str, unit_id: str) -> Assignment:
         test_id=None if split is None else split.test_id,
         bucket=None if split is None else bucket(split.test_id, unit_id),
     )
+
+
+def record_exposure(database_url: str, assignment: Assignment, sender: str) -> None:
+    """Record that ``sender`` was told to serve ``assignment.unit_id`` with its arm: the
+    exposure log of an A/B test (one row per request)."""
+    details = {
+        "arm": assignment.arm,
+        "model_version": assignment.model_version,
+        "test_id": assignment.test_id,
+        "bucket": assignment.bucket,
+    }
+    event = UsageEvent(UsageKind.EXPOSURE, sender, unit_id=assignment.unit_id, details=details)
+    with transaction(database_url) as connection:
+        record_usage(connection, assignment.model_name, event)
