@@ -11,10 +11,10 @@ Printed, in one run:
    (every row validated against the model's schema, committed, answered with its id);
 2. ingest: a ``--ingest-rows`` CSV (one column per feature) through ``ingest_file`` (read,
    screen, COPY, insert) in rows/s;
-3. baselines measured in the same run on the same database (before and after, averaged): ready-made ``LoggedPrediction``
-   objects through ``insert_predictions`` (multi-row INSERT via ``execute_values``, what the
-   Python Predictor uses), and a pre-rendered buffer through a raw ``COPY prediction_log``
-   (no reading, validation or formatting: the ceiling of the write path).
+3. baselines measured in the same run on the same database (before and after, averaged):
+   ready-made ``LoggedPrediction`` objects through ``insert_predictions`` (multi-row INSERT
+   via ``execute_values``, what the Python Predictor uses), and a pre-rendered buffer through a
+   raw ``COPY prediction_log`` (no reading, validation or formatting: the write path's ceiling).
 The machine's load average is printed with the figures: on a shared host they scale with it.
 
 Targets: >= 20,000 predictions/s over HTTP; >= 100,000 rows/s through ingest.
