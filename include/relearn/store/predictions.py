@@ -139,10 +139,10 @@ def _text(value: str) -> str:
 
 def _text_column(values: Sequence[str | None]) -> list[str]:
     """A text column for COPY; one scan of the joined column decides if any value needs escapes."""
-    texts = [_NULL if v is None else v for v in values]
-    if _SPECIAL.search("".join(v for v in values if v is not None)):
+    present = [v for v in values if v is not None] if None in values else values
+    if _SPECIAL.search("".join(present)):
         return [_NULL if v is None else _text(v) for v in values]
-    return texts
+    return [_NULL if v is None else v for v in values] if present is not values else values
 
 
 def _number_column(values: Sequence[float | None]) -> list[str]:
