@@ -98,42 +98,44 @@ def champion_versions(services: Services, names: list[str]) -> dict[str, str | N
     return {name: aliases(client, name).get(CHAMPION) for name in names}
 
 
-def assign(services: Services, model_name: str, unit_id: str) -> Assignment:
+def assign(
+    services: Services, model_name: str, unit_id: str, *, sender: str | None = None
+) -> Assignment:
     """The arm ``SplitRouter`` would route ``unit_id`` to, and the version behind that arm.
 
     An arm whose alias is gone (a test just ended) falls back to the champion, as the
-    ``Predictor`` does.
+    ``Predictor`` does. With ``sender``, the answer is recorded as an exposure (the A/B test's
+    exposure log) in the same transaction that read the test: one connection per request.
 
     :raises NoChampionError: the model has no champion to serve anyone.
     """
-    with transaction(services.database_url) as connection:
-        test = live_test(connection, model_name, (RUNNING,))
-    split = None if test is None else Split(str(test.id), test.traffic_percent)
-    arm = choose_arm(split, unit_id)
     current = aliases(registry_client(services.tracking_uri), model_name)
-    if arm not in current:
-        arm = CHAMPION_ARM
     if CHAMPION_ARM not in current:
         raise NoChampionError(model_name)
-    return Assignment(
-        model_name=model_name,
-        unit_id=unit_id,
-        arm=arm,
-        model_version=str(current[arm]),
-        test_id=None if split is None else split.test_id,
-        bucket=None if split is None else bucket(split.test_id, unit_id),
-    )
+    with transaction(services.database_url) as connection:
+        test = live_test(connection, model_name, (RUNNING,))
+        split = None if test is None else Split(str(test.id), test.traffic_percent)
+        arm = choose_arm(split, unit_id)
+        if arm not in current:
+            arm = CHAMPION_ARM
+        found = Assignment(
+            model_name=model_name,
+            unit_id=unit_id,
+            arm=arm,
+            model_version=str(current[arm]),
+            test_id=None if split is None else split.test_id,
+            bucket=None if split is None else bucket(split.test_id, unit_id),
+        )
+        if sender is not None:
+            record_usage(connection, model_name, _exposure(found, sender))
+    return found
 
 
-def record_exposure(database_url: str, assignment: Assignment, sender: str) -> None:
-    """Record that ``sender`` was told to serve ``assignment.unit_id`` with its arm: the
-    exposure log of an A/B test (one row per request)."""
+def _exposure(assignment: Assignment, sender: str) -> UsageEvent:
     details = {
         "arm": assignment.arm,
         "model_version": assignment.model_version,
         "test_id": assignment.test_id,
         "bucket": assignment.bucket,
     }
-    event = UsageEvent(UsageKind.EXPOSURE, sender, unit_id=assignment.unit_id, details=details)
-    with transaction(database_url) as connection:
-        record_usage(connection, assignment.model_name, event)
+    return UsageEvent(UsageKind.EXPOSURE, sender, unit_id=assignment.unit_id, details=details)

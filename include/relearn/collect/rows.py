@@ -207,16 +207,15 @@ def _add_extra_reasons(
             probabilities_reason,
             _flags(columns["probabilities"], lambda p: not _good_probabilities(p, classes)),
         ),
-        ("latency_ms must be a number >= 0", _flags(columns["latency_ms"], _not(_good_latency))),
+        (
+            "latency_ms must be a number >= 0",
+            _flags(columns["latency_ms"], lambda v: not _good_latency(v)),
+        ),
         (served_reason, _flags(columns["served_by"], lambda v: v not in ARMS)),
     )
     for reason, positions in failing:
         for position in positions:
             reasons[position].append(reason)
-
-
-def _not(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda value: not check(value)
 
 
 def _column(flat: pd.DataFrame, name: str) -> list[Any]:

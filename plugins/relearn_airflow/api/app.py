@@ -165,15 +165,14 @@ def assignment(
 ) -> AssignmentAnswer:
     """The arm and model version that serve ``unit_id`` now (sticky, as ``SplitRouter``);
     recorded as an exposure of the unit to that arm."""
-    from relearn.collect.models import assign, record_exposure
+    from relearn.collect.models import assign
     from relearn.services import NoChampionError
 
     _model(name)
     try:
-        found = assign(_hook().services(), name, unit_id)
+        found = assign(_hook().services(), name, unit_id, sender=sender)
     except NoChampionError as error:
         raise _no_champion(error) from None
-    record_exposure(_hook().database_url, found, sender)
     return AssignmentAnswer(
         model=name,
         unit_id=unit_id,
