@@ -93,6 +93,10 @@ def _api_server(env: dict[str, str], workers: int) -> Iterator[str]:
         "--no-access-log",
         "--workers",
         str(workers),
+        # A worker busy importing the core on its first request misses uvicorn's 5 s health
+        # check on a loaded machine and is killed mid-request.
+        "--timeout-worker-healthcheck",
+        "300",
     ]
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
