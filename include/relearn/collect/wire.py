@@ -80,8 +80,7 @@ def decode_predictions(body: bytes, *, now: datetime) -> pd.DataFrame:
         batch = _DECODER.decode(body)
     except msgspec.ValidationError as error:
         text = str(error)
-        return_location = _location(text)
-        raise WireError(return_location, text.split(" - at ")[0]) from None
+        raise WireError(_location(text), text.split(" - at ")[0]) from None
     except msgspec.DecodeError as error:
         raise WireError((), f"the body is not valid JSON: {error}") from None
     rows = batch.rows
