@@ -77,6 +77,12 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _healthy(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code < 500
+    return False
+
+
 @contextlib.contextmanager
 def _api_server(env: dict[str, str], workers: int) -> Iterator[str]:
     port = _free_port()
@@ -101,13 +107,12 @@ def _api_server(env: dict[str, str], workers: int) -> Iterator[str]:
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code < 500:
-                    break
+        deadline = time.monotonic() + 600  # a loaded 2-core machine: minutes, not seconds
+        while not _healthy(url):
             if server.poll() is not None:
                 raise RuntimeError("the api-server exited at start")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the api-server did not answer within 600 s")
             time.sleep(0.5)
         yield url
     finally:
