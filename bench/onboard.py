@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import resource
 import subprocess
 import sys
@@ -113,23 +112,12 @@ def _child_cli(path: Path, config: Path) -> str:
 
 
 @contextlib.contextmanager
-def _stack(home: Path):
+def _stack():
     """A private Postgres and MLflow server for the real command (the dev package's stack)."""
-    from relearn.settings import load_settings
-    from relearn.store.migrations import migrate
-    from relearn_dev.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.throwaway import throwaway_stack
 
-    os.environ.update(throwaway_env(home, ROOT))
-    for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
-        os.environ.pop(variable, None)
-    stack = Stack(load_settings(), ROOT)
-    try:
-        stack.start_database()
-        stack.start_mlflow()
-        migrate(stack.settings.database_url("relearn"))
+    with throwaway_stack(ROOT):
         yield
-    finally:
-        stack.discard()
 
 
 STEPS = {
@@ -174,7 +162,7 @@ def main() -> None:
         baseline = _run_step("baseline", path, config)
         _run_step("init", path, config)
         _run_step("bootstrap", path, config)
-        with _stack(Path(tmp) / "home"):
+        with _stack():
             bootstrap = _run_step("cli", path, config)
     verdict = "within" if bootstrap <= LIMIT_MB else "OVER"
     print(

@@ -38,7 +38,6 @@ import logging
 import math
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -594,36 +593,16 @@ def _services(keep: bool) -> Iterator[tuple[str, str, str]]:
     if database_url and tracking_uri:
         yield database_url, tracking_uri, "external (RELEARN_DATABASE_URL, MLFLOW_TRACKING_URI)"
         return
-    from relearn.settings import load_settings
-    from relearn_dev.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.throwaway import throwaway_stack
 
-    home = Path(tempfile.mkdtemp(prefix="relearn-bench-"))
-    os.environ.update(throwaway_env(home, ROOT))
-    settings = load_settings()
-    stack = Stack(settings, ROOT)
-    try:
-        _progress(f"starting Postgres and MLflow in {home}")
-        stack.start_database()
-        stack.start_mlflow()
+    with throwaway_stack(ROOT, keep=keep) as throwaway:
+        settings = throwaway.settings
         where = (
             f"Postgres :{settings.pg_port}"
             + (" (embedded)" if settings.embedded_postgres else " (external)")
-            + f", MLflow {settings.tracking_uri}, RELEARN_HOME {home}"
+            + f", MLflow {settings.tracking_uri}, RELEARN_HOME {throwaway.home}"
         )
         yield settings.database_url("relearn"), settings.tracking_uri, where
-    finally:
-        if keep:
-            print(
-                f"\nkept the stack: reuse it with RELEARN_DATABASE_URL="
-                f"{settings.database_url('relearn')} MLFLOW_TRACKING_URI={settings.tracking_uri}"
-                f"\nstop it with RELEARN_HOME={home} RELEARN_PG_PORT={settings.pg_port} "
-                f"RELEARN_MLFLOW_PORT={settings.mlflow_port} .venv/bin/relearn stack down"
-                f" && rm -rf {home}"
-            )
-        else:
-            _progress("tearing the stack down")
-            stack.discard()
-            shutil.rmtree(home, ignore_errors=True)
 
 
 def _child(flag: str, database_url: str, tracking_uri: str, *extra: str) -> dict:

@@ -40,11 +40,9 @@ import math
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -125,33 +123,10 @@ def _summary(values: list[float]) -> str:
 @contextlib.contextmanager
 def _stack(keep: bool) -> Iterator[Stack]:
     """A Stack in a temporary RELEARN_HOME on free ports; only Postgres started yet."""
-    from relearn.settings import load_settings
-    from relearn_dev.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.throwaway import throwaway_stack
 
-    # A clean environment: nothing of the caller's stack or Airflow config leaks in.
-    for name in list(os.environ):
-        if name.startswith(("AIRFLOW", "RELEARN")) or name == "MLFLOW_TRACKING_URI":
-            del os.environ[name]
-    home = Path(tempfile.mkdtemp(prefix="relearn-bench-"))
-    os.environ.update(throwaway_env(home, ROOT))
-    stack = Stack(load_settings(), ROOT)
-    try:
-        _progress(f"starting Postgres in {home}")
-        stack.start_database()
-        yield stack
-    finally:
-        if keep:
-            settings = stack.settings
-            print(
-                f"\nkept the stack in {home} (Airflow {settings.airflow_url}, logs "
-                f"{settings.log_dir}); stop it with RELEARN_HOME={home} "
-                f"RELEARN_PG_PORT={settings.pg_port} .venv/bin/relearn stack down"
-                f" && rm -rf {home}"
-            )
-        else:
-            _progress("tearing the stack down")
-            stack.discard()
-            shutil.rmtree(home, ignore_errors=True)
+    with throwaway_stack(ROOT, mlflow=False, keep=keep) as throwaway:
+        yield throwaway.stack
 
 
 def _connect(url: str) -> Connection:

@@ -28,10 +28,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -44,11 +42,12 @@ import psycopg2
 
 from relearn.config import load_config
 from relearn.retention import expire_model
-from relearn.services import Services
 from relearn.settings import libpq_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from relearn.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bench"
@@ -63,26 +62,10 @@ def _progress(message: str) -> None:
 
 @contextmanager
 def _stack(keep: bool) -> Iterator[Services]:
-    from relearn.settings import load_settings
-    from relearn_dev.stack.services import Stack, throwaway_env
+    from relearn_dev.stack.throwaway import throwaway_stack
 
-    home = Path(tempfile.mkdtemp(prefix="relearn-bench-"))
-    os.environ.update(throwaway_env(home, ROOT))
-    for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
-        os.environ.pop(variable, None)
-    settings = load_settings()
-    stack = Stack(settings, ROOT)
-    try:
-        _progress(f"starting Postgres and MLflow in {home}")
-        stack.start_database()
-        stack.start_mlflow()
-        yield Services(settings.database_url("relearn"), settings.tracking_uri)
-    finally:
-        if keep:
-            print(f"kept the stack in {home}", file=sys.stderr)
-        else:
-            stack.discard()
-            shutil.rmtree(home, ignore_errors=True)
+    with throwaway_stack(ROOT, keep=keep) as throwaway:
+        yield throwaway.services
 
 
 def _execute(url: str, statement: str, params: Any = None) -> list[tuple]:

@@ -275,3 +275,60 @@ def test_assignment_is_the_split_routers_choice(
     detail = client.get(f"{API}/models/{AB_MODEL}", headers=auth).json()
     assert detail["live_split"]["traffic_percent"] == 30
     assert detail["live_split"]["challenger_version"] == v2
+
+
+def test_json_the_log_cannot_hold_is_422_and_a_bad_time_rejects_its_row(client, auth, model_cfg):
+    rows = prediction_rows(model_cfg, 2, seed=20)
+    body = json.dumps({"rows": rows}).replace('"latency_ms": 3.5', '"latency_ms": 1e400', 1)
+    headers = {**auth, "Content-Type": "application/json"}
+    answer = client.post(f"{API}/models/churn/predictions", headers=headers, content=body)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["body", "rows", 0, "latency_ms"]
+    rows[0]["surprise"] = 1
+    unknown = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert unknown.status_code == 422 and "surprise" in unknown.json()["detail"][0]["msg"]
+    del rows[0]["surprise"]
+    rows[1]["predicted_at"] = "last tuesday"
+    answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert answer.json()["accepted"] == [rows[0]["prediction_id"]]
+    assert answer.json()["rejected"][0]["reasons"] == ["predicted_at is null or not a timestamp"]
+
+
+def test_each_request_is_one_usage_event(client, auth, model_cfg, champion, database_url):
+    rows = prediction_rows(model_cfg, 5, seed=21)
+    rows[0]["predicted_label"] = "maybe"
+    client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    outcomes = [
+        {"prediction_id": rows[1]["prediction_id"], "actual_label": "yes"},
+        {"prediction_id": str(uuid.uuid4()), "actual_label": "no"},
+    ]
+    client.post(f"{API}/models/churn/outcomes", headers=auth, json={"outcomes": outcomes})
+    client.get(f"{API}/models/churn/assignment?unit_id=usage-unit", headers=auth)
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_type, unit_id, payload FROM usage_events WHERE model_name = 'churn'"
+            " ORDER BY id DESC LIMIT 3"
+        )
+        exposure, outcome, predictions = cursor.fetchall()
+    user = next(iter(json.loads((Path(os.environ["AIRFLOW_HOME"]) / "passwords.json").read_text())))
+    assert predictions[0] == "predictions"
+    assert predictions[2] == {
+        "sender": user,
+        "rows": 5,
+        "accepted": 4,
+        "rejected": 1,
+        "logged": 4,
+        "repeated": 0,
+    }
+    assert outcome[0] == "outcomes"
+    assert {k: outcome[2][k] for k in ("rows", "accepted", "unknown")} == {
+        "rows": 2,
+        "accepted": 1,
+        "unknown": 1,
+    }
+    assert exposure[:2] == ("exposure", "usage-unit")
+    assert (exposure[2]["arm"], exposure[2]["model_version"]) == ("champion", str(champion.version))
+    usage = client.get(f"{API}/models/churn", headers=auth).json()["usage"]
+    counts = {c["kind"]: c for c in usage["counts"]}
+    assert counts["predictions"]["rejected"] >= 1 and counts["exposure"]["events"] >= 1
+    assert usage["exposures"]["champion"][str(champion.version)] >= 1

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
+from relearn.collect.rows import _UNSTORABLE as UNSTORABLE
 from relearn.collect.rows import _documents, _flat, screen_predictions
 from relearn.config import load_config
+from relearn.store.predictions import PredictionColumns, _copy_text
 from relearn.validation import validate_window
 from tests.conftest import ROOT
 
@@ -74,7 +77,7 @@ def test_reasons_equal_the_window_validations(model_cfg):
         )
     }
     assert {r.position: r.reasons for r in screened.rejected} == expected
-    assert [str(p.prediction_id) for p in screened.accepted] == [
+    assert screened.accepted.prediction_id == [
         HOSTILE[0]["prediction_id"],
         HOSTILE[3]["prediction_id"],
     ]
@@ -101,4 +104,50 @@ def test_collection_only_checks(model_cfg):
         3: ["latency_ms must be a number >= 0"],
         4: ["served_by must be one of ['champion', 'challenger']"],
     }
-    assert [p.confidence for p in screened.accepted] == [0.75]
+    assert screened.accepted.confidence == [0.75]
+
+
+def test_flat_and_nested_batches_give_the_same_rows(model_cfg):
+    """A file (one column per feature) and a request (a features object) are screened alike;
+    NaN, infinity and NUL are refused, a missing nullable value is a JSON null."""
+    rows = [
+        _row(),
+        _row(features={"monthly_charges": float("inf")}),
+        _row(features={"region": "no\x00rth"}),
+        _row(unit_id="tab\there", model_version="back\\slash"),
+    ]
+    nested = pd.DataFrame(rows, dtype=object)
+    flat = pd.DataFrame(
+        [{**{k: v for k, v in r.items() if k != "features"}, **r["features"]} for r in rows]
+    )
+    for frame in (nested, flat):
+        screened = screen_predictions(frame, model_cfg, now=NOW)
+        reasons = {r.position: r.reasons for r in screened.rejected}
+        assert reasons[1] == ["feature 'monthly_charges' is not numeric", UNSTORABLE], reasons
+        assert reasons[2][-1] == UNSTORABLE
+        accepted = screened.accepted
+        assert accepted.prediction_id == [rows[0]["prediction_id"], rows[3]["prediction_id"]]
+        assert [json.loads(f) for f in accepted.features] == [rows[0]["features"]] * 2
+        assert accepted.unit_id == ["u", "tab\there"]
+        assert accepted.predicted_at == ["2026-07-01T11:00:00.000000Z"] * 2
+
+
+def test_copy_text_escapes_only_what_copy_needs():
+    rows = PredictionColumns(
+        model_name="m",
+        prediction_id=[str(uuid.UUID(int=1))],
+        model_version=["v\\1"],
+        unit_id=[None],
+        predicted_at=["2026-07-01T11:00:00.000000Z"],
+        features=['{"a":"x\\ny"}'],
+        predicted_label=["tab\tlabel"],
+        confidence=[0.5],
+        probabilities=[None],
+        latency_ms=[None],
+        served_by=["champion"],
+    )
+    line = _copy_text(rows).getvalue()
+    assert line == (
+        "00000000-0000-0000-0000-000000000001\tm\tv\\\\1\t\\N\t2026-07-01T11:00:00.000000Z\t"
+        '{"a":"x\\\\ny"}\ttab\\tlabel\t0.5\t\\N\t\\N\tchampion\n'
+    )

@@ -10,3 +10,6 @@ The HTTP API (``relearn_airflow.api``) and ``relearn ingest`` are two doors to t
 - ``models``: what a client may ask about a model (versions, aliases, live split, its arm);
 - ``ingest``: backfills from CSV, Parquet or JSON Lines files.
 """
+
+# The most rows one request or call may carry (the HTTP API's documented limit).
+MAX_BATCH = 10_000

@@ -9,6 +9,7 @@ are the checks' own, so a producer sees exactly the words the quarantine would u
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,8 +44,20 @@ def _unique(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np
 def _in_set(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
     column = data[kwargs["column"]]
     allowed = set(kwargs["value_set"])
-    inside = np.fromiter((value in allowed for value in column), dtype=bool, count=len(column))
+    try:
+        inside = column.isin(allowed).to_numpy()
+    except TypeError:  # an unhashable value (a list): test each value on its own
+        inside = np.fromiter(
+            (_member(value, allowed) for value in column), dtype=bool, count=len(column)
+        )
     return ~inside & column.notna().to_numpy()
+
+
+def _member(value: Any, allowed: set[Any]) -> bool:
+    try:
+        return value in allowed
+    except TypeError:
+        return False
 
 
 def _between(data: pd.DataFrame, kwargs: dict[str, Any], now: pd.Timestamp) -> np.ndarray:
@@ -83,14 +96,21 @@ def applicable_checks(model_cfg: ModelConfig, columns: set[str]) -> list[Check]:
     return [check for check in model_checks(model_cfg) if set(check.inputs) <= columns]
 
 
-def row_reasons(frame: pd.DataFrame, model_cfg: ModelConfig, now: datetime) -> list[list[str]]:
-    """Per row of ``frame`` (flat: base columns and one column per feature), the reasons of
-    every failed check, in the checks' order; an empty list for a good row."""
+def checked_frame(frame: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
+    """The prepared frame the checks read (``gx_frame``): confidence as float, times UTC."""
+    return gx_frame(frame, model_cfg)
+
+
+def row_reasons(
+    checked: pd.DataFrame, columns: set[str], model_cfg: ModelConfig, now: datetime
+) -> defaultdict[int, list[str]]:
+    """By position in ``checked`` (from ``checked_frame`` of a frame with ``columns``), the
+    reasons of every failed check in the checks' order; good rows have no entry (a batch of
+    10,000 good rows allocates nothing per row)."""
     moment = utc(now)
-    data = gx_frame(frame, model_cfg)
-    reasons: list[list[str]] = [[] for _ in range(len(frame))]
-    for check in applicable_checks(model_cfg, set(frame.columns)):
+    reasons: defaultdict[int, list[str]] = defaultdict(list)
+    for check in applicable_checks(model_cfg, columns):
         evaluate = _EVALUATORS[check.expectation.__name__]
-        for position in np.flatnonzero(evaluate(data, check.kwargs, moment)).tolist():
+        for position in np.flatnonzero(evaluate(checked, check.kwargs, moment)).tolist():
             reasons[position].append(check.reason)
     return reasons

@@ -1,16 +1,19 @@
 """Backfills: predictions or outcomes from a CSV, Parquet or JSON Lines file into the log.
 
 The file is read in chunks (memory stays flat whatever its size); each chunk is screened by
-the same checks as the HTTP API and its good rows are written through Postgres COPY into a
-staging table and one insert (``relearn.store.predictions.copy_predictions``). Bad rows are
-reported with their row number (1 = the first data row) and every reason; good rows are kept.
-Re-running a file is harmless: known ids and first outcomes stay as they are.
+the same checks as the HTTP API, column-wise, and its good rows are written by Postgres COPY
+(``relearn.store.predictions.copy_predictions``), one transaction per chunk and model, while
+the next chunk is screened. Bad rows are reported with their row number (1 = the first data
+row) and every reason; good rows are kept. Re-running a file is harmless: known ids and first
+outcomes stay as they are.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
+_IN_FLIGHT = 2
 MODEL_COLUMN = "model_name"
 # Read as text whatever they look like: "007" is an id, not the number 7.
 _TEXT_COLUMNS = (
@@ -165,18 +169,54 @@ def ingest_file(
         config.model(model)  # a ConfigError naming the configured models
     report = IngestReport()
     moment = now or utcnow()
-    for chunk in _chunks(path):
-        chunk = _normalised(chunk.reset_index(drop=True))
-        first_row = report.rows + 1
-        report.rows += len(chunk)
-        for model_cfg, group, rows in _by_model(chunk, config, model, first_row):
-            if model_cfg is None:
-                reason = f"unknown model (configured: {', '.join(config.model_names)})"
-                report.bad += [BadRow(row, None, [reason]) for row in rows]
-                continue
-            _ingest_group(database_url, model_cfg, kind, group, rows, moment, report)
-        log.info("%s: %s rows read, %s bad so far", path.name, report.rows, len(report.bad))
+    sender = f"ingest:{path.name}"
+    # Two chunks in flight: while one is written (psycopg2 waits for Postgres without the GIL)
+    # the next is screened, so Python and the server work at the same time. Reports are
+    # merged in file order; a third chunk is read only when the oldest is done (memory stays
+    # at a few chunks).
+    with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="ingest") as pool:
+        pending: deque[Future[IngestReport]] = deque()
+        for chunk in _chunks(path):
+            first_row = report.rows + 1
+            report.rows += len(chunk)
+            work = (database_url, config, kind, chunk, first_row, model, moment, sender)
+            pending.append(pool.submit(_ingest_chunk, *work))
+            if len(pending) >= _IN_FLIGHT:
+                _merge(report, pending.popleft().result(), path)
+        while pending:
+            _merge(report, pending.popleft().result(), path)
     return report
+
+
+def _merge(report: IngestReport, part: IngestReport, path: Path) -> None:
+    report.logged += part.logged
+    report.repeated += part.repeated
+    report.already_labelled += part.already_labelled
+    report.unknown += part.unknown
+    report.bad += part.bad
+    log.info("%s: %s rows read, %s bad so far", path.name, report.rows, len(report.bad))
+
+
+def _ingest_chunk(
+    database_url: str,
+    config: RelearnConfig,
+    kind: IngestKind,
+    chunk: pd.DataFrame,
+    first_row: int,
+    model: str | None,
+    now: datetime,
+    sender: str,
+) -> IngestReport:
+    """One chunk, one transaction per model in it; its counts and bad rows (``rows`` unset)."""
+    part = IngestReport()
+    chunk = _normalised(chunk.reset_index(drop=True))
+    for model_cfg, group, rows in _by_model(chunk, config, model, first_row):
+        if model_cfg is None:
+            reason = f"unknown model (configured: {', '.join(config.model_names)})"
+            part.bad += [BadRow(row, None, [reason]) for row in rows]
+            continue
+        _ingest_group(database_url, model_cfg, kind, group, rows, now, part, sender)
+    return part
 
 
 def _ingest_group(
@@ -187,16 +227,17 @@ def _ingest_group(
     rows: list[int],
     now: datetime,
     report: IngestReport,
+    sender: str,
 ) -> None:
     rejected: list[Rejected]
     if kind is IngestKind.PREDICTIONS:
-        receipt = record_predictions(database_url, model_cfg, group, now=now)
+        receipt = record_predictions(database_url, model_cfg, group, sender=sender, now=now)
         report.logged += receipt.logged
         report.repeated += receipt.repeated
         rejected = receipt.rejected
     else:
         given = _outcomes(group)
-        outcome = record_outcomes(database_url, model_cfg, given, now=now)
+        outcome = record_outcomes(database_url, model_cfg, given, sender=sender, now=now)
         report.logged += len(outcome.result.attached)
         report.already_labelled += len(outcome.result.already_labelled)
         report.unknown += len(outcome.result.unknown)

@@ -1,8 +1,9 @@
 """Collected rows written to the log: predictions (screened), outcomes and feedback.
 
 Each call is one transaction: the accepted rows of a batch are committed together or not at
-all, and every call can be repeated safely (known prediction ids, outcomes and ratings are
-kept as first written).
+all, with one usage event saying who sent the batch and what became of it
+(``relearn.store.usage``). Every call can be repeated safely (known prediction ids, outcomes
+and ratings are kept as first written).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from relearn.services import utcnow
 from relearn.store.db import transaction
 from relearn.store.feedback import FeedbackResult, record_feedback
 from relearn.store.predictions import OutcomeResult, attach_model_outcomes, copy_predictions
+from relearn.store.usage import UsageEvent, UsageKind, record_usage
 
 if TYPE_CHECKING:
     import uuid
@@ -40,14 +42,31 @@ class PredictionReceipt:
 
 
 def record_predictions(
-    database_url: str, model_cfg: ModelConfig, batch: pd.DataFrame, *, now: datetime | None = None
+    database_url: str,
+    model_cfg: ModelConfig,
+    batch: pd.DataFrame,
+    *,
+    sender: str,
+    now: datetime | None = None,
 ) -> PredictionReceipt:
-    """Screen a batch and log its good rows in one transaction; bad rows are only reported."""
+    """Screen a batch and log its good rows in one transaction; bad rows are only reported.
+
+    ``sender`` (the user or file) is recorded with the batch's counts as one usage event.
+    """
     screened = screen_predictions(batch, model_cfg, now=now or utcnow())
+    accepted = screened.accepted.prediction_id
     with transaction(database_url) as connection:
         new = copy_predictions(connection, screened.accepted)
-    accepted = [str(row.prediction_id) for row in screened.accepted]
-    receipt = PredictionReceipt(accepted, len(new), len(accepted) - len(new), screened.rejected)
+        receipt = PredictionReceipt(accepted, len(new), len(accepted) - len(new), screened.rejected)
+        event = UsageEvent(
+            UsageKind.PREDICTIONS,
+            sender,
+            rows=len(batch),
+            accepted=len(accepted),
+            rejected=len(screened.rejected),
+            details={"logged": receipt.logged, "repeated": receipt.repeated},
+        )
+        record_usage(connection, model_cfg.name, event)
     log.info(
         "model %s: %s predictions logged, %s repeated, %s rejected",
         model_cfg.name,
@@ -71,6 +90,7 @@ def record_outcomes(
     model_cfg: ModelConfig,
     outcomes: list[tuple[str, str, datetime | None]],
     *,
+    sender: str,
     now: datetime | None = None,
 ) -> OutcomeReceipt:
     """Attach ``(prediction id, actual label, outcome time or None = now)`` to the log.
@@ -104,11 +124,23 @@ def record_outcomes(
         good.append((prediction_id, label, outcome_at))
     with transaction(database_url) as connection:
         result = attach_model_outcomes(connection, model_cfg.name, good)
-    rejected += [
-        Rejected(seen[pid], str(pid), ["outcome_at is before predicted_at"])
-        for pid in result.before_prediction
-    ]
-    rejected.sort(key=lambda r: r.position)
+        rejected += [
+            Rejected(seen[pid], str(pid), ["outcome_at is before predicted_at"])
+            for pid in result.before_prediction
+        ]
+        rejected.sort(key=lambda r: r.position)
+        event = UsageEvent(
+            UsageKind.OUTCOMES,
+            sender,
+            rows=len(outcomes),
+            accepted=len(result.attached),
+            rejected=len(rejected),
+            details={
+                "already_labelled": len(result.already_labelled),
+                "unknown": len(result.unknown),
+            },
+        )
+        record_usage(connection, model_cfg.name, event)
     log.info(
         "model %s: %s outcomes attached, %s already labelled, %s unknown, %s rejected",
         model_cfg.name,
@@ -121,7 +153,11 @@ def record_outcomes(
 
 
 def record_ratings(
-    database_url: str, model_name: str, ratings: list[tuple[str, int, str | None]]
+    database_url: str,
+    model_name: str,
+    ratings: list[tuple[str, int, str | None]],
+    *,
+    sender: str,
 ) -> tuple[FeedbackResult, list[Rejected]]:
     """Store ratings 1-5 with optional notes; the first rating of a prediction wins."""
     seen: set[uuid.UUID] = set()
@@ -143,4 +179,13 @@ def record_ratings(
         good.append((prediction_id, rating, notes))
     with transaction(database_url) as connection:
         result = record_feedback(connection, model_name, good)
+        event = UsageEvent(
+            UsageKind.FEEDBACK,
+            sender,
+            rows=len(ratings),
+            accepted=len(result.recorded),
+            rejected=len(rejected),
+            details={"already_rated": len(result.already_rated), "unknown": len(result.unknown)},
+        )
+        record_usage(connection, model_name, event)
     return result, rejected

@@ -8,21 +8,27 @@ and the good rows go on, ready for ``relearn.store.predictions.copy_predictions`
 
 from __future__ import annotations
 
-import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from relearn.collect.checks import row_reasons
+from relearn.collect.checks import checked_frame, row_reasons
+from relearn.collect.encode import flat_documents, json_text, json_texts
+from relearn.config import FeatureType
 from relearn.serving.router import CHALLENGER_ARM, CHAMPION_ARM
 from relearn.store.prediction_log import FEATURES_TYPE
-from relearn.store.predictions import LoggedPrediction
+from relearn.store.predictions import PredictionColumns
+from relearn.validation.checks import CONFIDENCE, PREDICTED_AT
 
 if TYPE_CHECKING:
+    from collections import defaultdict
+    from collections.abc import Callable
     from datetime import datetime
 
     from relearn.config import ModelConfig
@@ -40,10 +46,14 @@ PREDICTION_COLUMNS = (
     "served_by",
 )
 _TEXT_COLUMNS = ("prediction_id", "model_version", "unit_id", "predicted_label", "served_by")
-REQUIRED = ("prediction_id", "model_version", "predicted_at", "predicted_label")
+REQUIRED = ("prediction_id", "model_version", "predicted_at", "predicted_label", "confidence")
 FEATURES = "features"
 # The arm a row was served by (``GET /assignment`` tells a client); the champion by default.
 ARMS = (CHAMPION_ARM, CHALLENGER_ARM)
+# Exactly these types (``bool`` is a subclass of ``int`` but not a number here).
+_PLAIN_NUMBERS = {float, int, type(None)}
+_UNSTORABLE = "a value holds NaN, infinity or a NUL character"
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 @dataclass(frozen=True)
@@ -57,9 +67,9 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Screened:
-    """The rows of a batch that may be logged, and the ones that may not."""
+    """The rows of a batch that may be logged (column-wise), and the ones that may not."""
 
-    accepted: list[LoggedPrediction]
+    accepted: PredictionColumns
     rejected: list[Rejected]
 
 
@@ -87,6 +97,14 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+def _canonical_id(value: Any) -> str | None:
+    """The canonical text of a UUID (as Postgres prints it); ``None`` if it is no UUID."""
+    if isinstance(value, str) and _CANONICAL_UUID.match(value):
+        return value
+    parsed = parse_uuid(value)
+    return None if parsed is None else str(parsed)
+
+
 def _values(column: pd.Series) -> list[Any]:
     """A column as Python values, ``None`` where missing (NaN, NaT, ``pd.NA``)."""
     missing = column.isna().to_numpy()
@@ -97,17 +115,13 @@ def _values(column: pd.Series) -> list[Any]:
     return values
 
 
-def _documents(frame: pd.DataFrame, model_cfg: ModelConfig) -> list[Any]:
-    """Each row's features document: the ``features`` column, or the flat feature columns."""
-    if FEATURES in frame.columns:
-        return frame[FEATURES].tolist()
-    names = [name for name in model_cfg.feature_names if name in frame.columns]
-    columns = [_values(frame[name]) for name in names]
-    documents = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
-    return documents or [{} for _ in range(len(frame))]
+def _documents(frame: pd.DataFrame, model_cfg: ModelConfig) -> list[Any] | None:
+    """Each row's features document when the batch has a ``features`` column; ``None`` for a
+    flat batch (one column per feature), whose documents are written column-wise."""
+    return frame[FEATURES].tolist() if FEATURES in frame.columns else None
 
 
-def _flat(frame: pd.DataFrame, documents: list[Any], model_cfg: ModelConfig) -> pd.DataFrame:
+def _flat(frame: pd.DataFrame, documents: list[Any] | None, model_cfg: ModelConfig) -> pd.DataFrame:
     """The frame the checks read: base columns plus one column per configured feature.
 
     Flat feature columns keep their dtype (a float column is checked without a Python loop).
@@ -115,15 +129,31 @@ def _flat(frame: pd.DataFrame, documents: list[Any], model_cfg: ModelConfig) -> 
     base = {name: frame[name] for name in PREDICTION_COLUMNS if name in frame.columns}
     flat = pd.DataFrame(base, index=frame.index).drop(columns=[FEATURES], errors="ignore")
     flat = flat.reset_index(drop=True)
-    nested = FEATURES in frame.columns
     for feature in model_cfg.features:
-        if not nested and feature.name in frame.columns:
-            flat[feature.name] = frame[feature.name].reset_index(drop=True)
+        if documents is None:
+            if feature.name in frame.columns:
+                flat[feature.name] = frame[feature.name].reset_index(drop=True)
             continue
-        values = [d.get(feature.name) if isinstance(d, dict) else None for d in documents]
-        flat[feature.name] = pd.Series(values, dtype=object)
-    flat[FEATURES_TYPE] = [_json_type(d) for d in documents]
+        name = feature.name
+        values = [d.get(name) if type(d) is dict else None for d in documents]
+        flat[name] = _feature_column(values, feature.type is FeatureType.NUMERIC)
+    if documents is None:
+        flat[FEATURES_TYPE] = "object"
+    else:
+        flat[FEATURES_TYPE] = [_json_type(d) for d in documents]
     return flat
+
+
+def _feature_column(values: list[Any], numeric: bool) -> pd.Series:
+    """A feature's values from the documents; a numeric feature holding only numbers (or
+    nothing) as float64, so the checks read it without a Python loop. Anything else (a
+    string, a bool, an int beyond float range) stays as given, for the checks to judge."""
+    if numeric and set(map(type, values)) <= _PLAIN_NUMBERS:
+        try:
+            return pd.Series([math.nan if v is None else v for v in values], dtype="float64")
+        except OverflowError:
+            pass
+    return pd.Series(values, dtype=object)
 
 
 def _confidence(value: Any, probabilities: Any) -> Any:
@@ -145,65 +175,47 @@ def _good_probabilities(value: Any, classes: set[str]) -> bool:
     )
 
 
+def _good_latency(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _flags(values: list[Any], bad: Callable[[Any], bool]) -> list[int]:
+    """Positions of the non-missing values for which ``bad`` holds."""
+    return [i for i, value in enumerate(values) if value is not None and bad(value)]
+
+
 def _add_extra_reasons(
-    reasons: list[list[str]],
+    reasons: defaultdict[int, list[str]],
     columns: dict[str, list[Any]],
-    ids: list[uuid.UUID | None],
+    ids: list[str | None],
     classes: set[str],
 ) -> None:
     """What the window checks do not cover because a window never lacks it (column-wise)."""
     probabilities_reason = f"probabilities must map classes {sorted(classes)} to numbers in [0, 1]"
     served_reason = f"served_by must be one of {list(ARMS)}"
+    given_ids = columns["prediction_id"]
     failing = (
         (
             "prediction_id is not a UUID",
-            [
-                p is None and r is not None
-                for p, r in zip(ids, columns["prediction_id"], strict=True)
-            ],
+            [i for i, pid in enumerate(ids) if pid is None and given_ids[i] is not None],
         ),
         (
             "model_version is missing",
-            [v is None or str(v).strip() == "" for v in columns["model_version"]],
+            [i for i, v in enumerate(columns["model_version"]) if v is None or not str(v).strip()],
         ),
         (
             probabilities_reason,
-            [
-                p is not None and not _good_probabilities(p, classes)
-                for p in columns["probabilities"]
-            ],
+            _flags(columns["probabilities"], lambda p: not _good_probabilities(p, classes)),
         ),
         (
             "latency_ms must be a number >= 0",
-            [
-                v is not None
-                and not (isinstance(v, int | float) and not isinstance(v, bool) and v >= 0)
-                for v in columns["latency_ms"]
-            ],
+            _flags(columns["latency_ms"], lambda v: not _good_latency(v)),
         ),
-        (served_reason, [v is not None and v not in ARMS for v in columns["served_by"]]),
+        (served_reason, _flags(columns["served_by"], lambda v: v not in ARMS)),
     )
-    for reason, flags in failing:
-        for position in [i for i, flag in enumerate(flags) if flag]:
+    for reason, positions in failing:
+        for position in positions:
             reasons[position].append(reason)
-
-
-def _plain(value: Any) -> Any:
-    """JSON for the numpy scalars a Parquet or pandas column may hold; text for the rest."""
-    return value.item() if hasattr(value, "item") else str(value)
-
-
-_ENCODER = json.JSONEncoder(allow_nan=False, default=_plain)
-
-
-def serialised(value: Any) -> str | None:
-    """Strict JSON text of ``value``; ``None`` if Postgres could not store it (NaN, infinity,
-    a NUL character)."""
-    try:
-        text = _ENCODER.encode(value)
-    except (ValueError, TypeError):
-        return None
-    return None if "\\u0000" in text else text
 
 
 def _column(flat: pd.DataFrame, name: str) -> list[Any]:
@@ -211,76 +223,99 @@ def _column(flat: pd.DataFrame, name: str) -> list[Any]:
     return _values(flat[name]) if name in flat.columns else [None] * len(flat)
 
 
-def _has_nul(flat: pd.DataFrame) -> np.ndarray:
+def _has_nul(columns: dict[str, list[Any]]) -> np.ndarray:
     """Rows with a NUL character in a text column (Postgres text cannot hold one)."""
-    found = np.zeros(len(flat), dtype=bool)
+    size = len(columns["prediction_id"])
+    found = np.zeros(size, dtype=bool)
     for name in _TEXT_COLUMNS:
-        if name in flat.columns:
-            found |= flat[name].astype(str).str.contains("\x00", regex=False).to_numpy()
+        texts = [str(v) for v in columns[name]]
+        if "\x00" in "".join(texts):
+            found |= np.fromiter(("\x00" in t for t in texts), dtype=bool, count=size)
     return found
+
+
+def _times(column: pd.Series) -> list[str]:
+    """UTC timestamps as ISO 8601 text for COPY (``NaT`` rows are rejected before use)."""
+    values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    return [text + "Z" for text in np.datetime_as_string(values, unit="us").tolist()]
+
+
+def _accepted(
+    model_cfg: ModelConfig,
+    keep: list[bool],
+    columns: dict[str, list[Any]],
+    checked: pd.DataFrame,
+    ids: list[str | None],
+    documents: tuple[list[str], list[str | None]],
+) -> PredictionColumns:
+    """The kept rows in the form COPY reads (every check has passed for them)."""
+    features, probabilities = documents
+    mask = np.array(keep, dtype=bool)
+    times = _times(checked[PREDICTED_AT][mask]) if mask.any() else []
+    return PredictionColumns(
+        model_name=model_cfg.name,
+        prediction_id=list(compress(ids, keep)),  # type: ignore[arg-type]
+        model_version=[str(v) for v in compress(columns["model_version"], keep)],
+        unit_id=[None if u is None else str(u) or None for u in compress(columns["unit_id"], keep)],
+        predicted_at=times,
+        features=list(compress(features, keep)),
+        predicted_label=[str(v) for v in compress(columns["predicted_label"], keep)],
+        confidence=checked[CONFIDENCE].to_numpy()[mask].tolist() if mask.any() else [],
+        probabilities=list(compress(probabilities, keep)),
+        latency_ms=list(compress(columns["latency_ms"], keep)),
+        served_by=[v or CHAMPION_ARM for v in compress(columns["served_by"], keep)],
+    )
 
 
 def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: datetime) -> Screened:
     """Split a batch into rows to log and rows rejected with reasons (never raises on a row).
 
-    A missing required column rejects every row with that reason, so a malformed file
-    still reports all its rows instead of failing somewhere in the middle.
+    Every step works on whole columns; the only loops are comprehensions over one column's
+    values. A missing required column rejects every row with that reason, so a malformed
+    file still reports all its rows instead of failing somewhere in the middle.
     """
     frame = frame.reset_index(drop=True)
+    size = len(frame)
     documents = _documents(frame, model_cfg)
     if "probabilities" in frame.columns:
-        given = frame["confidence"] if "confidence" in frame.columns else [None] * len(frame)
+        given = frame["confidence"] if "confidence" in frame.columns else [None] * size
         frame = frame.assign(
             confidence=[
                 _confidence(c, p) for c, p in zip(given, frame["probabilities"], strict=True)
             ]
         )
     flat = _flat(frame, documents, model_cfg)
-    missing = [name for name in (*REQUIRED, "confidence") if name not in flat.columns]
-    reasons = row_reasons(flat, model_cfg, now)
-    classes = set(model_cfg.classes)
+    missing = [f"column '{name}' is missing" for name in REQUIRED if name not in flat.columns]
+    checked = checked_frame(flat, model_cfg)
+    reasons = row_reasons(checked, set(flat.columns), model_cfg, now)
     columns = {name: _column(flat, name) for name in PREDICTION_COLUMNS if name != FEATURES}
-    times = pd.to_datetime(
-        pd.Series(columns["predicted_at"], dtype=object),
-        utc=True,
-        errors="coerce",
-        format="ISO8601",
-    )
-    columns["predicted_at"] = list(times.dt.to_pydatetime())
-    nul = _has_nul(flat).tolist()
-    ids = [parse_uuid(value) for value in columns["prediction_id"]]
-    _add_extra_reasons(reasons, columns, ids, classes)
-    accepted: list[LoggedPrediction] = []
-    rejected: list[Rejected] = []
-    for position, document in enumerate(documents):
-        problems = [f"column '{name}' is missing" for name in missing] + reasons[position]
-        probabilities = columns["probabilities"][position]
-        features_json = serialised(document)
-        if (
-            features_json is None
-            or (probabilities is not None and serialised(probabilities) is None)
-            or nul[position]
-        ):
-            problems.append("a value holds NaN, infinity or a NUL character")
-        if problems:
-            pid = columns["prediction_id"][position]
-            rejected.append(Rejected(position, None if pid is None else str(pid), problems))
-            continue
-        unit_id = columns["unit_id"][position]
-        accepted.append(
-            LoggedPrediction(
-                prediction_id=ids[position],
-                model_name=model_cfg.name,
-                model_version=str(columns["model_version"][position]),
-                unit_id=None if unit_id is None else str(unit_id) or None,
-                predicted_at=columns["predicted_at"][position],
-                features=document,
-                predicted_label=str(columns["predicted_label"][position]),
-                confidence=float(columns["confidence"][position]),
-                probabilities=probabilities,
-                latency_ms=columns["latency_ms"][position],
-                served_by=columns["served_by"][position] or CHAMPION_ARM,
-                features_json=features_json,
-            )
-        )
+    ids = [_canonical_id(value) for value in columns["prediction_id"]]
+    _add_extra_reasons(reasons, columns, ids, set(model_cfg.classes))
+    if documents is None:
+        names = [name for name in model_cfg.feature_names if name in frame.columns]
+        features, unstorable = flat_documents(frame, names)
+    else:
+        texts = json_texts(documents)
+        features = ["" if text is None else text for text in texts]
+        unstorable = np.fromiter((text is None for text in texts), dtype=bool, count=size)
+    given_probabilities = columns["probabilities"]
+    probabilities = [None if p is None else json_text(p) for p in given_probabilities]
+    unstorable |= _has_nul(columns)
+    for position, (text, given_value) in enumerate(
+        zip(probabilities, given_probabilities, strict=True)
+    ):
+        if text is None and given_value is not None:
+            unstorable[position] = True
+    for position in np.flatnonzero(unstorable).tolist():
+        reasons[position].append(_UNSTORABLE)
+    given_ids = columns["prediction_id"]
+    bad = range(size) if missing else sorted(reasons)
+    rejected = [
+        Rejected(p, None if given_ids[p] is None else str(given_ids[p]), missing + reasons[p])
+        for p in bad
+    ]
+    keep = [True] * size
+    for position in bad:
+        keep[position] = False
+    accepted = _accepted(model_cfg, keep, columns, checked, ids, (features, probabilities))
     return Screened(accepted, rejected)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 from psycopg2.errors import UniqueViolation
@@ -86,79 +88,118 @@ _FROM_STAGING = f"""
 INSERT INTO prediction_log ({_COPY_COLUMNS})
 SELECT {_COPY_COLUMNS} FROM prediction_staging
 ON CONFLICT (prediction_id) DO NOTHING
-RETURNING prediction_id
+RETURNING prediction_id::text
 """
 _NULL = "\\N"
+# COPY text format: backslash, tab, newline and carriage return are escaped.
+_SPECIAL = re.compile(r"[\\\t\n\r]")
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# Read by psycopg2 in pieces of this size (its default, 8 KiB, costs a call per ~40 rows).
+_COPY_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True)
+class PredictionColumns:
+    """Rows for the log column by column, already in the form COPY reads.
+
+    Ids are canonical UUID text, times ISO 8601 text with a zone, ``features`` and
+    ``probabilities`` strict JSON text; ``None`` is NULL. Every list has one entry per row.
+    Built column-wise by ``relearn.collect`` so a batch never becomes one object per row.
+    """
+
+    model_name: str
+    prediction_id: list[str]
+    model_version: list[str]
+    unit_id: list[str | None]
+    predicted_at: list[str]
+    features: list[str]
+    predicted_label: list[str]
+    confidence: list[float]
+    probabilities: list[str | None]
+    latency_ms: list[float | None]
+    served_by: list[str]
+
+    def __len__(self) -> int:
+        return len(self.prediction_id)
+
+    def take(self, keep: Sequence[bool]) -> PredictionColumns:
+        """The rows where ``keep`` is true, in order."""
+        values = {
+            name: list(compress(getattr(self, name), keep))
+            for name in self.__dataclass_fields__
+            if name != "model_name"
+        }
+        return PredictionColumns(model_name=self.model_name, **values)
 
 
 def _text(value: str) -> str:
     """A value in COPY's text format (backslash escapes; ``\\N`` is NULL)."""
-    return (
-        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return _SPECIAL.sub(lambda match: _ESCAPES[match.group()], value)
+
+
+def _text_column(values: Sequence[str | None]) -> list[str]:
+    """A text column for COPY; one scan of the joined column decides if any value needs escapes."""
+    present = [v for v in values if v is not None] if None in values else values
+    if _SPECIAL.search("".join(present)):
+        return [_NULL if v is None else _text(v) for v in values]
+    return [_NULL if v is None else v for v in values] if present is not values else values
+
+
+def _number_column(values: Sequence[float | None]) -> list[str]:
+    return [_NULL if v is None else repr(float(v)) for v in values]
+
+
+def _copy_text(rows: PredictionColumns) -> io.StringIO:
+    columns = (
+        rows.prediction_id,
+        repeat(_text(rows.model_name)),
+        _text_column(rows.model_version),
+        _text_column(rows.unit_id),
+        rows.predicted_at,
+        # JSON text escapes control characters; only its backslashes need COPY's escape.
+        _text_column(rows.features),
+        _text_column(rows.predicted_label),
+        _number_column(rows.confidence),
+        _text_column(rows.probabilities),
+        _number_column(rows.latency_ms),
+        _text_column(rows.served_by),
     )
-
-
-def _escaped(document: str) -> str:
-    # json.dumps escapes control characters (ensure_ascii), so only backslashes remain.
-    return document.replace("\\", "\\\\")
-
-
-def _json(value: Any) -> str:
-    return _escaped(json.dumps(value, allow_nan=False, default=str))
-
-
-def _copy_text(rows: Iterable[LoggedPrediction]) -> io.StringIO:
-    lines = [
-        "\t".join(
-            (
-                str(r.prediction_id),
-                _text(r.model_name),
-                _text(r.model_version),
-                _NULL if r.unit_id is None else _text(r.unit_id),
-                r.predicted_at.isoformat(),
-                _json(r.features) if r.features_json is None else _escaped(r.features_json),
-                _text(r.predicted_label),
-                repr(float(r.confidence)),
-                _NULL if r.probabilities is None else _json(r.probabilities),
-                _NULL if r.latency_ms is None else repr(float(r.latency_ms)),
-                _text(r.served_by),
-            )
-        )
-        for r in rows
-    ]
+    lines = list(map("\t".join, zip(*columns, strict=False)))  # the model name repeats
     lines.append("")
     return io.StringIO("\n".join(lines))
 
 
-def _known(cursor: Any, ids: list[UUID]) -> set[UUID]:
+def _known(cursor: Any, ids: list[str]) -> set[str]:
     cursor.execute(
-        "SELECT prediction_id FROM prediction_log WHERE prediction_id = ANY(%s::uuid[])",
-        ([str(i) for i in ids],),
+        "SELECT prediction_id::text FROM prediction_log WHERE prediction_id = ANY(%s::uuid[])",
+        (ids,),
     )
     return {row[0] for row in cursor.fetchall()}
 
 
-def copy_predictions(connection: Connection, rows: Sequence[LoggedPrediction]) -> set[UUID]:
+def copy_predictions(connection: Connection, rows: PredictionColumns) -> set[str]:
     """Write rows through COPY in the caller's transaction; returns the ids that were new.
 
     An id already in the log is left as it is (a retried batch is a no-op), so the caller
     can tell new rows from repeats. Ids must be unique within ``rows``.
     """
-    if not rows:
+    if not len(rows):
         return set()
     with connection.cursor() as cursor:
-        known = _known(cursor, [r.prediction_id for r in rows])
-        new = [r for r in rows if r.prediction_id not in known]
+        known = _known(cursor, rows.prediction_id)
+        new = rows.take([pid not in known for pid in rows.prediction_id]) if known else rows
+        copy = f"COPY prediction_log ({_COPY_COLUMNS}) FROM STDIN"
         cursor.execute("SAVEPOINT copy_predictions")
         try:
-            cursor.copy_expert(f"COPY prediction_log ({_COPY_COLUMNS}) FROM STDIN", _copy_text(new))
+            cursor.copy_expert(copy, _copy_text(new), size=_COPY_READ_SIZE)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT copy_predictions")
         else:
             cursor.execute("RELEASE SAVEPOINT copy_predictions")
-            return {r.prediction_id for r in new}
+            return set(new.prediction_id)
         cursor.execute(_STAGING)
-        cursor.copy_expert(f"COPY prediction_staging ({_COPY_COLUMNS}) FROM STDIN", _copy_text(new))
+        staging = f"COPY prediction_staging ({_COPY_COLUMNS}) FROM STDIN"
+        cursor.copy_expert(staging, _copy_text(new), size=_COPY_READ_SIZE)
         cursor.execute(_FROM_STAGING)
         inserted = {row[0] for row in cursor.fetchall()}
         cursor.execute("DROP TABLE prediction_staging")

@@ -9,9 +9,10 @@ per api-server process: a changed ``relearn.yaml`` takes effect when the api-ser
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 
 from relearn_airflow.api.schemas import (
     AssignmentAnswer,
@@ -65,32 +66,58 @@ def _no_champion(error: Exception) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, str(error))
 
 
-def log_predictions(name: str, batch: PredictionBatch) -> PredictionAnswer:
-    """Log a batch of predictions: good rows are committed together, bad rows come back."""
-    import pandas as pd
+def _sender(request: Request) -> str:
+    """The authenticated user's name (set by the app's authentication dependency)."""
+    return request.state.relearn_sender
 
+
+Sender = Annotated[str, Depends(_sender)]
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema with its ``$defs`` references replaced by the definitions."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)
+
+
+def _prediction_body() -> dict[str, Any]:
+    """The documented body of ``log_predictions``: it is decoded by ``relearn.collect.wire``
+    (fast, column-wise), not by FastAPI, and its schema is still ``PredictionBatch``."""
+    schema = _inline(PredictionBatch.model_json_schema())
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def log_predictions(
+    name: str, body: Annotated[bytes, Depends(_body)], sender: Sender
+) -> PredictionAnswer:
+    """Log a batch of predictions (``PredictionBatch``): good rows are committed together,
+    bad rows come back with their reasons."""
     from relearn.collect.record import record_predictions
+    from relearn.collect.wire import WireError, decode_predictions
     from relearn.services import utcnow
 
     model_cfg = _model(name)
     now = utcnow()
-    rows = batch.rows
-    frame = pd.DataFrame(
-        {
-            "prediction_id": [r.prediction_id for r in rows],
-            "model_version": [r.model_version for r in rows],
-            "unit_id": [r.unit_id for r in rows],
-            "predicted_at": [r.predicted_at or now for r in rows],
-            "features": [r.features for r in rows],
-            "predicted_label": [r.predicted_label for r in rows],
-            "confidence": [r.confidence for r in rows],
-            "probabilities": [r.probabilities for r in rows],
-            "latency_ms": [r.latency_ms for r in rows],
-            "served_by": [r.served_by for r in rows],
-        },
-        dtype=object,
-    )
-    receipt = record_predictions(_hook().database_url, model_cfg, frame, now=now)
+    try:
+        frame = decode_predictions(body, now=now)
+    except WireError as error:
+        detail = {"type": "value_error", "loc": ("body", *error.location), "msg": error.message}
+        raise RequestValidationError([detail]) from None
+    receipt = record_predictions(_hook().database_url, model_cfg, frame, sender=sender, now=now)
     return PredictionAnswer(
         model=name,
         accepted=receipt.accepted,
@@ -100,13 +127,13 @@ def log_predictions(name: str, batch: PredictionBatch) -> PredictionAnswer:
     )
 
 
-def log_outcomes(name: str, batch: OutcomeBatch) -> OutcomeAnswer:
+def log_outcomes(name: str, batch: OutcomeBatch, sender: Sender) -> OutcomeAnswer:
     """Attach actual labels by prediction id; the first outcome of a prediction wins."""
     from relearn.collect.record import record_outcomes
 
     model_cfg = _model(name)
     given = [(o.prediction_id, o.actual_label, o.outcome_at) for o in batch.outcomes]
-    receipt = record_outcomes(_hook().database_url, model_cfg, given)
+    receipt = record_outcomes(_hook().database_url, model_cfg, given, sender=sender)
     result = receipt.result
     return OutcomeAnswer(
         model=name,
@@ -117,13 +144,13 @@ def log_outcomes(name: str, batch: OutcomeBatch) -> OutcomeAnswer:
     )
 
 
-def log_feedback(name: str, batch: FeedbackBatch) -> FeedbackAnswer:
+def log_feedback(name: str, batch: FeedbackBatch, sender: Sender) -> FeedbackAnswer:
     """Store ratings (1-5) with optional notes; the first rating of a prediction wins."""
     from relearn.collect.record import record_ratings
 
     _model(name)
     given = [(f.prediction_id, f.rating, f.notes) for f in batch.feedback]
-    result, rejected = record_ratings(_hook().database_url, name, given)
+    result, rejected = record_ratings(_hook().database_url, name, given, sender=sender)
     return FeedbackAnswer(
         model=name,
         recorded=[str(pid) for pid in result.recorded],
@@ -134,15 +161,16 @@ def log_feedback(name: str, batch: FeedbackBatch) -> FeedbackAnswer:
 
 
 def assignment(
-    name: str, unit_id: Annotated[str, Query(min_length=1, max_length=512)]
+    name: str, unit_id: Annotated[str, Query(min_length=1, max_length=512)], sender: Sender
 ) -> AssignmentAnswer:
-    """The arm and model version that serve ``unit_id`` now (sticky, as ``SplitRouter``)."""
+    """The arm and model version that serve ``unit_id`` now (sticky, as ``SplitRouter``);
+    recorded as an exposure of the unit to that arm."""
     from relearn.collect.models import assign
     from relearn.services import NoChampionError
 
     _model(name)
     try:
-        found = assign(_hook().services(), name, unit_id)
+        found = assign(_hook().services(), name, unit_id, sender=sender)
     except NoChampionError as error:
         raise _no_champion(error) from None
     return AssignmentAnswer(
@@ -176,15 +204,21 @@ def get_model(name: str) -> ModelDetail:
 
 def create_app() -> FastAPI:
     """The app, every route behind Airflow's authentication (401 without a valid token)."""
-    from airflow.api_fastapi.core_api.security import requires_authenticated
+    from airflow.api_fastapi.core_api.security import get_user
+
+    # A default, not an annotation: annotations are resolved in the module's namespace, and
+    # Airflow's security module is imported here, in the api-server only.
+    def authenticated(request: Request, user: Any = Depends(get_user)) -> None:  # noqa: B008
+        # As ``requires_authenticated()``, and the user is kept as the sender of usage events.
+        request.state.relearn_sender = user.get_name()
 
     app = FastAPI(
         title="Relearn collection API",
         description="Log predictions, outcomes and feedback; ask which arm serves a unit.",
         version="1",
-        dependencies=[Depends(requires_authenticated())],
+        dependencies=[Depends(authenticated)],
     )
-    app.post("/models/{name}/predictions")(log_predictions)
+    app.post("/models/{name}/predictions", openapi_extra=_prediction_body())(log_predictions)
     app.post("/models/{name}/outcomes")(log_outcomes)
     app.post("/models/{name}/feedback")(log_feedback)
     app.get("/models/{name}/assignment")(assignment)

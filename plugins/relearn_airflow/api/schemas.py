@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_BATCH = 10_000
+from relearn.collect import MAX_BATCH
 
 
 class _Body(BaseModel):
@@ -108,6 +108,23 @@ class ModelSummary(BaseModel):
     champion_version: str | None
 
 
+class UsageCountOut(BaseModel):
+    kind: str = Field(description="exposure, predictions, outcomes or feedback")
+    events: int = Field(description="requests (or ingested file chunks)")
+    rows: int
+    accepted: int
+    rejected: int
+    senders: int = Field(description="distinct users or files")
+    last_at: datetime
+
+
+class UsageOut(BaseModel):
+    """What the model's clients did over the last 24 hours."""
+
+    counts: list[UsageCountOut]
+    exposures: dict[str, dict[str, int]] = Field(description="arm -> model version -> units told")
+
+
 class ModelDetail(BaseModel):
     name: str
     kind: str
@@ -116,3 +133,4 @@ class ModelDetail(BaseModel):
     aliases: dict[str, str]
     versions: list[dict[str, Any]]
     live_split: LiveSplitOut | None
+    usage: UsageOut

@@ -1,0 +1,90 @@
+"""A batch of predictions as JSON bytes, decoded straight into columns.
+
+The collection API's hot path: msgspec checks the wire types while it parses (a few times
+faster than building pydantic objects), and the rows become one list per column for
+``relearn.collect.rows.screen_predictions``, never an object per row. The wire types match
+the documented schema (``relearn_airflow.api.schemas.PredictionBatch``): a body of the wrong
+shape is refused as a whole with the location of the first problem (``rows.3.confidence``);
+everything that depends on the model is judged per row, so good rows are kept.
+
+JSON is read strictly: ``NaN``, ``Infinity`` or a number beyond a float's range is a
+malformed body, not a value (Postgres could not store it anyway).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
+import pandas as pd
+
+from relearn.collect import MAX_BATCH
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+_PATH = re.compile(r"`\$(?P<path>[^`]*)`")
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
+
+
+class _Prediction(msgspec.Struct, forbid_unknown_fields=True):
+    prediction_id: str
+    features: Any
+    predicted_label: str
+    model_version: str
+    confidence: float | None = None
+    probabilities: dict[str, float] | None = None
+    unit_id: str | None = None
+    latency_ms: float | None = None
+    # ISO 8601 text, parsed with the batch (a malformed time rejects its row, not the batch).
+    predicted_at: str | None = None
+    served_by: Literal["champion", "challenger"] = "champion"
+
+
+class _Batch(msgspec.Struct, forbid_unknown_fields=True):
+    rows: Annotated[list[_Prediction], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+_DECODER = msgspec.json.Decoder(_Batch)
+_FIELDS = _Prediction.__struct_fields__
+
+
+@dataclass(frozen=True)
+class WireError(ValueError):
+    """The body is not a batch of predictions: ``location`` names the first bad field."""
+
+    location: tuple[str | int, ...]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{'.'.join(map(str, self.location))}: {self.message}"
+
+
+def _location(message: str) -> tuple[str | int, ...]:
+    """``$.rows[3].confidence`` in msgspec's message as ``("rows", 3, "confidence")``."""
+    found = _PATH.search(message)
+    if found is None:
+        return ()
+    return tuple(name or int(index) for name, index in _STEP.findall(found.group("path")))
+
+
+def decode_predictions(body: bytes, *, now: datetime) -> pd.DataFrame:
+    """The batch as a frame with one column per field (``predicted_at`` defaults to ``now``).
+
+    :raises WireError: malformed JSON, a missing or unknown field, a value of the wrong type,
+        or a batch of 0 or more than ``MAX_BATCH`` rows.
+    """
+    try:
+        batch = _DECODER.decode(body)
+    except msgspec.ValidationError as error:
+        text = str(error)
+        raise WireError(_location(text), text.split(" - at ")[0]) from None
+    except msgspec.DecodeError as error:
+        raise WireError((), f"the body is not valid JSON: {error}") from None
+    rows = batch.rows
+    columns = {name: [getattr(row, name) for row in rows] for name in _FIELDS}
+    default = now.isoformat()
+    columns["predicted_at"] = [default if at is None else at for at in columns["predicted_at"]]
+    return pd.DataFrame(columns, dtype=object)
