@@ -9,8 +9,9 @@ from airflow_client.client.exceptions import ApiException
 from relearn.store.db import transaction
 from relearn.store.requests import cancel_request, get_request
 from relearn.store.runs import find_run
+from relearn_dev.stack.rest import AirflowRest, until
 from tests.conftest import ROOT
-from tests.e2e.rest import Airflow, errors_to_learn_from, running_airflow, until
+from tests.e2e.rest import errors_to_learn_from, running_airflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -22,7 +23,7 @@ STEPS = ("record_run", "prepare_data", "train", "validate_model", "register")
 def airflow(stack, champion, model_cfg, database_url, tracking_uri):
     errors_to_learn_from(model_cfg, database_url, tracking_uri)
     with running_airflow(stack, "local"):
-        yield Airflow(stack.settings)
+        yield AirflowRest(stack.settings)
 
 
 def test_every_dag_of_the_bundle_is_listed_without_import_errors(airflow):
