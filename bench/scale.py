@@ -67,7 +67,7 @@ def scaled_config(models: int, path: Path) -> None:
 def _feature_value(feature: Any) -> sql.Composable:
     if feature.type == "categorical":
         choices = sql.SQL(", ").join(sql.Literal(c) for c in feature.categories)
-        count = len(feature.categories)
+        count = sql.Literal(len(feature.categories))
         return sql.SQL("(ARRAY[{}])[1 + floor(random() * {})::int]").format(choices, count)
     low = feature.min if feature.min is not None else 0.0
     high = feature.max if feature.max is not None else 1.0
