@@ -4,12 +4,13 @@ and the prediction log's hot queries on a large log with their plans.
 1. ``--models`` configured models (copies of relearn.yaml's models, alternating their kinds),
    each bootstrapped and given ``--predictions`` logged predictions over the last 7 days
    (bulk-generated in SQL: random features in each feature's range, ~30 % wrong answers, all
-   labelled). Then one ``auto_reinforcement`` run over every model (``dry_run``: trains and gates,
-   registers nothing, so both executors get the same work), triggered through the REST API of a
-   real scheduler: first with the LocalExecutor, then with the CeleryExecutor (Redis, a
-   ``default`` worker and a ``training`` worker). Printed: wall time of the run, and peak RSS of
-   each worker's process tree (LocalExecutor: the scheduler with its executor's worker
-   processes), sampled every 0.5 s.
+   labelled, 100,000 distinct units). Then one ``auto_reinforcement`` run over every model
+   (``dry_run``: trains and gates, registers nothing, so both executors get the same work),
+   triggered through the REST API of a real scheduler: first with the LocalExecutor, then with
+   the CeleryExecutor (Redis, a ``default`` worker and a ``training`` worker). Printed: wall
+   time of the run, and peak RSS of each worker's process tree (LocalExecutor: the scheduler
+   with its executor's worker processes), sampled every 0.5 s — summed RSS, so pages the forked
+   processes share are counted once per process (an upper bound).
 2. A log of ``--log-rows`` rows over 90 days for the same models (10 % served by a challenger),
    then ``EXPLAIN (ANALYZE, BUFFERS)`` of the queries the product runs — captured from the real
    store functions, not copied: the drift window (``drift_rows``), the A/B arm statistics
@@ -94,13 +95,14 @@ def generate_predictions(
         """
         INSERT INTO prediction_log (prediction_id, model_name, model_version, predicted_at,
             features, predicted_label, confidence, served_by, actual_label, outcome_at,
-            latency_ms)
+            latency_ms, unit_id)
         SELECT gen_random_uuid(), {model}, CASE WHEN arm THEN '2' ELSE '1' END, at,
                jsonb_build_object({pairs}), predicted, confidence,
                CASE WHEN arm THEN 'challenger' ELSE 'champion' END,
                CASE WHEN random() < 0.7 THEN predicted
                     ELSE (ARRAY[{classes}])[1 + floor(random() * {n})::int] END,
-               at + interval '1 hour', (5 + random() * 20)::real
+               at + interval '1 hour', (5 + random() * 20)::real,
+               'unit-' || floor(random() * 100000)::int
         FROM (
             SELECT {end}::timestamptz - random() * {span} AS at,
                    (ARRAY[{classes}])[1 + floor(random() * {n})::int] AS predicted,
