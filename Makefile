@@ -17,7 +17,7 @@ include .env
 export
 endif
 
-.PHONY: help setup run demo test test-fast lint format lock bench stop clean
+.PHONY: help setup run demo test test-fast lint format lock bench stop clean redis
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,13 +34,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml d
 
 setup: $(STAMP) ## Create .venv and install the pinned dependencies (done by every target)
 
-run: setup ## Start Postgres, MLflow (:5000), Airflow (:8080) and demo traffic; Ctrl-C stops all
+# RELEARN_EXECUTOR=celery: Airflow's CeleryExecutor, with Redis and one worker per queue.
+run: setup $(if $(filter celery,$(RELEARN_EXECUTOR)),redis) ## Start Postgres, MLflow (:5000), Airflow (:8080) and demo traffic; Ctrl-C stops all
 	@$(BIN)/relearn stack up --traffic
 
 demo: setup ## Headless: bootstrap, simulate a week with drift, run the DAGs, print a summary
 	@$(BIN)/relearn demo
 
-test: setup lint ## Lint, then every test (slow end-to-end ones included)
+test: setup lint redis ## Lint, then every test (slow end-to-end ones included)
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: setup lint ## Lint, then the tests not marked slow
@@ -65,6 +66,11 @@ lock: ## Regenerate constraints.txt (the whole pinned tree) from requirements-de
 
 bench: setup ## Print the performance figures (bench/*.py)
 	@for script in bench/*.py; do echo "==> $$script"; $(BIN)/python $$script || exit 1; done
+
+redis: ## Install Debian's redis-server (the Celery broker of the local stack) if missing
+	@command -v redis-server >/dev/null || { \
+	  echo "==> Installing redis-server (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
 stop: setup ## Stop a stack left running by a killed `make run`
 	@$(BIN)/relearn stack down

@@ -2,9 +2,10 @@
 
 Postgres (embedded unless external URLs are given) -> Relearn's schema -> the MLflow tracking
 server (unless ``MLFLOW_TRACKING_URI`` is set) -> Airflow's api-server, dag-processor,
-triggerer and task-log server on the Postgres metadata database with the LocalExecutor -> the
+triggerer and task-log server on the Postgres metadata database with the LocalExecutor (or,
+with ``RELEARN_EXECUTOR=celery``, Redis and one Celery worker per queue: ``executor.py``) -> the
 scheduler, which creates DAG runs, last (``start_scheduler``), once the caller has bootstrapped
-the champions. Every socket listens on 127.0.0.1; every file holding a credential is 0600.
+the champions. Every socket listens on loopback; every file holding a credential is 0600.
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ from relearn.settings import (
     with_database,
 )
 from relearn.store.migrations import migrate
+from relearn_dev.stack.executor import (
+    EXECUTORS,
+    celery_env,
+    executor_from_env,
+    log_server_service,
+    redis_port,
+    redis_service,
+    worker_service,
+    workers,
+)
 from relearn_dev.stack.postgres import (
     EmbeddedPostgres,
     ensure_database,
@@ -120,12 +131,13 @@ def throwaway_env(home: Path, project: Path) -> dict[str, str]:
         "RELEARN_MLFLOW_PORT": str(free_port()),
         "RELEARN_AIRFLOW_PORT": str(free_port()),
         "RELEARN_LOG_SERVER_PORT": str(free_port()),
+        "RELEARN_REDIS_PORT": str(free_port()),
         "RELEARN_PROJECT_DIR": str(project),
         "RELEARN_CONFIG": str(project / "relearn.yaml"),
     }
 
 
-def airflow_env(settings: Settings, project: Path) -> dict[str, str]:
+def airflow_env(settings: Settings, project: Path, executor: str = "local") -> dict[str, str]:
     """Airflow's configuration as environment variables, connections included."""
     home = settings.home / "airflow"
     home.mkdir(parents=True, exist_ok=True)
@@ -141,7 +153,7 @@ def airflow_env(settings: Settings, project: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(project / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS["local"],
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__FERNET_KEY": values["fernet_key"],
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
@@ -168,6 +180,8 @@ def airflow_env(settings: Settings, project: Path) -> dict[str, str]:
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # tasks read the mlflow_default connection instead
+    if executor == "celery":
+        env.update(celery_env(settings))
     return env
 
 
@@ -179,7 +193,12 @@ class Stack:
     project: Path
     supervisor: Supervisor = field(init=False)
     postgres: EmbeddedPostgres | None = None
+    executor: str = field(default_factory=executor_from_env)
+    # Airflow settings on top of ``airflow_env`` (tests: shorter heartbeat timeouts, ...).
+    extra_env: dict[str, str] = field(default_factory=dict)
     airflow_env: dict[str, str] = field(init=False, default_factory=dict)
+    # The Celery workers by queue (CeleryExecutor only).
+    workers: dict[str, Service] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.supervisor = Supervisor(pid_file=pid_file(self.settings))
@@ -239,7 +258,7 @@ class Stack:
 
     def migrate_airflow(self) -> dict[str, str]:
         """``airflow db migrate`` once per Airflow version; returns Airflow's environment."""
-        env = airflow_env(self.settings, self.project)
+        env = {**airflow_env(self.settings, self.project, self.executor), **self.extra_env}
         marker = self.settings.home / "airflow" / f".migrated-{version('apache-airflow-core')}"
         if not marker.exists():
             log.info("migrating Airflow's metadata database (first start only)")
@@ -257,6 +276,11 @@ class Stack:
         self._require_free_port(self.settings.log_server_port, "RELEARN_LOG_SERVER_PORT")
         env = self.migrate_airflow()
         self.airflow_env = env
+        if self.executor == "celery":
+            self._require_free_port(redis_port(), "RELEARN_REDIS_PORT")
+            redis = redis_service(self.settings)
+            self.supervisor.start(redis)
+            self.supervisor.wait_ready(redis)
         api = Service(
             name="airflow api-server",
             command=[_tool("airflow"), "api-server", "--port", str(self.settings.airflow_port)],
@@ -275,8 +299,23 @@ class Stack:
         )
         self.supervisor.start(logs)
         self.supervisor.wait_ready(api)
+        if self.executor == "celery":
+            self._start_workers()
         if scheduler:
             self.start_scheduler()
+
+    def _start_workers(self) -> None:
+        """One Celery worker per queue, each with the task-log server of its address."""
+        for worker in workers():
+            if worker.address != "127.0.0.1":  # 127.0.0.1's log server is already running
+                self.supervisor.start(
+                    log_server_service(worker.address, self.airflow_env, self.settings.log_dir)
+                )
+            service = worker_service(worker, self.airflow_env, self.settings.log_dir)
+            self.supervisor.start(service)
+            self.workers[worker.queue] = service
+        for service in self.workers.values():
+            self.supervisor.wait_ready(service)
 
     def start_scheduler(self) -> None:
         """The scheduler creates DAG runs: start it once the models have their champions."""
@@ -301,6 +340,8 @@ class Stack:
         if airflow:
             self._require_free_port(self.settings.airflow_port, "RELEARN_AIRFLOW_PORT")
             self._require_free_port(self.settings.log_server_port, "RELEARN_LOG_SERVER_PORT")
+            if self.executor == "celery":
+                self._require_free_port(redis_port(), "RELEARN_REDIS_PORT")
 
     def _require_free_port(self, port: int, variable: str) -> None:
         if port_in_use(self.settings.host, port):

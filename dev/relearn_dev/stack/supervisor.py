@@ -24,15 +24,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Service:
-    """A process of the stack; ``health_url`` answering 200 means it is ready."""
+    """A process of the stack; ready when ``health_url`` answers 200 and, for servers without
+    an HTTP endpoint (Redis, Celery workers), once ``ready_line`` appears in its log."""
 
     name: str
     command: list[str]
     env: dict[str, str]
     log_file: Path
     health_url: str | None = None
+    ready_line: str | None = None
     ready_timeout: float = 120.0
     process: subprocess.Popen | None = field(default=None, repr=False)
+    log_offset: int = field(default=0, repr=False)
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -61,6 +64,7 @@ class Supervisor:
     def start(self, service: Service) -> None:
         service.log_file.parent.mkdir(parents=True, exist_ok=True)
         log_handle = service.log_file.open("ab")
+        service.log_offset = log_handle.tell()  # ready_line counts from this start on
         log.info("starting %s (log: %s)", service.name, service.log_file)
         service.process = subprocess.Popen(
             service.command,
@@ -74,9 +78,17 @@ class Supervisor:
         self.services.append(service)
         self._write_pids()
 
+    def restart(self, service: Service) -> None:
+        """Start a service whose process ended (killed, crashed) again, and wait for it."""
+        if service.process is not None and service.process.poll() is None:
+            raise StackError(f"{service.name} is still running")
+        self.services.remove(service)
+        self.start(service)
+        self.wait_ready(service)
+
     def wait_ready(self, service: Service) -> None:
         deadline = time.monotonic() + service.ready_timeout
-        while service.health_url and not http_ok(service.health_url):
+        while (service.health_url and not http_ok(service.health_url)) or not _logged(service):
             self._raise_if_dead(service)
             if time.monotonic() > deadline:
                 raise StackError(
@@ -142,6 +154,18 @@ def _signal_group(service: Service, sig: signal.Signals) -> None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(service.process.pid, sig)
+
+
+def _logged(service: Service) -> bool:
+    """True when the service has no ``ready_line`` or its log shows it since this start."""
+    if service.ready_line is None:
+        return True
+    try:
+        with service.log_file.open("rb") as handle:
+            handle.seek(service.log_offset)
+            return service.ready_line.encode() in handle.read()
+    except OSError:
+        return False
 
 
 def _tail(path: Path, lines: int = 15) -> str:

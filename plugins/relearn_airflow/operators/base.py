@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from relearn.services import NoChampionError
 from relearn_airflow.hooks.relearn import RelearnHook
+from relearn_airflow.queues import training_queue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,9 @@ class RelearnModelOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("model_name",)
     skip_without_champion: ClassVar[bool] = True
+    # Heavy steps run on the training queue's workers (relearn_airflow.queues); an explicit
+    # ``queue=`` still wins.
+    heavy: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -73,6 +77,8 @@ class RelearnModelOperator(BaseOperator):
         config_path: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if self.heavy:
+            kwargs.setdefault("queue", training_queue())
         super().__init__(**kwargs)
         self.model_name = model_name
         self.relearn_conn_id = relearn_conn_id

@@ -130,6 +130,8 @@ class StartRetrainingRunOperator(RelearnModelOperator):
 class RetrainingDataOperator(RetrainingStepOperator):
     """Load the window in SQL, validate it with Great Expectations, snapshot the dataset."""
 
+    heavy = True
+
     def run_step(
         self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
     ) -> StepResult:
@@ -141,6 +143,8 @@ class RetrainingDataOperator(RetrainingStepOperator):
 class TrainModelOperator(RetrainingStepOperator):
     """Fine-tune the champion (or train from scratch) and log the candidate to MLflow."""
 
+    heavy = True
+
     def run_step(
         self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
     ) -> StepResult:
@@ -151,6 +155,8 @@ class TrainModelOperator(RetrainingStepOperator):
 
 class ValidateModelOperator(RetrainingStepOperator):
     """Gate the candidate: absolute thresholds and no regression against the champion."""
+
+    heavy = True
 
     def run_step(
         self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
