@@ -133,7 +133,13 @@ def import_champion(
             context="validation",
         )
         # Drift checks compare production with the rows the model was validated on.
-        log_profile(model_cfg, features, probabilities, metrics["accuracy"])
+        log_profile(
+            model_cfg,
+            features,
+            probabilities,
+            metrics["accuracy"],
+            predict=classifier.predict_proba,
+        )
         info = log_pyfunc_model(classifier, model_cfg)
     version = register_version(
         client,
