@@ -20,12 +20,13 @@ moved: ``score = min(1, sum(weight * min(strength, MAX_STRENGTH)))`` over the dr
 features significant at ``SIGNIFICANCE / assessed features``, where ``weight`` is the
 feature's share of the champion's permutation importance (stored in the profile; equal
 shares for a profile without importances) renormalised over the assessed features, and
-``strength`` the largest ratio of an effect to its threshold (1 just at the threshold). The score is compared with the model's ``drift.threshold`` (0.2
-by default). So one feature carrying 40 % of the model's attention, moved by 0.3 sd
-(Wasserstein 0.3, strength 3), scores 1; a feature with 2 % of it never alarms alone, however
-far it moves; and with equal weights over six features one strongly drifted feature now
-alarms (1/6 x 3 = 0.5) where a share of drifted features (1/6 = 0.17) never did. Each
-feature's ``weight`` and ``contribution`` are in the report: they explain the score.
+``strength`` the largest ratio of an effect to its threshold (1 just at the threshold). The
+score is compared with the model's ``drift.threshold`` (0.2 by default). So one feature
+carrying 40 % of the model's attention, moved by 0.3 sd (Wasserstein 0.3, strength 3),
+scores 1; a feature with under 0.2 / 3 = 6.7 % of it never alarms alone, however far it
+moves; and with equal weights over six features one strongly drifted feature now alarms
+(1/6 x 3 = 0.5) where a share of drifted features (1/6 = 0.17) never did. Each feature's
+``weight``, ``strength`` and ``contribution`` are in the report: they explain the score.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def estimate_window(
         standard_error = math.sqrt(float((confidence * (1 - confidence)).sum())) / rows
     actual = frame[ACTUAL].to_numpy(dtype=object)[usable]
     predicted = frame[PREDICTED].to_numpy(dtype=object)[usable]
-    labelled = np.array([a is not None for a in actual], dtype=bool)
+    labelled = frame[ACTUAL].notna().to_numpy()[usable]
     n_labelled = int(labelled.sum())
     realised = on_labelled = ece = None
     if n_labelled >= min_labelled_rows:
