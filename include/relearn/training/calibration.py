@@ -135,7 +135,8 @@ def ece_of(confidence: np.ndarray, correct: np.ndarray, *, bins: int = ECE_BINS)
 
 
 def _tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """A class with probability 0 (absent from the training labels) stays impossible."""
     logits = np.log(np.clip(proba, _EPS, 1.0)) / temperature
     logits -= logits.max(axis=1, keepdims=True)
-    weights = np.exp(logits)
+    weights = np.where(proba > 0, np.exp(logits), 0.0)
     return weights / weights.sum(axis=1, keepdims=True)
