@@ -298,7 +298,7 @@ def check_inputs(classifier: ImportedSklearnClassifier, reference: pd.DataFrame)
         return
     as_file = np.zeros_like(typed)
     as_file[:, class_positions(classifier.estimator, classifier.classes)] = own
-    if not np.allclose(typed, as_file, atol=1e-6):
+    if not np.allclose(typed, classifier.calibration.apply(as_file), atol=1e-6):
         changed = [c for c in columns if rows[c].dtype != served[c].dtype]
         raise ModelImportError(
             "the estimator answers differently once features take the configured types "
