@@ -26,7 +26,11 @@ it) is printed as well.
 
 Target: <= 1.5 s for ``compare`` on 1M x 23.
 
-    .venv/bin/python bench/drift.py [--rows 1000000] [--repeats 3]
+Then, per model of ``relearn.yaml`` with a simulated world (``--part quality``; ``bench/
+drift_quality.py`` has the code): calibration, importance-weighted drift alarms and
+confidence-based performance estimation, each against its target.
+
+    .venv/bin/python bench/drift.py [--part all|scale|quality] [--rows 1000000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# A sibling script: ``python bench/drift.py`` puts bench/ on sys.path.
+from drift_quality import quality
 from scipy import stats as scipy_stats
 
 from relearn.config import FeatureType, ModelConfig
@@ -140,7 +147,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--part", choices=("all", "scale", "quality"), default="all")
     args = parser.parse_args()
+    failures = 0
+    if args.part in ("all", "scale"):
+        scale(args)
+    if args.part in ("all", "quality"):
+        failures = quality()
+    return 1 if failures else 0
+
+
+def scale(args: argparse.Namespace) -> None:
+    """The 1M-row timing part."""
 
     cfg = wide_model_config()
     shift = CovariateShift(start=START, features=0.25, shift_std=0.3)
@@ -229,7 +247,6 @@ def main() -> int:
         f"  |PSI diff|         max {max(psi_diff):.2e} (both from whole-reference bin counts)\n"
         f"  features whose KS >= 0.1 decision differs: {ks_flag}"
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ Every hour, for each configured model (or the one chosen in the trigger form):
 
 1. **check_drift** — the champion's predictions of the last `window_hours` are compared with
    the reference profile stored with its version: per feature PSI, KS and Wasserstein
-   (numeric) or PSI, Jensen-Shannon and chi-squared (categorical), the prediction mix, and
-   the accuracy on rows whose outcome is known. Verdict `decayed` (accuracy fell),
-   `drifted` (at least `threshold` of the features moved), `stable` or `insufficient_data`
-   (fewer than `min_rows` rows). Every check writes a `drift_reports` row; a drifted one also
-   an HTML report in MLflow.
+   (numeric) or PSI, Jensen-Shannon and chi-squared (categorical), the prediction mix, the
+   accuracy on rows whose outcome is known, and the accuracy estimated from the calibrated
+   confidences (CBPE) of the champion and any challenger. Verdict `decayed` (accuracy fell),
+   `drifted` (the importance-weighted drift score reached `threshold`), `estimated_decay`
+   (outcomes not in yet, the estimated accuracy fell: a warning that retrains only with
+   `drift.retrain_on_estimated_decay`), `stable` or `insufficient_data` (fewer than
+   `min_rows` rows). Every check writes a `drift_reports` row; a drifted, decayed or
+   estimated_decay one also an HTML report in MLflow (each feature's share of the score).
 2. **retraining_wanted** — skips the rest unless the check asked for retraining: never on a
    dry run, nor while the model cools down (a retraining running, an A/B test pending or
    live, or the last drift retraining less than `cooldown_hours` ago).
@@ -58,7 +61,7 @@ from relearn_airflow.tasks import announce_challenger, configured_models, retrai
             type=["null", "number"],
             exclusiveMinimum=0,
             maximum=1,
-            description="Share of drifted features that counts as drift (0.2)",
+            description="Importance-weighted drift score that counts as drift (0.2)",
         ),
         "min_rows": Param(
             None, type=["null", "integer"], minimum=1, description="Fewer: no verdict (200)"

@@ -211,6 +211,7 @@ def _register(
             frame[features],
             trained.classifier.predict_proba(frame[features]),
             metrics["accuracy"],
+            predict=trained.classifier.predict_proba,
         )
         info = log_pyfunc_model(trained.classifier, model_cfg, registered_model_name=name)
     version = str(info.registered_model_version)

@@ -155,6 +155,9 @@ class DriftConfig(_Strict):
     # The retrain learns from this many recent days (short: mostly post-drift traffic).
     retrain_lookback_days: PositiveInt = 2
     fine_tune: bool = True
+    # Accuracy estimated from calibrated confidences (while outcomes are late) that fell as
+    # far as max_accuracy_drop gives the verdict estimated_decay: a warning, unless this is on.
+    retrain_on_estimated_decay: bool = False
 
 
 class ABTestConfig(_Strict):

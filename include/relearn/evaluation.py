@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
 
+from relearn.training.calibration import ece_of
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -31,7 +33,10 @@ def label_indices(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
 def classification_metrics(
     y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str]
 ) -> dict[str, Any]:
-    """Accuracy, macro and per-class scores, confidence and log loss of ``proba``.
+    """Accuracy, macro and per-class scores, confidence, calibration and log loss of ``proba``.
+
+    ``ece`` is the top-label expected calibration error (``relearn.training.calibration``):
+    how far the confidence is from the accuracy it should predict.
 
     ``proba`` has one column per entry of ``classes``, in that order; the prediction is the
     arg-max. Macro averages run over the classes that occur in ``y_true`` or in the
@@ -68,6 +73,7 @@ def classification_metrics(
         "recall": {c: float(r) for c, r in zip(classes, recall, strict=True)},
         "support": {c: int(s) for c, s in zip(classes, support, strict=True)},
         "mean_confidence": float(proba.max(axis=1).mean()),
+        "ece": ece_of(proba.max(axis=1), truth == predicted),
         "log_loss": _log_loss(truth, proba),
     }
 

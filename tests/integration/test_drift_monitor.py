@@ -103,11 +103,19 @@ def test_covariate_shift_on_a_quarter_of_the_features_is_caught_within_two_check
     assert set(moved) <= set(caught.drifted_features)
     assert caught.score >= caught.threshold
     assert caught.action == "dry_run" and "drift_triggered" in caught.action_reason
+    # The score is explained per feature, and the champion's accuracy is estimated beside it.
+    by_name = {f["name"]: f for f in caught.features}
+    assert sum(f["contribution"] for f in caught.features) >= caught.score
+    assert all(by_name[name]["weight"] > 0 for name in moved)
+    champion = caught.estimate[0]
+    assert champion["role"] == "champion" and champion["version"] == caught.model_version
+    assert 0.5 < champion["estimated_accuracy"] < 1
     # The HTML report is in MLflow.
     run_id = caught.report_uri.removeprefix("runs:/").split("/")[0]
     page = registry_client(tracking_uri).download_artifacts(run_id, "drift_report.html")
     text = Path(page).read_text()
     assert "data:image/png;base64," in text and moved[0] in text
+    assert "contribution" in text and "estimated accuracy" in text
 
 
 def test_a_check_runs_once_per_trigger_key(wide, services, database_url):

@@ -169,7 +169,10 @@ def test_import_makes_the_pipeline_champion_with_profile_and_reference_accuracy(
     served = load_registered_classifier(tracking_uri, model_uri(NAME, "1"))
     assert served.kind is ModelKind.SKLEARN_IMPORTED
     features = validated[imported_cfg.feature_names]
-    assert served.predict_proba(features) == pytest.approx(team_pipeline.predict_proba(features))
+    # Served calibrated: the team's probabilities under the temperature fitted at import.
+    assert served.calibration.rows > 0
+    expected = served.calibration.apply(team_pipeline.predict_proba(features))
+    assert served.predict_proba(features) == pytest.approx(expected)
 
     again = _import(config_file, f"models:/{TEAM_MODEL}/1", reference_file)
     assert again.returncode == 0, again.stderr

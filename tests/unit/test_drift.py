@@ -255,7 +255,10 @@ def test_covariate_shift_on_a_quarter_of_the_features_is_detected(wide, wide_pro
     first = next((r for r in reports if r.verdict is Verdict.DRIFTED), None)
     assert first is not None, [(r.score, r.drifted_features) for r in reports]
     assert set(moved) <= set(first.drifted_features)
-    assert first.score == pytest.approx(len(first.drifted_features) / len(wide.features))
+    # No importances in this profile: equal weights, each drifted feature weighed by strength.
+    assert [f.weight for f in first.features] == pytest.approx([1 / len(wide.features)] * 23)
+    expected = sum(f.weight * min(f.strength, 3.0) for f in first.features if f.drifted)
+    assert first.score == pytest.approx(min(1.0, expected))
     for name in moved:
         assert first.feature(name).stats["mean_shift_std"] == pytest.approx(0.3, abs=0.15)
         assert "wasserstein>=0.1" in first.feature(name).effects

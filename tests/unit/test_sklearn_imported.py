@@ -60,7 +60,10 @@ def test_probabilities_follow_the_configured_class_order():
     pipeline = _pipeline().fit(frame[["x", "color"]], frame["label"])
     classifier = ImportedSklearnClassifier.wrap(_cfg(classes=("yes", "no")), pipeline, frame)
     proba = classifier.predict_proba(frame)
-    assert proba[:, 0] == pytest.approx(pipeline.predict_proba(frame[["x", "color"]])[:, 1])
+    # Calibrated on the reference rows (temperature scaling keeps the column order).
+    raw = pipeline.predict_proba(frame[["x", "color"]])[:, ::-1]
+    assert proba[:, 0] == pytest.approx(classifier.calibration.apply(raw)[:, 0])
+    assert classifier.calibration.rows == 50
     assert classifier.model_cfg.kind is ModelKind.SKLEARN_IMPORTED
 
 

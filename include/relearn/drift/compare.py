@@ -13,14 +13,27 @@
 Decisions rest on effect sizes, so that a huge window does not alarm on trivia: a feature
 drifts when one of its effects reaches its threshold (``NUMERIC_THRESHOLDS`` /
 ``CATEGORICAL_THRESHOLDS``) *and* the window is large enough for that to be credible
-(p-value below ``SIGNIFICANCE``; the p-value only vetoes, it never flags on its own). The
-window's ``score`` is the share of assessed features that drift, compared with the model's
-``drift.threshold`` (0.2 by default: at least a fifth of the inputs moved).
+(p-value below ``SIGNIFICANCE``; the p-value only vetoes, it never flags on its own).
+
+The window's ``score`` weighs each drifted feature by how much it matters and how far it
+moved: ``score = min(1, sum(weight * min(strength, MAX_STRENGTH)))`` over the drifted
+features significant at ``SIGNIFICANCE / assessed features``, where ``weight`` is the
+feature's share of the champion's permutation importance (stored in the profile; equal
+shares for a profile without importances) renormalised over the assessed features, and
+``strength`` the largest ratio of an effect to its threshold (1 just at the threshold). The
+score is compared with the model's ``drift.threshold`` (0.2 by default). So one feature
+carrying 40 % of the model's attention, moved by 0.3 sd (Wasserstein 0.3, strength 3),
+scores 1; a feature with under 0.2 / 3 = 6.7 % of it never alarms alone, however far it
+moves; and with equal weights over six features one strongly drifted feature now alarms
+(1/6 x 3 = 0.5) where a share of drifted features (1/6 = 0.17) never did. Each feature's
+``weight``, ``strength`` and ``contribution`` are in the report: they explain the score.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import math
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -46,6 +59,8 @@ if TYPE_CHECKING:
     from relearn.config import ModelConfig
     from relearn.drift.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 
+log = logging.getLogger(__name__)
+
 # Effect-size thresholds (a feature drifts when any is reached and the change is significant).
 # PSI >= 0.2 is the conventional "significant shift". KS >= 0.1 and a Wasserstein distance of
 # 0.1 reference sd correspond to moving the mean by roughly 0.25 and 0.1 sd respectively; the
@@ -60,6 +75,8 @@ PREDICTION_PSI_THRESHOLD = 0.2
 # Without this veto, small windows (a few hundred rows) cross the Wasserstein threshold by
 # sampling noise alone.
 SIGNIFICANCE = 0.01
+# A feature far past its thresholds counts at most this many times its weight in the score.
+MAX_STRENGTH = 3.0
 
 
 class Verdict(StrEnum):
@@ -75,7 +92,9 @@ class FeatureDrift:
     ``rows`` counts the window's usable (non-missing, finite) values; a feature with fewer
     than ``min_rows`` of them is not ``assessed`` (no statistics, not in the score).
     ``effects`` names the thresholds reached (e.g. ``"wasserstein>=0.1"``); ``drifted`` is
-    true when there is at least one and the change is significant.
+    true when there is at least one and the change is significant. ``strength`` is the
+    largest effect-to-threshold ratio; ``weight`` the feature's importance share and
+    ``contribution`` what it adds to the window's score (0 unless drifted).
     """
 
     name: str
@@ -86,6 +105,9 @@ class FeatureDrift:
     drifted: bool = False
     effects: tuple[str, ...] = ()
     stats: dict[str, float] = field(default_factory=dict)
+    strength: float = 0.0
+    weight: float = 0.0
+    contribution: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +119,13 @@ class FeatureDrift:
             "drifted": self.drifted,
             "effects": list(self.effects),
             "stats": json_safe(self.stats),
+            **json_safe(
+                {
+                    "strength": self.strength,
+                    "weight": self.weight,
+                    "contribution": self.contribution,
+                }
+            ),
         }
 
 
@@ -231,12 +260,38 @@ def compare(
     features = run_jobs(jobs, rows, workers)
     prediction = _compare_predictions(profile, predicted_labels, confidences, min_rows)
 
-    assessed = [f for f in features if f.assessed]
-    if not assessed:
+    if not any(f.assessed for f in features):
         return report(Verdict.INSUFFICIENT_DATA, None, features, prediction)
-    score = sum(f.drifted for f in assessed) / len(assessed)
+    features = weigh(features, profile)
+    score = min(1.0, sum(f.contribution for f in features))
     verdict = Verdict.DRIFTED if score >= threshold else Verdict.STABLE
     return report(verdict, score, features, prediction)
+
+
+def weigh(features: list[FeatureDrift], profile: ReferenceProfile) -> list[FeatureDrift]:
+    """``features`` with their weight (importance share among the assessed ones) and their
+    contribution to the score (weight x capped strength, for drifted features).
+
+    One feature can now alarm on its own, so a contribution needs the family-wise
+    significance ``SIGNIFICANCE / assessed features`` (Bonferroni): among six features, one
+    flagged by chance at p < 0.01 in a small window does not raise the alarm.
+    """
+    assessed = [f.name for f in features if f.assessed]
+    importances = profile.importances
+    if importances is None:
+        log.info("%s: the reference profile has no importances: equal weights", profile.model)
+        importances = dict.fromkeys(assessed, 1.0)
+    total = sum(importances.get(name, 0.0) for name in assessed)
+    weighed = []
+    for item in features:
+        if not item.assessed:
+            weighed.append(item)
+            continue
+        weight = importances.get(item.name, 0.0) / total if total > 0 else 1 / len(assessed)
+        counts = item.drifted and _pvalue(item) < SIGNIFICANCE / len(assessed)
+        contribution = weight * min(item.strength, MAX_STRENGTH) if counts else 0.0
+        weighed.append(replace(item, weight=weight, contribution=contribution))
+    return weighed
 
 
 def _compare_numeric(reference: NumericProfile, values: np.ndarray, min_rows: int) -> FeatureDrift:
@@ -250,6 +305,7 @@ def _compare_numeric(reference: NumericProfile, values: np.ndarray, min_rows: in
     )
     measured = {"psi": psi, "ks": ks, "wasserstein": wasserstein}
     effects = _effects(measured, NUMERIC_THRESHOLDS)
+    strength = _strength(measured, NUMERIC_THRESHOLDS)
     return FeatureDrift(
         name=reference.name,
         type=FeatureType.NUMERIC.value,
@@ -263,12 +319,27 @@ def _compare_numeric(reference: NumericProfile, values: np.ndarray, min_rows: in
             "ks_pvalue": pvalue,
             "mean_shift_std": (float(ordered.mean()) - reference.mean) / reference.scale,
         },
+        strength=strength,
     )
 
 
 def _effects(measured: dict[str, float], thresholds: dict[str, float]) -> tuple[str, ...]:
     """The effect sizes at or over their threshold, e.g. ``("psi>=0.2",)``."""
     return tuple(f"{key}>={limit:g}" for key, limit in thresholds.items() if measured[key] >= limit)
+
+
+def _pvalue(item: FeatureDrift) -> float:
+    value = item.stats.get("ks_pvalue", item.stats.get("chi2_pvalue"))
+    return 1.0 if value is None or not math.isfinite(value) else value
+
+
+def _strength(measured: dict[str, float], thresholds: dict[str, float]) -> float:
+    """The largest effect-to-threshold ratio (non-finite effects count as the cap)."""
+    ratios = [
+        measured[key] / limit if math.isfinite(measured[key]) else MAX_STRENGTH
+        for key, limit in thresholds.items()
+    ]
+    return max(0.0, *ratios)
 
 
 def _compare_categorical(
@@ -284,6 +355,7 @@ def _compare_categorical(
         "js": stats.jensen_shannon_distance(reference.counts, counts),
     }
     effects = _effects(measured, CATEGORICAL_THRESHOLDS)
+    strength = _strength(measured, CATEGORICAL_THRESHOLDS)
     return FeatureDrift(
         name=reference.name,
         type=FeatureType.CATEGORICAL.value,
@@ -293,6 +365,7 @@ def _compare_categorical(
         drifted=bool(effects) and pvalue < SIGNIFICANCE,
         effects=effects,
         stats={**measured, "chi2": chi2, "chi2_pvalue": pvalue},
+        strength=strength,
     )
 
 

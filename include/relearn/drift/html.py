@@ -25,13 +25,20 @@ TOP_FEATURES = 4
 _STAT_COLUMNS = ("psi", "ks", "ks_pvalue", "wasserstein", "mean_shift_std", "js", "chi2_pvalue")
 
 
-def _severity(feature: dict[str, Any]) -> tuple[bool, float]:
+_SCORE_COLUMNS = ("contribution", "weight", "strength")
+
+
+def _severity(feature: dict[str, Any]) -> tuple[float, bool, float]:
     stats = feature.get("stats") or {}
-    return bool(feature.get("drifted")), float(stats.get("psi") or 0.0)
+    return (
+        float(feature.get("contribution") or 0.0),
+        bool(feature.get("drifted")),
+        float(stats.get("psi") or 0.0),
+    )
 
 
 def most_drifted(features: list[dict[str, Any]], limit: int = TOP_FEATURES) -> list[dict]:
-    """Assessed features, drifted ones first, then by PSI."""
+    """Assessed features by what they add to the score, then drifted ones, then by PSI."""
     assessed = [f for f in features if f.get("assessed")]
     return sorted(assessed, key=_severity, reverse=True)[:limit]
 
@@ -92,7 +99,8 @@ def render_report(
     if top:
         png = base64.b64encode(_chart_png(top, profile, window, model_cfg)).decode()
         chart = f'<img alt="most drifted features" src="data:image/png;base64,{png}">'
-    head = "".join(f"<th>{c}</th>" for c in ("feature", "type", "rows", "drifted", *_STAT_COLUMNS))
+    columns = ("feature", "type", "rows", "drifted", *_SCORE_COLUMNS, *_STAT_COLUMNS)
+    head = "".join(f"<th>{c}</th>" for c in columns)
     body = []
     for feature in sorted(features, key=_severity, reverse=True):
         stats = feature.get("stats") or {}
@@ -101,6 +109,7 @@ def render_report(
             feature["type"],
             feature["rows"],
             ", ".join(feature.get("effects") or []) if feature.get("drifted") else "",
+            *(feature.get(c) for c in _SCORE_COLUMNS),
             *(stats.get(c) for c in _STAT_COLUMNS),
         ]
         style = ' style="background:#fde2e1"' if feature.get("drifted") else ""
@@ -110,10 +119,14 @@ def render_report(
         f"<li><b>{html.escape(k)}</b>: {html.escape(_number(v))}</li>" for k, v in summary.items()
     )
     title = f"Drift report: {model_cfg.name}"
+    explain = (
+        "<p>score = sum over drifted features of weight (share of the champion's permutation "
+        "importance) x strength (largest effect / its threshold, at most 3), at most 1.</p>"
+    )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:right}</style>"
-        f"</head><body><h1>{html.escape(title)}</h1><ul>{facts}</ul>{chart}"
+        f"</head><body><h1>{html.escape(title)}</h1><ul>{facts}</ul>{explain}{chart}"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         "</body></html>"
     )

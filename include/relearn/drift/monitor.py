@@ -5,11 +5,17 @@
 - **feature drift** (``relearn.drift.compare.compare`` against the version's stored profile):
   the score is the share of assessed features that drifted, compared with ``threshold``;
 - **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows
-  against the accuracy the version was registered with.
+  against the accuracy the version was registered with;
+- **estimated performance** (``relearn.drift.estimate``): the accuracy expected from the
+  calibrated confidences (CBPE) of the champion and, during an A/B test, the challenger,
+  beside the realised accuracy and calibration error once outcomes are in.
 
-Verdict: ``decayed`` (outcomes say the model got worse: it matters most), else ``drifted`` /
-``stable`` / ``insufficient_data`` from the features. A drifted or decayed verdict asks for
-a retraining (source ``drift_triggered`` or ``decay_triggered``) unless this is a dry run or
+Verdict: ``decayed`` (outcomes say the model got worse: it matters most), else ``drifted``
+from the features, else ``estimated_decay`` (too few outcomes for a realised verdict, but
+the estimate fell by ``max_accuracy_drop``: an early warning), else ``stable`` /
+``insufficient_data``. A drifted or decayed verdict asks for a retraining (source
+``drift_triggered`` or ``decay_triggered``; ``estimated_decay`` only when
+``drift.retrain_on_estimated_decay`` is on, as ``decay_triggered``) unless this is a dry run or
 the model is cooling down: a retraining of it is running, an A/B test of it is pending or
 live, or the last drift retraining started less than ``cooldown_hours`` before ``now``.
 
@@ -26,7 +32,9 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from relearn.drift.compare import compare
+from relearn.drift.columns import json_safe
+from relearn.drift.compare import Verdict, compare
+from relearn.drift.estimate import challenger_estimate, estimate_window, judge
 from relearn.drift.html import render_report
 from relearn.drift.performance import PerformanceCheck, check_performance
 from relearn.drift.reference import MissingProfileError, load_profile
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
 
     from relearn.config import ModelConfig
     from relearn.drift.compare import DriftReport
+    from relearn.drift.estimate import PerformanceEstimate
     from relearn.drift.profile import ReferenceProfile
     from relearn.services import Services
 
@@ -113,12 +122,13 @@ def check(
         return existing
     version, profile = _champion_profile(services, model_cfg)
     window = _load(services, model_cfg, version, options, now)
-    found = _assess(model_cfg, options, profile, window.frame)
+    challenger = challenger_estimate(services, model_cfg, window.since, window.until)
+    found = _assess(model_cfg, options, profile, window, challenger)
     with transaction(services.database_url) as connection:
         action = _action(connection, model_cfg, found.verdict, options, now)
     row_id = store.report_id(model_cfg.name, trigger_key)
     report_uri = None
-    if found.verdict in (store.DRIFTED, store.DECAYED):
+    if found.verdict in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
         summary = _summary(window, found, options, action)
         features = found.drift.to_dict()["features"]
         report_uri = _log_html(services, model_cfg, row_id, summary, features, profile, window)
@@ -142,10 +152,12 @@ class Window:
 
 @dataclass(frozen=True)
 class Assessment:
-    """What the window says: feature drift, performance decay, and the verdict of both."""
+    """What the window says: feature drift, performance decay (realised and estimated per
+    version, the champion's first), and the verdict of them all."""
 
     drift: DriftReport
     performance: PerformanceCheck
+    estimates: list[PerformanceEstimate]
     verdict: str
 
 
@@ -181,9 +193,15 @@ def _load(
 
 
 def _assess(
-    model_cfg: ModelConfig, options: CheckOptions, profile: ReferenceProfile, window: pd.DataFrame
+    model_cfg: ModelConfig,
+    options: CheckOptions,
+    profile: ReferenceProfile,
+    champion: Window,
+    challenger: PerformanceEstimate | None,
 ) -> Assessment:
-    """Compare the window with the profile, and its outcomes with the reference accuracy."""
+    """Compare the window with the profile, and its outcomes (or, while they are late, its
+    estimated accuracy) with the reference accuracy."""
+    window = champion.frame
     drift = compare(
         profile,
         window,
@@ -200,9 +218,29 @@ def _assess(
         min_rows=model_cfg.drift.min_labelled_rows,
         max_drop=model_cfg.drift.max_accuracy_drop,
     )
-    # Outcomes saying the model got worse matter more than inputs that moved.
-    verdict = store.DECAYED if performance.decayed else str(drift.verdict)
-    return Assessment(drift, performance, verdict)
+    estimate = judge(
+        estimate_window(
+            window,
+            role=CHAMPION,
+            version=champion.version,
+            min_rows=options.min_rows,
+            min_labelled_rows=model_cfg.drift.min_labelled_rows,
+        ),
+        profile.reference_accuracy,
+        max_drop=model_cfg.drift.max_accuracy_drop,
+    )
+    estimates = [estimate] if challenger is None else [estimate, challenger]
+    # Outcomes saying the model got worse matter more than inputs that moved; an estimate
+    # only speaks while too few outcomes are in for a realised verdict.
+    if performance.decayed:
+        verdict = store.DECAYED
+    elif drift.verdict is Verdict.DRIFTED:
+        verdict = store.DRIFTED
+    elif estimate.decayed and performance.accuracy is None:
+        verdict = store.ESTIMATED_DECAY
+    else:
+        verdict = str(drift.verdict)
+    return Assessment(drift, performance, estimates, verdict)
 
 
 def _summary(
@@ -218,6 +256,7 @@ def _summary(
         "threshold": options.threshold,
         "worst_psi": worst_psi(found.drift),
         "performance": found.performance.reason,
+        "estimate": "; ".join(f"{e.role} v{e.version}: {e.reason}" for e in found.estimates),
         "action": f"{action.action}: {action.reason}" if action.reason else action.action,
     }
 
@@ -253,6 +292,7 @@ def _report_row(
         report_uri=report_uri,
         retraining_run_id=None,
         trigger_key=trigger_key,
+        estimate=[json_safe(e.to_dict()) for e in found.estimates],
     )
 
 
@@ -275,9 +315,11 @@ def _action(
     connection: Any, model_cfg: ModelConfig, verdict: str, options: CheckOptions, now: datetime
 ) -> Action:
     """What the check does about its verdict, and why."""
-    if verdict not in (store.DRIFTED, store.DECAYED):
+    if verdict == store.ESTIMATED_DECAY and not model_cfg.drift.retrain_on_estimated_decay:
+        return Action(store.NONE, "early warning only (drift.retrain_on_estimated_decay is off)")
+    if verdict not in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
         return Action(store.NONE)
-    source = DECAY_TRIGGERED if verdict == store.DECAYED else DRIFT_TRIGGERED
+    source = DRIFT_TRIGGERED if verdict == store.DRIFTED else DECAY_TRIGGERED
     if options.dry_run:
         return Action(store.DRY_RUN, f"dry run: would retrain ({source})")
     cooling = cooldown_reason(connection, model_cfg, now)
@@ -327,6 +369,9 @@ def describe(report: store.DriftReportRow) -> str:
     accuracy = (report.performance or {}).get("accuracy")
     if accuracy is not None:
         text += f", accuracy {accuracy:.3f} vs {report.performance['reference_accuracy']:.3f}"
+    champion = (report.estimate or [{}])[0]
+    if champion.get("estimated_accuracy") is not None:
+        text += f", estimated accuracy {champion['estimated_accuracy']:.3f}"
     text += f") -> {report.action}"
     if report.action_reason:
         text += f" ({report.action_reason})"

@@ -159,7 +159,9 @@ class ReferenceProfile:
 
     ``predicted_classes`` and ``confidence`` are present when the profile was built with the
     model's predictions on the reference rows; ``reference_accuracy`` is the model's accuracy
-    there (None when unknown).
+    there (None when unknown). ``importances`` are each feature's share of what moves the
+    model's predictions (``relearn.drift.importance``), the weights of the drift score; a
+    profile written before they existed has None (the score then weighs features equally).
     """
 
     model: str
@@ -169,6 +171,7 @@ class ReferenceProfile:
     predicted_classes: CategoricalProfile | None = None
     confidence: Histogram | None = None
     reference_accuracy: float | None = None
+    importances: dict[str, float] | None = None
     bins: int = DEFAULT_BINS
     sample_size: int = DEFAULT_SAMPLE_SIZE
     seed: int = 0
@@ -188,6 +191,7 @@ class ReferenceProfile:
                 None if self.predicted_classes is None else self.predicted_classes.to_dict()
             ),
             "confidence": None if self.confidence is None else self.confidence.to_dict(),
+            "importances": self.importances,
         }
 
     @classmethod
@@ -205,6 +209,7 @@ class ReferenceProfile:
         predicted_classes = None if predicted is None else CategoricalProfile.from_dict(predicted)
         confidence = data.get("confidence")
         accuracy = data.get("reference_accuracy")
+        importances = data.get("importances")
         return cls(
             model=str(data["model"]),
             rows=int(data["rows"]),
@@ -213,6 +218,9 @@ class ReferenceProfile:
             predicted_classes=predicted_classes,
             confidence=None if confidence is None else Histogram.from_dict(confidence),
             reference_accuracy=None if accuracy is None else float(accuracy),
+            importances=(
+                None if importances is None else {str(k): float(v) for k, v in importances.items()}
+            ),
             bins=int(data["bins"]),
             sample_size=int(data["sample_size"]),
             seed=int(data["seed"]),
@@ -226,6 +234,7 @@ def build_profile(
     predicted_labels: Sequence[str] | np.ndarray | pd.Series | None = None,
     confidences: Sequence[float] | np.ndarray | pd.Series | None = None,
     accuracy: float | None = None,
+    importances: dict[str, float] | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     seed: int = 0,
     bins: int = DEFAULT_BINS,
@@ -247,6 +256,11 @@ def build_profile(
     check_length(confidences, rows, "confidences")
     if accuracy is not None and not 0.0 <= accuracy <= 1.0:
         raise ValueError(f"accuracy must be in [0, 1], got {accuracy}")
+    if importances is not None and set(importances) != set(model_cfg.feature_names):
+        raise ValueError(
+            f"importances name {sorted(importances)}, the model's features are "
+            f"{sorted(model_cfg.feature_names)}"
+        )
 
     jobs: list[Callable[[], NumericProfile | CategoricalProfile]] = []
     for feature in model_cfg.features:
@@ -282,6 +296,7 @@ def build_profile(
         predicted_classes=predicted,
         confidence=confidence,
         reference_accuracy=None if accuracy is None else float(accuracy),
+        importances=None if importances is None else dict(importances),
         bins=bins,
         sample_size=sample_size,
         seed=seed,

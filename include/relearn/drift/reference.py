@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from relearn.drift.importance import permutation_importance
 from relearn.drift.profile import ReferenceProfile, build_profile
 from relearn.registry import registry_client
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     import pandas as pd
 
@@ -36,16 +39,24 @@ def log_profile(
     features: pd.DataFrame,
     probabilities: np.ndarray,
     accuracy: float,
+    *,
+    predict: Callable[[pd.DataFrame], np.ndarray],
 ) -> ReferenceProfile:
-    """Profile ``features`` and the model's predictions on them into the active MLflow run."""
+    """Profile ``features`` and the model's predictions on them into the active MLflow run.
+
+    ``predict`` is the model's ``predict_proba``: the permutation importance of each feature
+    on these rows becomes its weight in the drift score.
+    """
     top = probabilities.argmax(axis=1)
+    seed = model_cfg.training.random_seed
     profile = build_profile(
         features,
         model_cfg,
         predicted_labels=[model_cfg.classes[i] for i in top],
         confidences=probabilities.max(axis=1),
         accuracy=accuracy,
-        seed=model_cfg.training.random_seed,
+        importances=permutation_importance(features, model_cfg, predict, seed=seed),
+        seed=seed,
     )
     mlflow.log_dict(profile.to_dict(), PROFILE_ARTIFACT)
     return profile

@@ -133,7 +133,13 @@ def import_champion(
             context="validation",
         )
         # Drift checks compare production with the rows the model was validated on.
-        log_profile(model_cfg, features, probabilities, metrics["accuracy"])
+        log_profile(
+            model_cfg,
+            features,
+            probabilities,
+            metrics["accuracy"],
+            predict=classifier.predict_proba,
+        )
         info = log_pyfunc_model(classifier, model_cfg)
     version = register_version(
         client,
@@ -292,7 +298,7 @@ def check_inputs(classifier: ImportedSklearnClassifier, reference: pd.DataFrame)
         return
     as_file = np.zeros_like(typed)
     as_file[:, class_positions(classifier.estimator, classifier.classes)] = own
-    if not np.allclose(typed, as_file, atol=1e-6):
+    if not np.allclose(typed, classifier.calibration.apply(as_file), atol=1e-6):
         changed = [c for c in columns if rows[c].dtype != served[c].dtype]
         raise ModelImportError(
             "the estimator answers differently once features take the configured types "

@@ -56,7 +56,9 @@ def evaluate(services: Services, model_cfg: ModelConfig, retraining_run_id: str)
     with artifacts.mlflow_run(services, run.mlflow_run_id):
         _log_decision(metrics, champion_metrics, decision)
         # The holdout is recent traffic the candidate never trained on: its drift reference.
-        log_profile(model_cfg, holdout, probabilities, metrics["accuracy"])
+        log_profile(
+            model_cfg, holdout, probabilities, metrics["accuracy"], predict=candidate.predict_proba
+        )
     results = {"holdout": metrics, "champion_holdout": champion_metrics, "gate": decision.as_dict()}
     analyze_retraining_run(services, model_cfg, run, holdout, truth, probabilities)
     return _record(services, model_cfg, run, results, decision, dry_run=options.dry_run)

@@ -12,8 +12,10 @@ if TYPE_CHECKING:
 
     from psycopg2.extensions import connection as Connection
 
-# Verdicts of a whole check (the drift statistics' own verdicts plus performance decay).
+# Verdicts of a whole check (the drift statistics' own verdicts plus performance decay, seen
+# in outcomes or, while they are late, estimated from confidences).
 STABLE, DRIFTED, DECAYED, INSUFFICIENT_DATA = "stable", "drifted", "decayed", "insufficient_data"
+ESTIMATED_DECAY = "estimated_decay"
 # What the check did about it.
 NONE, RETRAIN, COOLDOWN, DRY_RUN = "none", "retrain", "cooldown", "dry_run"
 
@@ -21,7 +23,7 @@ _NAMESPACE = uuid.UUID("6f0d7c1e-2b54-4f55-9a51-5d0c0e7f4a10")
 _COLUMNS = (
     "id, model_name, model_version, checked_at, window_start, rows, labelled_rows, score, "
     "threshold, verdict, drifted_features, features, prediction, performance, action, "
-    "action_reason, report_uri, retraining_run_id, trigger_key"
+    "action_reason, report_uri, retraining_run_id, trigger_key, estimate"
 )
 
 
@@ -46,6 +48,8 @@ class DriftReportRow:
     report_uri: str | None
     retraining_run_id: uuid.UUID | None
     trigger_key: str
+    # Per checked version: CBPE estimate, realised accuracy and ECE (relearn.drift.estimate).
+    estimate: list[dict[str, Any]] | None = None
 
     @property
     def wants_retraining(self) -> bool:
@@ -80,6 +84,7 @@ def save_report(connection: Connection, report: DriftReportRow) -> DriftReportRo
         "features": json.dumps(report.features),
         "prediction": None if report.prediction is None else json.dumps(report.prediction),
         "performance": None if report.performance is None else json.dumps(report.performance),
+        "estimate": None if report.estimate is None else json.dumps(report.estimate),
         "retraining_run_id": _text(report.retraining_run_id),
     }
     names = [name.strip() for name in _COLUMNS.split(",")]

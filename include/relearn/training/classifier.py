@@ -22,6 +22,7 @@ import pandas as pd
 
 from relearn.config import ModelConfig, ModelKind
 from relearn.evaluation import classification_metrics, label_indices
+from relearn.training.calibration import Calibration, fit_temperature
 from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class TabularClassifier(ABC):
 
     def __init__(self, model_cfg: ModelConfig) -> None:
         self.model_cfg = model_cfg
+        # Applied to every ``predict_proba`` (``relearn.training.calibration``); refitted on
+        # the validation split after each ``fit``.
+        self.calibration = Calibration()
 
     @property
     def classes(self) -> list[str]:
@@ -108,7 +112,33 @@ class TabularClassifier(ABC):
             validation = (feature_frame(val_frame, self.model_cfg), val_labels)
         y = label_indices(labels, self.classes)
         features = feature_frame(frame, self.model_cfg)
-        return self._fit(features, y, validation, epochs=epochs, learning_rate=learning_rate)
+        history = self._fit(features, y, validation, epochs=epochs, learning_rate=learning_rate)
+        if validation is None:
+            self.calibration = Calibration()
+            log.info(
+                "%s: no validation split, probabilities left uncalibrated", self.model_cfg.name
+            )
+        else:
+            self._calibrate(*validation)
+        return history
+
+    def calibrate(self, frame: pd.DataFrame, labels: Sequence[str]) -> Calibration:
+        """Fit the temperature on held-out rows (a model trained elsewhere has no ``fit``
+        here to do it)."""
+        return self._calibrate(feature_frame(frame, self.model_cfg), list(labels))
+
+    def _calibrate(self, features: pd.DataFrame, labels: list[str]) -> Calibration:
+        raw = self._predict_proba(features)
+        self.calibration = fit_temperature(raw, label_indices(labels, self.classes))
+        log.info(
+            "%s: calibrated on %d validation rows: temperature %.3f, ECE %.4f -> %.4f",
+            self.model_cfg.name,
+            self.calibration.rows,
+            self.calibration.temperature,
+            self.calibration.ece_before,
+            self.calibration.ece_after,
+        )
+        return self.calibration
 
     def fit_batches(
         self,
@@ -185,7 +215,7 @@ class TabularClassifier(ABC):
         features = feature_frame(frame, self.model_cfg)
         if features.empty:
             return np.empty((0, len(self.classes)))
-        return self._predict_proba(features)
+        return self.calibration.apply(self._predict_proba(features))
 
     @abstractmethod
     def _fit(
@@ -219,6 +249,7 @@ class TabularClassifier(ABC):
         }
         (directory / META_FILE).write_text(json.dumps(meta, indent=2))
         self._save_artifacts(directory)
+        self.calibration.save(directory)
         log.debug("saved %s classifier %s to %s", self.kind, self.model_cfg.name, directory)
 
     @classmethod
@@ -230,6 +261,7 @@ class TabularClassifier(ABC):
             raise ValueError(f"{directory} holds a {model_cfg.kind} classifier, not {cls.kind}")
         classifier = cls(model_cfg)
         classifier._load_artifacts(directory)
+        classifier.calibration = Calibration.load(directory)
         return classifier
 
 

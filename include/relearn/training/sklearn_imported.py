@@ -78,6 +78,8 @@ class ImportedSklearnClassifier(TabularClassifier):
         kept[model_cfg.label] = sample[model_cfg.label].astype(str).to_numpy()
         label_indices(kept[model_cfg.label].tolist(), classifier.classes)  # known classes only
         classifier.reference_sample = kept
+        # The rows it was validated on are its validation split: calibrate on them.
+        classifier.calibrate(kept, kept[model_cfg.label].tolist())
         return classifier
 
     @property
