@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from relearn.drift.estimate import estimate_versions
 from relearn.monitoring.score import (
     USUAL_DAYS,
     ABFact,
@@ -65,6 +66,10 @@ def _load_error(services: Services, model_name: str, version: str) -> str | None
     except Exception as error:  # any failure to load is the finding itself
         return f"{type(error).__name__}: {str(error)[:300]}"
     return None
+
+
+def _rounded(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def usual_volume(history: list[int]) -> float | None:
@@ -125,6 +130,14 @@ def check_model_health(
     if champion is not None and "relearn.reference_accuracy" in champion.tags:
         reference = float(champion.tags["relearn.reference_accuracy"])
     load_error = _load_error(services, name, version) if version else None
+    # Label-free accuracy (CBPE) beside the realised one: outcomes may be days late.
+    estimates = (
+        estimate_versions(
+            services, model_cfg, now=now, window_hours=max(1, round(window.total_seconds() / 3600))
+        )
+        if version
+        else []
+    )
     with transaction(services.database_url) as connection:
         stats = window_stats(connection, model_cfg, version, since=since, until=now)
         counts = monitoring.traffic_by_day(
@@ -178,6 +191,7 @@ def check_model_health(
             "reference_accuracy": reference,
             "load_error": load_error,
             "traffic_by_day": counts,
+            "estimates": [estimate.to_dict() for estimate in estimates],
         }
         save_check(connection, row, details)
     log.info(
@@ -190,4 +204,16 @@ def check_model_health(
         result.latency_score,
         "".join(f"\n  - {i.issue} -> {i.recommendation}" for i in result.issues),
     )
+    for estimate in estimates:
+        log.info(
+            "%s %s v%s: estimated accuracy %s on %d rows, realised %s on %d labelled%s",
+            name,
+            estimate.role,
+            estimate.version,
+            _rounded(estimate.estimated_accuracy),
+            estimate.rows,
+            _rounded(estimate.realised_accuracy),
+            estimate.labelled_rows,
+            f" ({estimate.reason})" if estimate.reason else "",
+        )
     return HealthReport(name, now, version, observations, result, stats)

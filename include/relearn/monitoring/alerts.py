@@ -4,7 +4,8 @@ Evaluated by the ``model_health`` DAG right after its checks (task ``alerts``), 
 the DAG run's data interval ``[since, until)``:
 
 - ``health_low``: the run's health check scored below 0.8 (critical when ``unhealthy``);
-- ``drift``: a drift check of the interval found ``drifted`` or ``decayed``;
+- ``drift``: a drift check of the interval found ``drifted``, ``decayed`` or
+  ``estimated_decay`` (confidences say accuracy fell while outcomes are not in yet);
 - ``retraining_failed``: a retraining run failed in the interval;
 - ``rollback``: an A/B test was rolled back, or the champion moved back to an older version;
 - ``request_stuck``: a retraining request is still ``processing`` past its lease.

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from relearn.registry import CHAMPION, alias_version, registry_client
+from relearn.store import drift_reports
 from relearn.store import metrics as store
 from relearn.store.db import transaction
 from relearn.store.health import HealthCheckRow, latest_checks
@@ -32,7 +33,13 @@ log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HEALTH_STATUSES = ("healthy", "degraded", "unhealthy")
-DRIFT_VERDICTS = ("stable", "drifted", "decayed", "insufficient_data")
+DRIFT_VERDICTS = (
+    drift_reports.STABLE,
+    drift_reports.DRIFTED,
+    drift_reports.DECAYED,
+    drift_reports.ESTIMATED_DECAY,
+    drift_reports.INSUFFICIENT_DATA,
+)
 REGISTRY_TIMEOUT_S = 3.0
 
 

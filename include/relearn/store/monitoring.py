@@ -149,12 +149,12 @@ class Event:
 def drift_events(
     connection: Connection, model_name: str, *, since: datetime, until: datetime
 ) -> list[Event]:
-    """Drift checks of ``[since, until)`` that found drift or decay."""
+    """Drift checks of ``[since, until)`` that found drift or decay (realised or estimated)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT 'drift_report:' || id, checked_at, verdict, score, action FROM drift_reports"
             " WHERE model_name = %s AND checked_at >= %s AND checked_at < %s"
-            " AND verdict IN ('drifted', 'decayed') ORDER BY checked_at",
+            " AND verdict IN ('drifted', 'decayed', 'estimated_decay') ORDER BY checked_at",
             (model_name, since, until),
         )
         return [
