@@ -219,10 +219,20 @@ def _table_state(url: str) -> dict[str, Any]:
     return {"size_mb": size / 2**20, "dead": dead, "live": live}
 
 
+def _p99(observed: _Observed) -> float:
+    latencies = sorted(observed.writer["latencies"])
+    return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+
+
+def _wait_share(observed: _Observed) -> float:
+    samples, waiting = observed.writer["lock_samples"]
+    return waiting / max(samples, 1)
+
+
 def _report(name: str, rows: int, observed: _Observed, state: dict, extra: str = "") -> None:
     latencies = sorted(observed.writer["latencies"])
     samples, waiting = observed.writer["lock_samples"]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    p99 = _p99(observed)
     print(
         f"{name:<10} {observed.seconds:8.1f} s  {rows / observed.seconds:10,.0f} rows/s  "
         f"writer: {len(latencies):6,} inserts, p50 {statistics.median(latencies) * 1e3:6.1f} ms, "
@@ -293,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
         f"({args.rows / float(delete_seconds):,.0f} rows/s); archived {result.archived:,} rows",
     )
     _report("baseline", args.rows, baseline, baseline_state, "  (one DELETE, no archive)")
+    # The machine is shared: absolute figures drift with its load, ratios to the baseline
+    # measured in the same run much less.
+    print(
+        f"ratios vs the baseline: time x{retention.seconds / baseline.seconds:.1f} "
+        f"(read back + verify + delete alone x{float(delete_seconds) / baseline.seconds:.1f}), "
+        f"writer p99 x{_p99(retention) / _p99(baseline):.2f}, "
+        f"lock-wait share {_wait_share(retention):.2%} vs {_wait_share(baseline):.2%}"
+    )
     return 0
 
 
