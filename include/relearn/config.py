@@ -220,8 +220,18 @@ class RetentionConfig(_Strict):
     health_check_days: PositiveInt = 30
     # Drift reports are the lineage of drift-triggered retrainings: kept longer.
     drift_report_days: PositiveInt = 180
+    # Usage events (clicks, conversions a service reports): as long as the log they go with.
+    usage_event_days: PositiveInt = 90
     # Rows deleted per transaction (short transactions: no long locks, vacuum keeps up).
     batch_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
+
+
+class RegistryConfig(_Strict):
+    """The model's registered versions (``relearn.registry``)."""
+
+    # Versions without an alias whose artifacts stay; older ones are archived by the
+    # retention DAG (a version with an alias, under test or in a retraining always stays).
+    keep_versions: PositiveInt = 5
 
 
 class ModelConfig(_Strict):
@@ -242,6 +252,7 @@ class ModelConfig(_Strict):
     # none and is bootstrapped from its own data (`relearn bootstrap --dataset FILE`).
     simulation: SimulationConfig | None = None
     retention: RetentionConfig = RetentionConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:

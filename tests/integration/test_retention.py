@@ -222,7 +222,9 @@ def test_an_archive_that_does_not_match_its_record_deletes_nothing(services, mod
     assert log_ids(services.database_url, model.name) == set(ids)
 
 
-def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(services, model):
+def test_quarantine_health_checks_drift_reports_and_usage_events_follow_their_own_retention(
+    services, model
+):
     rc = model.retention
     with transaction(services.database_url) as connection, connection.cursor() as cursor:
         for age in (rc.health_check_days + 1, rc.health_check_days - 1):
@@ -243,6 +245,12 @@ def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(s
                     NOW - timedelta(days=age, hours=24),
                     f"d{age}",
                 ),
+            )
+        for age in (rc.usage_event_days + 1, rc.usage_event_days - 1):
+            cursor.execute(
+                "INSERT INTO usage_events (model_name, event_type, unit_id, occurred_at) "
+                "VALUES (%s, 'click', %s, %s)",
+                (model.name, f"e{age}", NOW - timedelta(days=age)),
             )
         for status in ("completed", "running"):
             run_id = uuid.uuid4()
@@ -266,7 +274,12 @@ def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(s
 
     result = expire_model(services, model, now=NOW, trigger_key="others")
 
-    assert result.other == {"prediction_quarantine": 1, "health_checks": 1, "drift_reports": 1}
+    assert result.other == {
+        "prediction_quarantine": 1,
+        "health_checks": 1,
+        "drift_reports": 1,
+        "usage_events": 1,
+    }
     with transaction(services.database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT r.status, q.prediction_id FROM prediction_quarantine q "
@@ -282,6 +295,8 @@ def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(s
         ]
         cursor.execute("SELECT trigger_key FROM health_checks WHERE model_name = %s", (model.name,))
         assert cursor.fetchall() == [(f"h{rc.health_check_days - 1}",)]
+        cursor.execute("SELECT unit_id FROM usage_events WHERE model_name = %s", (model.name,))
+        assert cursor.fetchall() == [(f"e{rc.usage_event_days - 1}",)]
 
 
 def test_days_are_utc_days_whatever_the_session_zone(services, model, monkeypatch, tmp_path):

@@ -231,7 +231,11 @@ def delete_archived(
             "AS a(prediction_id, digest) "
             # = ANY: the rows are found through the primary key, never by scanning the model.
             "WHERE p.prediction_id = ANY(%(ids)s::uuid[]) AND p.prediction_id = a.prediction_id "
-            f"AND p.model_name = %(model)s AND {still_old} AND {ROW_DIGEST} = a.digest",
+            f"AND p.model_name = %(model)s AND {still_old} "
+            # IS TRUE: a join filter, so each row's digest is computed once (as a hash key it
+            # was computed twice, ~20 % of a batch); it stays in the statement's WHERE, so a
+            # row updated meanwhile is re-checked on its new version and kept.
+            f"AND ({ROW_DIGEST} = a.digest) IS TRUE",
             {"ids": ids, "digests": digests, "model": model_name, "before": before},
         )
         return cursor.rowcount
@@ -255,7 +259,8 @@ def finish_archive(connection: Connection, archive_id: uuid.UUID) -> None:
 
 
 # Other tables: (table, the model's rows older than %(before)s). A running retraining's
-# quarantine rows stay however old.
+# quarantine rows stay however old. Feedback has no age of its own: it is archived inside
+# its prediction's row and deleted with it (ON DELETE CASCADE).
 _EXPIRING = {
     "prediction_quarantine": (
         "quarantined_at < %(before)s AND retraining_run_id IN (SELECT id FROM "
@@ -263,6 +268,7 @@ _EXPIRING = {
     ),
     "health_checks": "model_name = %(model)s AND checked_at < %(before)s",
     "drift_reports": "model_name = %(model)s AND checked_at < %(before)s",
+    "usage_events": "model_name = %(model)s AND occurred_at < %(before)s",
 }
 EXPIRING_TABLES = tuple(_EXPIRING)
 
@@ -299,3 +305,22 @@ def vacuum_log(connection: Connection) -> None:
     """Make the deleted rows' space reusable now (``connection`` must be in autocommit)."""
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) prediction_log")
+
+
+def versions_in_use(connection: Connection, model_name: str) -> dict[str, str]:
+    """``{version: why}`` for the model's versions a live A/B test compares or an in-flight
+    retraining run started from or registered: their files must stay."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT version, why FROM ("
+            " SELECT unnest(ARRAY[champion_version, challenger_version]) AS version,"
+            "  'A/B test ' || id || ' (' || status || ')' AS why FROM ab_tests"
+            "  WHERE model_name = %(model)s AND status IN ('pending', 'running', 'paused')"
+            " UNION ALL"
+            " SELECT unnest(ARRAY[params ->> 'champion_version', model_version]),"
+            "  'retraining run ' || id || ' (' || status || ')' FROM model_retraining_runs"
+            "  WHERE model_name = %(model)s AND status IN ('pending', 'running')"
+            ") used WHERE version IS NOT NULL",
+            {"model": model_name},
+        )
+        return {str(version): why for version, why in cursor.fetchall()}
