@@ -151,6 +151,12 @@ def test_rollback_to_best_picks_by_recorded_holdout_f1_and_says_why(services, mo
         and "most recent earlier version with holdout F1 0.850 >= 0.65" in bar.reason
     )
 
+    # A lower bar: the most recent earlier one is v4 (0.60), not the best.
+    client.set_registered_model_alias(name, CHAMPION, "6")
+    assert (
+        rollback_champion(services, model, to="best", min_f1=0.55, by="o", reason="p").version
+        == "4"
+    )
     with pytest.raises(DeployError, match="lower --min-f1"):
         rollback_champion(services, model, to="best", min_f1=0.95, by="oncall", reason="x")
     with pytest.raises(DeployError, match="applies to a rollback to 'best' only"):
@@ -193,3 +199,39 @@ def test_the_first_champion_is_in_the_alias_history(services, model_cfg, champio
         "bootstrap",
     )
     assert first.reason.startswith("bootstrap v1 from ")
+
+
+def test_deploy_operator_and_the_trigger_form_roll_back_to_best(
+    services, model, tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from relearn_airflow.operators.abtest import ROLLBACK_CHAMPION, ABTestOperator
+    from relearn_airflow.operators.retraining import MLflowDeployOperator
+
+    name, uri = model.name, services.tracking_uri
+    for f1 in (0.91, 0.70, 0.84, 0.95):
+        add_version(uri, name, f1, tmp_path)
+    client = registry_client(uri)
+    client.set_registered_model_alias(name, CHAMPION, "4")
+    data = yaml.safe_load((ROOT / "relearn.yaml").read_text())
+    data["models"][0]["name"] = name
+    (tmp_path / "relearn.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("RELEARN_CONFIG", str(tmp_path / "relearn.yaml"))
+
+    operator = MLflowDeployOperator(
+        task_id="rollback", model_name=name, action="rollback", version="best", min_f1="0.8"
+    )
+    assert operator.execute({})["version"] == "3"  # the most recent earlier one >= 0.8
+
+    client.set_registered_model_alias(name, CHAMPION, "4")
+    form = {"action": ROLLBACK_CHAMPION, "rollback_to": "best", "min_f1": None}
+    run = SimpleNamespace(dag_id="ab_promotion", run_id="manual__1")
+    decided = ABTestOperator(task_id="decide", model_name=name).execute(
+        {"params": form, "dag_run": run}
+    )
+    assert decided["version"] == "1"  # the best earlier one
+    with transaction(services.database_url) as connection:
+        last = history(connection, name, CHAMPION)[-1]
+    assert last.changed_by == "airflow:ab_promotion"
+    assert last.reason.startswith("trigger form of manual__1; rollback to v1: the best")
