@@ -58,7 +58,9 @@ class RetentionOperator(RelearnModelOperator):
             "model": self.model_name,
             "dry_run": result.dry_run,
             "cutoff": result.cutoff.isoformat(),
-            "days": len(result.days),
+            "days": sum(day.day is not None for day in result.days),
+            # rows whose predicted_at no UTC day can hold (archived apart, then deleted)
+            "unplaceable": sum(day.rows for day in result.days if day.day is None),
             "archived": result.archived,
             "deleted": result.deleted,
             "kept": sum(day.kept for day in result.days),
