@@ -29,14 +29,15 @@ class Rollback:
     reason: str  # as written in the alias history
 
 
-def rollback_reason(
+def rollback_target(
     services: Services, name: str, to: str, min_f1: float | None
-) -> tuple[str | None, str]:
-    """(the version to roll back to, None for the last known good; why)."""
+) -> tuple[str | None, str | None]:
+    """(the version to roll back to, None for the last known good; why it was chosen, None
+    when the caller named it)."""
     if min_f1 is not None and to != BEST:
         raise DeployError(f"a minimum F1 applies to a rollback to '{BEST}' only, not to '{to}'")
     if to == PREVIOUS:
-        return None, "rollback to the last known good (previous_champion)"
+        return None, None
     if to == BEST:
         client = registry_client(services.tracking_uri)
         champion = aliases(client, name).get(CHAMPION)
@@ -53,7 +54,7 @@ def rollback_reason(
         return choice.version, choice.reason
     if not to.isdigit():
         raise DeployError(f"roll back to '{PREVIOUS}', '{BEST}' or a version number, not {to!r}")
-    return to, f"rollback to v{to}"
+    return to, None
 
 
 def rollback_champion(
@@ -68,9 +69,9 @@ def rollback_champion(
     """``champion`` back to ``to`` (``previous``, ``best`` or a version number) now.
 
     ``best``: with ``min_f1`` the most recent earlier version whose recorded holdout F1 meets
-    it, else the best earlier one. The history's reason is ``reason`` plus the choice's.
+    it, else the best earlier one. The history's reason is ``reason``, plus why for ``best``.
     """
-    version, why = rollback_reason(services, model_cfg.name, str(to).strip(), min_f1)
-    full = f"{reason}; {why}"
+    version, why = rollback_target(services, model_cfg.name, str(to).strip(), min_f1)
+    full = reason if why is None else f"{reason}; {why}"
     done = set_champion(services, model_cfg, version=version, rollback=True, by=by, reason=full)
     return Rollback(model_cfg.name, done, full)
