@@ -20,7 +20,8 @@ Asset), for each configured model (or the one chosen in the trigger form):
    Actions) while these hourly checks go on.
 
 "Now" is the run's data interval end. Params: `model`, `action` (check, expand, pause, resume,
-rollback, promote), `traffic` (for expand). Thresholds: `abtest` in `relearn.yaml`.
+rollback, promote; or rollback_champion: `champion` back to `rollback_to` = previous, best or a
+version, `min_f1` with best), `traffic` (for expand). Thresholds: `abtest` in `relearn.yaml`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task_group
 
 from relearn_airflow.limits import Limit, timeout
-from relearn_airflow.operators.abtest import ABTestOperator
+from relearn_airflow.operators.abtest import ROLLBACK_CHAMPION, ABTestOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import CHALLENGER_ASSET, models_for_action, request_approval
 
@@ -53,7 +54,7 @@ from relearn_airflow.tasks import CHALLENGER_ASSET, models_for_action, request_a
         "model": model_param(),
         "action": Param(
             "check",
-            enum=["check", "expand", "pause", "resume", "rollback", "promote"],
+            enum=["check", "expand", "pause", "resume", "rollback", "promote", ROLLBACK_CHAMPION],
             description="check: the policy decides; anything else overrides it for the one "
             "model named in 'model'",
         ),
@@ -63,6 +64,20 @@ from relearn_airflow.tasks import CHALLENGER_ASSET, models_for_action, request_a
             minimum=1,
             maximum=100,
             description="Challenger share in % for expand (empty: the next stage)",
+        ),
+        "rollback_to": Param(
+            "previous",
+            type="string",
+            description="For rollback_champion: previous (the last known good), best (the "
+            "earlier version with the best recorded holdout F1) or a version number",
+        ),
+        "min_f1": Param(
+            None,
+            type=["null", "number"],
+            minimum=0,
+            maximum=1,
+            description="For rollback_champion with best: the most recent earlier version "
+            "whose holdout F1 is at least this",
         ),
     },
 )

@@ -13,9 +13,17 @@ log keeps the last `retention.days` (default 90, per model in `relearn.yaml`):
    primary key, and only rows whose content still matches the archive (a late outcome or new
    feedback keeps the row for the next run's archive); the table is vacuumed afterwards.
 
-Rows inside the window of a running retraining are never touched. Quarantined rows, health
-checks and drift reports expire after `quarantine_days`, `health_check_days` and
-`drift_report_days`. A retried task exports nothing twice: it resumes the recorded archives.
+Rows inside the window of a running retraining are never touched. Rows whose `predicted_at`
+no UTC day can hold (`-infinity`, `infinity`, BC, after 9999) go the same way as one more
+bucket, `prediction_archive/unplaceable/`. Quarantined rows, health checks, drift reports and
+usage events expire after `quarantine_days`, `health_check_days`, `drift_report_days` and
+`usage_event_days`; feedback goes (archived) with its prediction. A retried task exports
+nothing twice: it resumes the recorded archives.
+
+**versions** (beside it): the model files of registered versions older than the last
+`registry.keep_versions` (default 5) without an alias are deleted and the version tagged
+`relearn.archived`; a version with an alias, under a live A/B test or used by an in-flight
+retraining always stays.
 
 Params: `model` (empty = every configured model), `dry_run` (only report what would go).
 """
@@ -26,7 +34,7 @@ import pendulum
 from airflow.sdk import Param, dag
 
 from relearn_airflow.limits import Limit, timeout
-from relearn_airflow.operators.retention import RetentionOperator
+from relearn_airflow.operators.retention import RetentionOperator, VersionRetentionOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import configured_models
 
@@ -51,7 +59,9 @@ from relearn_airflow.tasks import configured_models
     },
 )
 def retention() -> None:
-    RetentionOperator.partial(task_id="expire").expand(model_name=configured_models())
+    models = configured_models()
+    RetentionOperator.partial(task_id="expire").expand(model_name=models)
+    VersionRetentionOperator.partial(task_id="versions").expand(model_name=models)
 
 
 retention()

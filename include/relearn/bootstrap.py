@@ -20,6 +20,7 @@ import mlflow
 import mlflow.data
 import pandas as pd
 
+from relearn.abtest.aliases import set_first_champion
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.onboarding.dataset import read_sample
@@ -135,7 +136,7 @@ def existing_champion(services: Services, model_cfg: ModelConfig) -> BootstrapRe
     if orphan:
         version = str(min(int(v.version) for v in orphan))
         log.info("finishing an interrupted bootstrap: aliasing %s v%s as champion", name, version)
-        client.set_registered_model_alias(name, CHAMPION, version)
+        set_first_champion(services, name, version, reason="bootstrap v1 (interrupted, finished)")
         return BootstrapResult(name, version, created=False, metrics={})
     return None
 
@@ -223,7 +224,12 @@ def _register(
     client.set_model_version_tag(
         name, version, "relearn.dataset_digest", reference.digest or dataset.digest
     )
-    client.set_registered_model_alias(name, CHAMPION, version)
+    set_first_champion(
+        services,
+        name,
+        version,
+        reason=f"bootstrap v1 from {reference.source}: holdout F1 {metrics['f1_macro']:.3f}",
+    )
     log.info(
         "registered %s v%s (run %s) as champion: accuracy %.3f, F1 %.3f",
         name,

@@ -226,6 +226,8 @@ class RetentionConfig(_Strict):
     health_check_days: PositiveInt = 30
     # Drift reports are the lineage of drift-triggered retrainings: kept longer.
     drift_report_days: PositiveInt = 180
+    # Usage events (clicks, conversions a service reports): as long as the log they go with.
+    usage_event_days: PositiveInt = 90
     # Rows deleted per transaction (short transactions: no long locks, vacuum keeps up).
     batch_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
 
@@ -237,6 +239,14 @@ class HealthConfig(_Strict):
     latency_budget_ms: Annotated[float, Field(gt=0)] = 250.0
     # No second alert of one kind for a model within this many hours of the last one.
     alert_cooldown_hours: Annotated[float, Field(ge=0)] = 6.0
+
+
+class RegistryConfig(_Strict):
+    """The model's registered versions (``relearn.registry``)."""
+
+    # Versions without an alias whose artifacts stay; older ones are archived by the
+    # retention DAG (a version with an alias, under test or in a retraining always stays).
+    keep_versions: PositiveInt = 5
 
 
 class ModelConfig(_Strict):
@@ -258,6 +268,7 @@ class ModelConfig(_Strict):
     simulation: SimulationConfig | None = None
     retention: RetentionConfig = RetentionConfig()
     health: HealthConfig = HealthConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:

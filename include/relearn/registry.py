@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import mlflow.artifacts
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# On a version whose model files retention removed (when, why): listed, never served again.
+ARCHIVED_TAG = "relearn.archived"
+# The holdout macro-F1 each way of making a version records in its MLflow run: bootstrap and
+# retraining measure it on their holdout, an import on the reference rows it was given.
+_F1_METRICS = ("holdout_f1_macro", "reference_f1_macro")
 
 
 def registry_client(tracking_uri: str) -> MlflowClient:
@@ -57,6 +63,51 @@ def list_versions(client: MlflowClient, name: str) -> list[dict[str, Any]]:
         }
         for v in sorted(versions, key=lambda v: int(v.version))
     ]
+
+
+def recorded_f1(client: MlflowClient, run_id: str | None) -> float | None:
+    """The holdout macro-F1 recorded for a version (by its MLflow run); None when none was."""
+    if not run_id:
+        return None
+    try:
+        metrics = client.get_run(run_id).data.metrics
+    except MlflowException:
+        return None
+    return next((metrics[key] for key in _F1_METRICS if key in metrics), None)
+
+
+@dataclass(frozen=True)
+class RollbackChoice:
+    version: str
+    f1: float
+    reason: str  # why this version, for the alias history
+
+
+def rollback_choice(
+    client: MlflowClient, name: str, *, before: int | None, min_f1: float | None
+) -> RollbackChoice | None:
+    """The version to roll back to by recorded holdout F1, among the versions before
+    ``before`` (the champion; None: all) that still have their files.
+
+    With ``min_f1``: the most recent one meeting the bar; without: the best (the most recent
+    of equals). None when no version qualifies.
+    """
+    scored = []
+    for version in list_versions(client, name):
+        if (before is not None and version["version"] >= before) or ARCHIVED_TAG in version["tags"]:
+            continue
+        f1 = recorded_f1(client, version["run_id"])
+        if f1 is not None and (min_f1 is None or f1 >= min_f1):
+            scored.append((version["version"], f1))
+    if not scored:
+        return None
+    if min_f1 is None:
+        number, f1 = max(scored, key=lambda item: (item[1], item[0]))
+        why = f"the best recorded holdout F1 ({f1:.3f}) of the earlier versions"
+    else:
+        number, f1 = max(scored)
+        why = f"the most recent earlier version with holdout F1 {f1:.3f} >= {min_f1:g}"
+    return RollbackChoice(str(number), f1, f"rollback to v{number}: {why}")
 
 
 def tagged_run(

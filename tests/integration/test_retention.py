@@ -222,7 +222,9 @@ def test_an_archive_that_does_not_match_its_record_deletes_nothing(services, mod
     assert log_ids(services.database_url, model.name) == set(ids)
 
 
-def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(services, model):
+def test_quarantine_health_checks_drift_reports_and_usage_events_follow_their_own_retention(
+    services, model
+):
     rc = model.retention
     with transaction(services.database_url) as connection, connection.cursor() as cursor:
         for age in (rc.health_check_days + 1, rc.health_check_days - 1):
@@ -243,6 +245,12 @@ def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(s
                     NOW - timedelta(days=age, hours=24),
                     f"d{age}",
                 ),
+            )
+        for age in (rc.usage_event_days + 1, rc.usage_event_days - 1):
+            cursor.execute(
+                "INSERT INTO usage_events (model_name, event_type, unit_id, occurred_at) "
+                "VALUES (%s, 'click', %s, %s)",
+                (model.name, f"e{age}", NOW - timedelta(days=age)),
             )
         for status in ("completed", "running"):
             run_id = uuid.uuid4()
@@ -266,7 +274,12 @@ def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(s
 
     result = expire_model(services, model, now=NOW, trigger_key="others")
 
-    assert result.other == {"prediction_quarantine": 1, "health_checks": 1, "drift_reports": 1}
+    assert result.other == {
+        "prediction_quarantine": 1,
+        "health_checks": 1,
+        "drift_reports": 1,
+        "usage_events": 1,
+    }
     with transaction(services.database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT r.status, q.prediction_id FROM prediction_quarantine q "
@@ -282,6 +295,8 @@ def test_quarantine_health_checks_and_drift_reports_follow_their_own_retention(s
         ]
         cursor.execute("SELECT trigger_key FROM health_checks WHERE model_name = %s", (model.name,))
         assert cursor.fetchall() == [(f"h{rc.health_check_days - 1}",)]
+        cursor.execute("SELECT unit_id FROM usage_events WHERE model_name = %s", (model.name,))
+        assert cursor.fetchall() == [(f"e{rc.usage_event_days - 1}",)]
 
 
 def test_days_are_utc_days_whatever_the_session_zone(services, model, monkeypatch, tmp_path):
@@ -299,3 +314,57 @@ def test_days_are_utc_days_whatever_the_session_zone(services, model, monkeypatc
     assert archive.day == early.date()
     row = pq.read_table(download(services, archive, tmp_path)).to_pylist()[0]
     assert row["predicted_at"] == early.strftime("%Y-%m-%d %H:%M:%S+00")
+
+
+# Values Postgres accepts for a timestamptz that no UTC day (no Python date) can hold.
+UNPLACEABLE = ("-infinity", "infinity", "4713-01-01 00:00:00+00 BC", "294276-12-31 23:59:59+00")
+
+
+def insert_raw_times(url: str, model_name: str, times: tuple[str, ...]) -> list[str]:
+    """Rows as another team's service may write them: any timestamp text Postgres accepts."""
+    ids = [str(uuid.uuid4()) for _ in times]
+    with transaction(url) as connection, connection.cursor() as cursor:
+        for pid, at in zip(ids, times, strict=True):
+            cursor.execute(
+                "INSERT INTO prediction_log (prediction_id, model_name, model_version, "
+                "predicted_at, features, predicted_label, confidence, outcome_at) "
+                "VALUES (%s, %s, '1', %s::timestamptz, '{}', 'no', 0.5, %s::timestamptz)",
+                (pid, model_name, at, at),
+            )
+    return ids
+
+
+@pytest.mark.timeout(180)  # the old loop could spin forever: fail instead of hanging
+def test_timestamps_no_day_can_hold_are_archived_apart_and_the_run_ends(services, model, tmp_path):
+    hostile = insert_raw_times(services.database_url, model.name, UNPLACEABLE)
+    (old,) = insert_predictions(services.database_url, model.name, [NOW - timedelta(days=100)])
+    (recent,) = insert_predictions(services.database_url, model.name, [NOW - timedelta(days=1)])
+
+    result = expire_model(services, model, now=NOW, trigger_key="hostile")
+
+    assert log_ids(services.database_url, model.name) == {recent}
+    assert [(d.day, d.rows, d.deleted) for d in result.days] == [
+        ((NOW - timedelta(days=100)).date(), 1, 1),
+        (None, 4, 4),  # the explicit bucket of rows no day can hold
+    ]
+    with transaction(services.database_url) as connection:
+        bucket = store.archives(connection, model.name, None)
+    assert [(a.part, a.row_count, a.status) for a in bucket] == [(0, 4, "deleted")]
+    path = download(services, bucket[0], tmp_path)
+    assert "prediction_archive/unplaceable/" in bucket[0].artifact_uri
+    rows = {r["prediction_id"]: r for r in pq.read_table(path).to_pylist()}
+    assert set(rows) == set(hostile) and old not in rows
+    assert sorted(r["predicted_at"] for r in rows.values()) == sorted(UNPLACEABLE)
+
+    again = expire_model(services, model, now=NOW, trigger_key="hostile-again")
+    assert (again.archived, again.deleted, again.days) == (0, 0, ())
+
+
+def test_rows_no_day_can_hold_are_counted_by_a_dry_run(services, model):
+    # A BC day alone used to fail the task (Python has no year before 1).
+    ids = insert_raw_times(services.database_url, model.name, UNPLACEABLE[1:3])
+
+    result = expire_model(services, model, now=NOW, trigger_key="dry", dry_run=True)
+
+    assert [(d.day, d.status, d.rows) for d in result.days] == [(None, DayStatus.WOULD_EXPIRE, 2)]
+    assert log_ids(services.database_url, model.name) == set(ids)

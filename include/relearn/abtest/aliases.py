@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mlflow.exceptions import MlflowException
 
 from relearn.abtest import DeployError
-from relearn.registry import aliases, registry_client
+from relearn.registry import ARCHIVED_TAG, CHAMPION, aliases, registry_client
 from relearn.services import utcnow
 from relearn.store import abtests
 from relearn.store import aliases as alias_store
@@ -61,11 +61,16 @@ def locked(function: Callable[..., Result]) -> Callable[..., Result]:
 
 
 def require_version(client: MlflowClient, name: str, version: str) -> None:
-    """A DeployError unless the registry has ``version`` of the model."""
+    """A DeployError unless the registry has ``version`` of the model with its files."""
     try:
-        client.get_model_version(name, version)
+        found = client.get_model_version(name, version)
     except MlflowException as error:
         raise DeployError(f"{name} has no version {version!r} in the registry") from error
+    if ARCHIVED_TAG in found.tags:
+        raise DeployError(
+            f"{name} v{version} was archived ({found.tags[ARCHIVED_TAG]}): its files are gone; "
+            f"pick a kept version from `relearn registry list --model {name}`"
+        )
 
 
 def _apply_move(client: MlflowClient, move: alias_store.AliasMove) -> None:
@@ -169,3 +174,9 @@ def move_aliases(
             item["version"],
             reason,
         )
+
+
+def set_first_champion(services: Services, model_name: str, version: str, *, reason: str) -> None:
+    """A model's first ``champion`` (bootstrap from its world or a dataset, or an import) is a
+    move like every other, so the model's alias history starts with it."""
+    move_aliases(services, model_name, [(CHAMPION, version)], reason=reason, changed_by="bootstrap")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from relearn.abtest import DeployError
 from relearn.abtest.champion import set_alias, set_champion
 from relearn.abtest.deploy import check_test, start_test
+from relearn.abtest.rollback import rollback_champion
 from relearn.config import load_config
 from relearn.registry import list_versions, registry_client
 from relearn.services import NoChampionError, Services, utcnow
@@ -104,14 +105,19 @@ def run_registry(args: argparse.Namespace) -> int:
             set_alias(services, name, args.alias, version, by=args.by, reason=args.reason)
             _print({"model": name, "alias": args.alias, "version": version})
             return 0
-        rollback = command == "rollback"
+        if command == "rollback":
+            done = rollback_champion(
+                services,
+                model_cfg,
+                to=args.to_version or args.to,
+                min_f1=args.min_f1,
+                by=args.by,
+                reason=args.reason,
+            )
+            _print({"model": name, "champion": done.version, "reason": done.reason})
+            return 0
         version = set_champion(
-            services,
-            model_cfg,
-            version=args.to_version if rollback else args.version,
-            rollback=rollback,
-            by=args.by,
-            reason=args.reason,
+            services, model_cfg, version=args.version, by=args.by, reason=args.reason
         )
     except DeployError as error:
         return _refused(error)

@@ -29,6 +29,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
+from relearn.abtest.aliases import set_first_champion
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics, label_indices
 from relearn.registry import (
@@ -96,7 +97,9 @@ def import_champion(
         return ImportResult(name, str(champion.version), False, source_uri, {})
     if imported is not None:
         log.info("finishing an interrupted import: aliasing %s v%s as champion", name, imported)
-        client.set_registered_model_alias(name, CHAMPION, imported)
+        set_first_champion(
+            services, name, imported, reason=f"import of {source_uri} (interrupted, finished)"
+        )
         return ImportResult(name, imported, False, source_uri, {})
 
     reference = read_reference(reference_path, model_cfg)
@@ -154,7 +157,12 @@ def import_champion(
             "relearn.dataset_digest": digest,
         },
     )
-    client.set_registered_model_alias(name, CHAMPION, version)
+    set_first_champion(
+        services,
+        name,
+        version,
+        reason=f"import of {source_uri}: reference F1 {metrics['f1_macro']:.3f}",
+    )
     log.info(
         "imported %s as %s v%s (run %s), champion: reference accuracy %.3f, F1 %.3f",
         source_uri,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from relearn.registry import registry_client, tagged_run
@@ -39,8 +40,12 @@ class ArchiveError(RuntimeError):
     """An archive file is missing or does not match its record: nothing of it is deleted."""
 
 
-def artifact_path(day: date, part: int) -> str:
-    return f"prediction_archive/{day.isoformat()}/part-{part:04d}.parquet"
+UNPLACEABLE = "unplaceable"  # the folder of rows whose predicted_at no UTC day can hold
+
+
+def artifact_path(day: date | None, part: int) -> str:
+    folder = UNPLACEABLE if day is None else day.isoformat()
+    return f"prediction_archive/{folder}/part-{part:04d}.parquet"
 
 
 def retention_run(services: Services, model_name: str) -> str:
@@ -64,31 +69,46 @@ def _schema(columns: list[tuple[str, str]]) -> pa.Schema:
     return pa.schema([*fields, *extra])
 
 
-def write_day(
-    services: Services, model_name: str, day: date, path: Path, *, batch_size: int
-) -> tuple[int, str]:
-    """Export the model's rows of ``day`` (one snapshot) to ``path``: (row count, digest)."""
-    rows, digest = 0, hashlib.sha256()
+def _csv_reader(path: Path, schema: pa.Schema) -> pacsv.CSVStreamingReader:
+    """Postgres' CSV as typed batches: an unquoted empty field is NULL, everything else (also
+    "", "NA" or "null") is the value it spells; booleans are t/f."""
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=schema.names),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in schema},
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    )
+
+
+def _lines(values: list[str]) -> bytes:
+    """Row digests as the archive digest hashes them: one line each."""
+    return "".join(f"{value}\n" for value in values).encode()
+
+
+def write_day(services: Services, model_name: str, day: date | None, path: Path) -> tuple[int, str]:
+    """Export the model's rows of ``day`` (``None``: its unplaceable bucket), in one snapshot,
+    to ``path``: (row count, digest). Postgres writes CSV next to it (``COPY``); pyarrow turns
+    it into Parquet in bounded batches."""
+    csv_path = path.with_suffix(".csv")
     with transaction(services.database_url) as connection:
         columns = store.log_columns(connection)
-        schema = _schema(columns)
-        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-            for batch in store.export_rows(
-                connection, model_name, day, columns=columns, batch_size=batch_size
-            ):
-                values = list(zip(*batch, strict=True))
-                writer.write_batch(
-                    pa.record_batch(
-                        [
-                            pa.array(column, type=f.type)
-                            for column, f in zip(values, schema, strict=True)
-                        ],
-                        schema=schema,
-                    )
-                )
-                for row_digest in values[-1]:
-                    digest.update(row_digest.encode() + b"\n")
-                rows += len(batch)
+        with csv_path.open("wb") as out:
+            store.export_csv(connection, model_name, day, columns=columns, out=out)
+    schema = _schema(columns)
+    rows, digest = 0, hashlib.sha256()
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for batch in _csv_reader(csv_path, schema):
+            writer.write_batch(batch)
+            digest.update(_lines(batch.column(DIGEST_COLUMN).to_pylist()))
+            rows += batch.num_rows
+    csv_path.unlink()
     return rows, digest.hexdigest()
 
 
@@ -100,7 +120,7 @@ def file_sha256(path: Path) -> str:
     return sha.hexdigest()
 
 
-def upload(services: Services, mlflow_run_id: str, path: Path, day: date, part: int) -> str:
+def upload(services: Services, mlflow_run_id: str, path: Path, day: date | None, part: int) -> str:
     """Put the file at its place in the run's artifacts; returns its artifact URI."""
     client = registry_client(services.tracking_uri)
     relative = artifact_path(day, part)
@@ -130,8 +150,7 @@ def download_verified(services: Services, archive: store.Archive, tmp: str) -> P
     rows, digest = 0, hashlib.sha256()
     for ids, digests in archived_rows(path, 50_000):
         rows += len(ids)
-        for value in digests:
-            digest.update(value.encode() + b"\n")
+        digest.update(_lines(digests))
     if rows != archive.row_count or digest.hexdigest() != archive.digest:
         raise ArchiveError(
             f"archive {where}: {rows} rows with digest {digest.hexdigest()[:12]}, "

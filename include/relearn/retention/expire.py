@@ -10,6 +10,12 @@ never archives a row twice:
 3. deletes run in short transactions of ``retention.batch_size`` rows by primary key, each
    only for rows whose content digest equals the archived one, and each re-reading the
    running retrainings under a lock: a window pinned by one is never touched.
+
+Rows whose ``predicted_at`` no UTC day can hold ('-infinity', 'infinity', BC, after year
+9999: other services write the log, and Postgres accepts them) go through the same steps as
+one more bucket, ``unplaceable``, after the days: kept in an archive like any row, never
+lost, and never able to stop the run. The days are visited in a loop whose start day grows
+strictly and stays below the cutoff, so it ends.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from relearn.store import retention as store
 from relearn.store.db import connect, transaction
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from relearn.config import ModelConfig
     from relearn.services import Services
 
@@ -44,7 +52,7 @@ class DayStatus(StrEnum):
 
 @dataclass(frozen=True)
 class DayOutcome:
-    day: date
+    day: date | None  # None: the unplaceable bucket
     status: DayStatus
     rows: int  # in the log when the day was reached
     archived: int  # exported by this run
@@ -73,9 +81,13 @@ class RetentionResult:
         verb = "would expire" if self.dry_run else "expired"
         rows = sum(d.rows for d in self.days) if self.dry_run else self.deleted
         others = ", ".join(f"{n} {table}" for table, n in self.other.items())
+        days = sum(d.day is not None for d in self.days)
+        unplaceable = sum(d.rows for d in self.days if d.day is None)
+        bucket = f", {unplaceable} with a predicted_at no day can hold" if unplaceable else ""
         return (
-            f"{self.model_name}: {verb} {rows} predictions of {len(self.days)} day(s) before "
-            f"{self.cutoff} (archived {self.archived}); other tables: {others or 'nothing'}"
+            f"{self.model_name}: {verb} {rows} predictions of {days} day(s) before "
+            f"{self.cutoff}{bucket} (archived {self.archived}); other tables: "
+            f"{others or 'nothing'}"
         )
 
 
@@ -110,6 +122,16 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def _label(day: date | None) -> str:
+    return files.UNPLACEABLE if day is None else day.isoformat()
+
+
+def _protected(cutoff: date, day: date | None) -> bool:
+    """Whether the day must stay. The unplaceable bucket is in no retraining's window: it stays
+    only while an unreadable window protects everything."""
+    return cutoff == date.min if day is None else cutoff <= day
+
+
 @dataclass(frozen=True)
 class _Run:
     services: Services
@@ -140,19 +162,12 @@ def expire_model(
         cutoff = cutoff_day(
             now, model_cfg.retention.days, store.running_windows(connection, run.name, lock=False)
         )
-    days: list[DayOutcome] = []
-    day: date | None = None
-    while cutoff > date.min:
-        with transaction(services.database_url) as connection:
-            day = store.oldest_day(
-                connection,
-                run.name,
-                from_day=None if day is None else day + timedelta(days=1),
-                before=cutoff,
-            )
-        if day is None:
-            break
-        days.append(_preview_day(run, day) if dry_run else _expire_day(run, day))
+    expire = _preview_day if dry_run else _expire_day
+    days = [expire(run, day) for day in _days_before(run, cutoff)]
+    if not _protected(cutoff, None):
+        bucket = expire(run, None)
+        if bucket.rows or bucket.deleted:
+            days.append(bucket)
     other = _expire_other_tables(run, dry_run=dry_run)
     result = RetentionResult(run.name, dry_run, cutoff, tuple(days), other)
     if not dry_run and result.deleted:
@@ -161,24 +176,41 @@ def expire_model(
     return result
 
 
-def _day_rows(run: _Run, day: date) -> int:
+def _days_before(run: _Run, cutoff: date) -> Iterator[date]:
+    """The model's days with rows before ``cutoff``, oldest first.
+
+    Each query starts the day after the previous answer and ``oldest_day`` never answers
+    earlier than its start, so the start grows strictly and the loop ends before ``cutoff``:
+    at most one query per day with rows, plus one.
+    """
+    from_day = date.min
+    while from_day < cutoff:
+        with transaction(run.services.database_url) as connection:
+            day = store.oldest_day(connection, run.name, from_day=from_day, before=cutoff)
+        if day is None:
+            return
+        yield day
+        from_day = day + timedelta(days=1)
+
+
+def _day_rows(run: _Run, day: date | None) -> int:
     with transaction(run.services.database_url) as connection:
         return store.day_rows(connection, run.name, day)
 
 
-def _preview_day(run: _Run, day: date) -> DayOutcome:
+def _preview_day(run: _Run, day: date | None) -> DayOutcome:
     rows = _day_rows(run, day)
-    log.info("%s %s: would archive and delete %d rows", run.name, day, rows)
+    log.info("%s %s: would archive and delete %d rows", run.name, _label(day), rows)
     return DayOutcome(day, DayStatus.WOULD_EXPIRE, rows, 0, 0, rows)
 
 
-def _expire_day(run: _Run, day: date) -> DayOutcome:
+def _expire_day(run: _Run, day: date | None) -> DayOutcome:
     rows = _day_rows(run, day)
     with transaction(run.services.database_url) as connection:
         known = store.archives(connection, run.name, day)
     deleted = archived = 0
     for pending in (a for a in known if a.status == store.ARCHIVED):
-        log.info("%s %s: resuming archive part %d", run.name, day, pending.part)
+        log.info("%s %s: resuming archive part %d", run.name, _label(day), pending.part)
         removed, protected = _delete_archived(run, pending)
         deleted += removed
         if protected:
@@ -196,14 +228,12 @@ def _expire_day(run: _Run, day: date) -> DayOutcome:
     return DayOutcome(day, DayStatus.EXPIRED, rows, archived, deleted, _day_rows(run, day))
 
 
-def _archive_day(run: _Run, day: date, part: int) -> store.Archive | None:
+def _archive_day(run: _Run, day: date | None, part: int) -> store.Archive | None:
     """Export, upload and record the day's rows as ``part``; None when the day is empty."""
     mlflow_run_id = files.retention_run(run.services, run.name)
     with tempfile.TemporaryDirectory(prefix="relearn-archive-") as tmp:
         path = Path(tmp) / "export.parquet"
-        count, digest = files.write_day(
-            run.services, run.name, day, path, batch_size=run.batch_size
-        )
+        count, digest = files.write_day(run.services, run.name, day, path)
         if not count:
             return None
         sha = files.file_sha256(path)
@@ -221,7 +251,7 @@ def _archive_day(run: _Run, day: date, part: int) -> store.Archive | None:
             mlflow_run_id=mlflow_run_id,
             trigger_key=run.trigger_key,
         )
-    log.info("%s %s: archived %d rows as part %d (%s)", run.name, day, count, part, uri)
+    log.info("%s %s: archived %d rows as part %d (%s)", run.name, _label(day), count, part, uri)
     return recorded
 
 
@@ -234,18 +264,17 @@ def _delete_archived(run: _Run, archive: store.Archive) -> tuple[int, bool]:
             with transaction(run.services.database_url) as connection:
                 windows = store.running_windows(connection, run.name, lock=True)
                 cutoff = cutoff_day(run.now, run.model_cfg.retention.days, windows)
-                if cutoff <= archive.day:
+                if _protected(cutoff, archive.day):
                     log.warning(
                         "%s %s: a running retraining's window now covers the day; "
                         "%d rows deleted, the rest stay until it ends",
                         run.name,
-                        archive.day,
+                        _label(archive.day),
                         deleted,
                     )
                     return deleted, True
-                removed = store.delete_archived(
-                    connection, run.name, ids, digests, before=_start(cutoff)
-                )
+                before = None if archive.day is None else _start(cutoff)
+                removed = store.delete_archived(connection, run.name, ids, digests, before=before)
                 store.count_deleted(connection, archive.id, removed)
             deleted += removed
             batches += 1
@@ -253,7 +282,7 @@ def _delete_archived(run: _Run, archive: store.Archive) -> tuple[int, bool]:
                 log.info(
                     "%s %s part %d: %d of %d rows deleted",
                     run.name,
-                    archive.day,
+                    _label(archive.day),
                     archive.part,
                     deleted,
                     archive.row_count,
@@ -263,7 +292,7 @@ def _delete_archived(run: _Run, archive: store.Archive) -> tuple[int, bool]:
     log.info(
         "%s %s part %d: deleted %d of %d archived rows (the rest changed or were gone)",
         run.name,
-        archive.day,
+        _label(archive.day),
         archive.part,
         deleted,
         archive.row_count,
@@ -277,6 +306,7 @@ def _expire_other_tables(run: _Run, *, dry_run: bool) -> dict[str, int]:
         "prediction_quarantine": rc.quarantine_days,
         "health_checks": rc.health_check_days,
         "drift_reports": rc.drift_report_days,
+        "usage_events": rc.usage_event_days,
     }
     counts = {}
     for table in store.EXPIRING_TABLES:

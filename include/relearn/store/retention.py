@@ -7,14 +7,13 @@ stored in the verified archive, so a row that changed after it was archived stay
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, BinaryIO
 
 from psycopg2 import sql
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import uuid
     from datetime import date, datetime
 
     from psycopg2.extensions import connection as Connection
@@ -39,15 +38,29 @@ _EXPORT_FEEDBACK = (
 _KINDS = {16: "bool", 20: "int", 21: "int", 23: "int", 700: "float", 701: "float"}
 TEXT = "text"
 _DAY = "p.predicted_at >= %(day)s::date AND p.predicted_at < %(day)s::date + 1"
+# The instants a UTC day (a Python date, years 1 to 9999) can hold. Other services write the
+# log and Postgres accepts more: '-infinity', 'infinity', BC, up to year 294276. Rows outside
+# are the model's "unplaceable" bucket, archived apart (an archive with no day).
+_PLACEABLE = (
+    "p.predicted_at >= '0001-01-01 00:00:00+00'::timestamptz "
+    "AND p.predicted_at < '10000-01-01 00:00:00+00'::timestamptz"
+)
+_UNPLACEABLE = f"NOT ({_PLACEABLE})"
+
+
+def _bucket(day: date | None) -> str:
+    """The rows of a UTC day, or (``None``) of the unplaceable bucket."""
+    return _UNPLACEABLE if day is None else _DAY
 
 
 @dataclass(frozen=True)
 class Archive:
-    """A ``prediction_archives`` row: one verified Parquet file of one model's day."""
+    """A ``prediction_archives`` row: one verified Parquet file of one model's day (or, with
+    ``day`` None, of its unplaceable bucket)."""
 
     id: uuid.UUID
     model_name: str
-    day: date
+    day: date | None
     part: int
     row_count: int
     digest: str
@@ -91,25 +104,31 @@ def running_windows(connection: Connection, model_name: str, *, lock: bool) -> l
 
 
 def oldest_day(
-    connection: Connection, model_name: str, *, from_day: date | None, before: date
+    connection: Connection, model_name: str, *, from_day: date, before: date
 ) -> date | None:
-    """The earliest UTC day from ``from_day`` on and before ``before`` with rows of the model."""
+    """The earliest UTC day from ``from_day`` on and before ``before`` with rows of the model.
+
+    Never earlier than ``from_day`` (so a caller stepping past each answer ends) and never a
+    day Python cannot hold (``from_day`` is a date, so year 1 or later).
+    """
     canonical_session(connection)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (min(predicted_at) AT TIME ZONE 'UTC')::date FROM prediction_log "
-            "WHERE model_name = %(model)s AND predicted_at < %(before)s::date "
-            "AND predicted_at >= coalesce(%(from)s::date, '-infinity'::timestamptz)",
+            "WHERE model_name = %(model)s AND predicted_at >= %(from)s::date "
+            "AND predicted_at < %(before)s::date",
             {"model": model_name, "before": before, "from": from_day},
         )
         return cursor.fetchone()[0]
 
 
-def day_rows(connection: Connection, model_name: str, day: date) -> int:
+def day_rows(connection: Connection, model_name: str, day: date | None) -> int:
+    """Rows of the model's UTC ``day`` (``None``: of its unplaceable bucket)."""
     canonical_session(connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM prediction_log p WHERE p.model_name = %(model)s AND {_DAY}",
+            "SELECT count(*) FROM prediction_log p WHERE p.model_name = %(model)s AND "
+            + _bucket(day),
             {"model": model_name, "day": day},
         )
         return int(cursor.fetchone()[0])
@@ -123,42 +142,38 @@ def log_columns(connection: Connection) -> list[tuple[str, str]]:
         return [(column.name, _KINDS.get(column.type_code, TEXT)) for column in cursor.description]
 
 
-def export_rows(
+def export_csv(
     connection: Connection,
     model_name: str,
-    day: date,
+    day: date | None,
     *,
     columns: list[tuple[str, str]],
-    batch_size: int,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """The day's rows in ``prediction_id`` order, in batches: ``columns``, then the row's
-    feedback (JSON text or None), then its digest.
+    out: BinaryIO,
+) -> None:
+    """Write the day's rows (``None``: the unplaceable bucket's) in ``prediction_id`` order as
+    CSV to ``out``: ``columns``, then the row's feedback (JSON text or NULL), then its digest.
 
-    A server-side cursor in the caller's transaction: one consistent snapshot, bounded memory.
+    One ``COPY``: one consistent snapshot, and the server prints every value (as ``::text``
+    would) with no per-value work in Python.
     """
     canonical_session(connection)
-    selected = [
-        sql.SQL("p.{}::text" if kind == TEXT else "p.{}").format(sql.Identifier(name))
-        for name, kind in columns
-    ]
+    selected = [sql.SQL("p.{}").format(sql.Identifier(name)) for name, _ in columns]
     query = sql.SQL(
         "SELECT {columns}, fb.json, md5(p::text || coalesce(fb.text, '')) "
         "FROM prediction_log p " + _EXPORT_FEEDBACK + " "
-        "WHERE p.model_name = %(model)s AND " + _DAY + " ORDER BY p.prediction_id"
+        "WHERE p.model_name = %(model)s AND " + _bucket(day) + " ORDER BY p.prediction_id"
     ).format(columns=sql.SQL(", ").join(selected))
-    with connection.cursor(name=f"retention_export_{uuid.uuid4().hex}") as cursor:
-        cursor.itersize = batch_size
-        cursor.execute(query, {"model": model_name, "day": day})
-        while batch := cursor.fetchmany(batch_size):
-            yield batch
+    with connection.cursor() as cursor:
+        select = cursor.mogrify(query.as_string(connection), {"model": model_name, "day": day})
+        cursor.copy_expert(f"COPY ({select.decode()}) TO STDOUT WITH (FORMAT csv)", out)
 
 
-def archives(connection: Connection, model_name: str, day: date) -> list[Archive]:
-    """The day's archives, oldest part first."""
+def archives(connection: Connection, model_name: str, day: date | None) -> list[Archive]:
+    """The day's (``None``: the unplaceable bucket's) archives, oldest part first."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_ARCHIVE_COLUMNS} FROM prediction_archives "
-            "WHERE model_name = %s AND day = %s ORDER BY part",
+            "WHERE model_name = %s AND day IS NOT DISTINCT FROM %s ORDER BY part",
             (model_name, day),
         )
         return [Archive(*row) for row in cursor.fetchall()]
@@ -168,7 +183,7 @@ def record_archive(
     connection: Connection,
     *,
     model_name: str,
-    day: date,
+    day: date | None,
     part: int,
     row_count: int,
     digest: str,
@@ -204,18 +219,23 @@ def delete_archived(
     ids: list[str],
     digests: list[str],
     *,
-    before: datetime,
+    before: datetime | None,
 ) -> int:
-    """Delete the rows among ``ids`` predicted before ``before`` whose digest is unchanged."""
+    """Delete the rows among ``ids`` whose digest is unchanged and that are still predicted
+    before ``before`` (``None``: still in the unplaceable bucket)."""
     canonical_session(connection)
+    still_old = _UNPLACEABLE if before is None else "p.predicted_at < %(before)s"
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM prediction_log p USING unnest(%(ids)s::uuid[], %(digests)s::text[]) "
             "AS a(prediction_id, digest) "
             # = ANY: the rows are found through the primary key, never by scanning the model.
             "WHERE p.prediction_id = ANY(%(ids)s::uuid[]) AND p.prediction_id = a.prediction_id "
-            "AND p.model_name = %(model)s "
-            f"AND p.predicted_at < %(before)s AND {ROW_DIGEST} = a.digest",
+            f"AND p.model_name = %(model)s AND {still_old} "
+            # IS TRUE: a join filter, so each row's digest is computed once (as a hash key it
+            # was computed twice, ~20 % of a batch); it stays in the statement's WHERE, so a
+            # row updated meanwhile is re-checked on its new version and kept.
+            f"AND ({ROW_DIGEST} = a.digest) IS TRUE",
             {"ids": ids, "digests": digests, "model": model_name, "before": before},
         )
         return cursor.rowcount
@@ -239,7 +259,8 @@ def finish_archive(connection: Connection, archive_id: uuid.UUID) -> None:
 
 
 # Other tables: (table, the model's rows older than %(before)s). A running retraining's
-# quarantine rows stay however old.
+# quarantine rows stay however old. Feedback has no age of its own: it is archived inside
+# its prediction's row and deleted with it (ON DELETE CASCADE).
 _EXPIRING = {
     "prediction_quarantine": (
         "quarantined_at < %(before)s AND retraining_run_id IN (SELECT id FROM "
@@ -247,6 +268,7 @@ _EXPIRING = {
     ),
     "health_checks": "model_name = %(model)s AND checked_at < %(before)s",
     "drift_reports": "model_name = %(model)s AND checked_at < %(before)s",
+    "usage_events": "model_name = %(model)s AND occurred_at < %(before)s",
 }
 EXPIRING_TABLES = tuple(_EXPIRING)
 
@@ -283,3 +305,22 @@ def vacuum_log(connection: Connection) -> None:
     """Make the deleted rows' space reusable now (``connection`` must be in autocommit)."""
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) prediction_log")
+
+
+def versions_in_use(connection: Connection, model_name: str) -> dict[str, str]:
+    """``{version: why}`` for the model's versions a live A/B test compares or an in-flight
+    retraining run started from or registered: their files must stay."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT version, why FROM ("
+            " SELECT unnest(ARRAY[champion_version, challenger_version]) AS version,"
+            "  'A/B test ' || id || ' (' || status || ')' AS why FROM ab_tests"
+            "  WHERE model_name = %(model)s AND status IN ('pending', 'running', 'paused')"
+            " UNION ALL"
+            " SELECT unnest(ARRAY[params ->> 'champion_version', model_version]),"
+            "  'retraining run ' || id || ' (' || status || ')' FROM model_retraining_runs"
+            "  WHERE model_name = %(model)s AND status IN ('pending', 'running')"
+            ") used WHERE version IS NOT NULL",
+            {"model": model_name},
+        )
+        return {str(version): why for version, why in cursor.fetchall()}

@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from relearn.config import ModelConfig
+    from relearn.services import Services
+
+# The trigger form's action that moves the champion back instead of acting on the test.
+ROLLBACK_CHAMPION = "rollback_champion"
 
 
 class ABTestOperator(RelearnModelOperator):
@@ -33,6 +37,8 @@ class ABTestOperator(RelearnModelOperator):
         hook = self.hook()
         model_cfg: ModelConfig = hook.model_config(self.model_name)
         params = context.get("params") or {}
+        if params.get("action") == ROLLBACK_CHAMPION:
+            return self._rollback_champion(hook.services(), model_cfg, params, context)
         try:
             outcome = check_test(
                 hook.services(),
@@ -49,3 +55,30 @@ class ABTestOperator(RelearnModelOperator):
             "%s: %s -> %s %% (%s)", self.model_name, outcome.action, outcome.traffic, outcome.reason
         )
         return {"model": self.model_name, **outcome.to_dict()}
+
+    def _rollback_champion(
+        self, services: Services, model_cfg: ModelConfig, params: dict, context: Context
+    ) -> dict[str, Any]:
+        """The trigger form's ``rollback_champion``: ``rollback_to`` (previous, best or a
+        version) with ``min_f1`` for best, like ``relearn registry rollback``."""
+        from relearn.abtest import DeployError
+        from relearn.abtest.rollback import rollback_champion
+
+        try:
+            done = rollback_champion(
+                services,
+                model_cfg,
+                to=str(params.get("rollback_to") or "previous"),
+                min_f1=params.get("min_f1"),
+                by=f"airflow:{context['dag_run'].dag_id}",
+                reason=f"trigger form of {context['dag_run'].run_id}",
+            )
+        except DeployError as error:
+            raise AirflowFailException(f"{self.model_name}: {error}") from error
+        self.log.warning("%s: champion rolled back (%s)", self.model_name, done.reason)
+        return {
+            "model": self.model_name,
+            "action": ROLLBACK_CHAMPION,
+            "version": done.version,
+            "reason": done.reason,
+        }

@@ -173,20 +173,29 @@ class MLflowDeployOperator(RetrainingStepOperator):
     the last known good one), through the same crash-safe deployer as ``relearn registry``.
 
     :param action: ``publish`` (default) or ``rollback``.
-    :param version: the version to roll back to (templated; ``rollback`` only; empty: the
-        last known good).
+    :param version: the version to roll back to (templated; ``rollback`` only): a number,
+        ``best`` (the earlier version with the best recorded holdout F1) or empty / ``previous``
+        (the last known good).
+    :param min_f1: with ``version="best"``: the most recent earlier version whose recorded
+        holdout F1 is at least this (templated).
     """
 
-    template_fields: Sequence[str] = ("model_name", "retraining_run_id", "version")
+    template_fields: Sequence[str] = ("model_name", "retraining_run_id", "version", "min_f1")
 
     def __init__(
-        self, *, action: str = "publish", version: str | int | None = None, **kwargs: Any
+        self,
+        *,
+        action: str = "publish",
+        version: str | int | None = None,
+        min_f1: float | str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if action not in ("publish", "rollback"):
             raise ValueError(f"action must be 'publish' or 'rollback', got {action!r}")
         self.action = action
         self.version = version
+        self.min_f1 = min_f1
 
     def run_step(
         self, services: Services, model_cfg: ModelConfig, retraining_run_id: str
@@ -199,19 +208,19 @@ class MLflowDeployOperator(RetrainingStepOperator):
         if self.action == "publish":
             return super().execute(context)
         from relearn.abtest import DeployError
-        from relearn.abtest.champion import set_champion
+        from relearn.abtest.rollback import rollback_champion
 
         hook = self.hook()
         try:
-            version = set_champion(
+            done = rollback_champion(
                 hook.services(),
                 hook.model_config(self.model_name),
-                version=None if self.version in (None, "") else str(self.version),
-                rollback=True,
+                to="previous" if self.version in (None, "") else str(self.version),
+                min_f1=None if self.min_f1 in (None, "") else float(self.min_f1),
                 by=f"airflow:{self.dag_id}" if self.has_dag() else "airflow",
                 reason=f"rollback by task {self.task_id}",
             )
-        except DeployError as error:
+        except (DeployError, ValueError) as error:  # ValueError: min_f1 is not a number
             raise AirflowFailException(str(error)) from error
-        self.log.warning("%s: champion rolled back to v%s", self.model_name, version)
-        return {"status": "rolled_back", "version": version}
+        self.log.warning("%s: champion rolled back (%s)", self.model_name, done.reason)
+        return {"status": "rolled_back", "version": done.version}

@@ -5,13 +5,10 @@ The handlers are ``relearn.drift.cli`` and ``relearn.abtest.cli``.
 
 from __future__ import annotations
 
+import argparse
 import getpass
-from typing import TYPE_CHECKING
 
 from relearn.cli.parsers import add_command
-
-if TYPE_CHECKING:
-    import argparse
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -63,6 +60,16 @@ def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an F1 between 0 and 1 (e.g. 0.8)")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--by", default=getpass.getuser(), help="who (for the alias history)")
@@ -111,8 +118,16 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
         "rollback", help="emergency: champion back to a version, skipping any analysis"
     )
     to = rollback.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-version")
-    to.add_argument("--to", choices=["previous"], help="the last known good: previous_champion")
+    to.add_argument("--to-version", help="the same as --to VERSION")
+    to.add_argument(
+        "--to",
+        metavar="previous|best|VERSION",
+        help="previous: the last known good (previous_champion); best: the earlier version "
+        "with the best recorded holdout F1 (with --min-f1: the most recent one meeting it)",
+    )
+    rollback.add_argument(
+        "--min-f1", type=_fraction, metavar="F1", help="with --to best: the bar, e.g. 0.8"
+    )
     for sub in (promote, alias, rollback):
         _common(sub)
         sub.add_argument("--reason", default="by hand")
