@@ -228,6 +228,7 @@ class RetentionConfig(_Strict):
     drift_report_days: PositiveInt = 180
     # Usage events (clicks, conversions a service reports): as long as the log they go with.
     usage_event_days: PositiveInt = 90
+    alert_days: PositiveInt = 180
     # Rows deleted per transaction (short transactions: no long locks, vacuum keeps up).
     batch_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
 

@@ -222,7 +222,7 @@ def test_an_archive_that_does_not_match_its_record_deletes_nothing(services, mod
     assert log_ids(services.database_url, model.name) == set(ids)
 
 
-def test_quarantine_health_checks_drift_reports_and_usage_events_follow_their_own_retention(
+def test_quarantine_health_checks_drift_reports_usage_events_and_alerts_follow_their_own_retention(
     services, model
 ):
     rc = model.retention
@@ -252,6 +252,13 @@ def test_quarantine_health_checks_drift_reports_and_usage_events_follow_their_ow
                 "VALUES (%s, 'click', %s, %s)",
                 (model.name, f"e{age}", NOW - timedelta(days=age)),
             )
+        for age in (rc.alert_days + 1, rc.alert_days - 1):
+            cursor.execute(
+                "INSERT INTO alerts (model_name, kind, severity, subject, message, "
+                "recommendation, raised_at, trigger_key) "
+                "VALUES (%s, 'drift', 'warning', %s, 'm', 'r', %s, 't')",
+                (model.name, f"a{age}", NOW - timedelta(days=age)),
+            )
         for status in ("completed", "running"):
             run_id = uuid.uuid4()
             cursor.execute(
@@ -279,6 +286,7 @@ def test_quarantine_health_checks_drift_reports_and_usage_events_follow_their_ow
         "health_checks": 1,
         "drift_reports": 1,
         "usage_events": 1,
+        "alerts": 1,
     }
     with transaction(services.database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
@@ -297,6 +305,8 @@ def test_quarantine_health_checks_drift_reports_and_usage_events_follow_their_ow
         assert cursor.fetchall() == [(f"h{rc.health_check_days - 1}",)]
         cursor.execute("SELECT unit_id FROM usage_events WHERE model_name = %s", (model.name,))
         assert cursor.fetchall() == [(f"e{rc.usage_event_days - 1}",)]
+        cursor.execute("SELECT subject FROM alerts WHERE model_name = %s", (model.name,))
+        assert cursor.fetchall() == [(f"a{rc.alert_days - 1}",)]
 
 
 def test_days_are_utc_days_whatever_the_session_zone(services, model, monkeypatch, tmp_path):

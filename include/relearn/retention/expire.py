@@ -307,6 +307,7 @@ def _expire_other_tables(run: _Run, *, dry_run: bool) -> dict[str, int]:
         "health_checks": rc.health_check_days,
         "drift_reports": rc.drift_report_days,
         "usage_events": rc.usage_event_days,
+        "alerts": rc.alert_days,
     }
     counts = {}
     for table in store.EXPIRING_TABLES:

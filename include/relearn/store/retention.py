@@ -269,6 +269,7 @@ _EXPIRING = {
     "health_checks": "model_name = %(model)s AND checked_at < %(before)s",
     "drift_reports": "model_name = %(model)s AND checked_at < %(before)s",
     "usage_events": "model_name = %(model)s AND occurred_at < %(before)s",
+    "alerts": "model_name = %(model)s AND raised_at < %(before)s",
 }
 EXPIRING_TABLES = tuple(_EXPIRING)
 
