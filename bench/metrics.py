@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +34,13 @@ from psycopg2.extras import LoggingConnection
 
 import relearn.store.db
 from relearn.monitoring import metrics
-from relearn.services import Services
 from relearn.settings import libpq_url
+from relearn_dev.stack.throwaway import sql_rows, throwaway_stack
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+
+    from relearn.services import Services
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -51,45 +50,13 @@ def _progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def _stack() -> Iterator[Services]:
-    from relearn.settings import load_settings
-    from relearn_dev.stack.services import Stack, throwaway_env
-
-    home = Path(tempfile.mkdtemp(prefix="relearn-bench-"))
-    os.environ.update(throwaway_env(home, ROOT))
-    for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
-        os.environ.pop(variable, None)
-    settings = load_settings()
-    stack = Stack(settings, ROOT)
-    try:
-        _progress(f"starting Postgres and MLflow in {home}")
-        stack.start_database()
-        stack.start_mlflow()
-        yield Services(settings.database_url("relearn"), settings.tracking_uri)
-    finally:
-        stack.discard()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _execute(url: str, statement: str, params: Any = None) -> list[tuple]:
-    connection = psycopg2.connect(libpq_url(url))
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
-
-
 def generate(url: str, rows: int, days: int, models: list[str]) -> None:
     """The log (in chunks of 1M rows, for progress) and a realistic amount of the rest."""
     start, span = NOW - timedelta(days=days), timedelta(days=days)
     chunk = 1_000_000
     for first in range(0, rows, chunk):
         count = min(chunk, rows - first)
-        _execute(
+        sql_rows(
             url,
             """
             INSERT INTO prediction_log (prediction_id, model_name, model_version, predicted_at,
@@ -115,7 +82,7 @@ def generate(url: str, rows: int, days: int, models: list[str]) -> None:
         )
         _progress(f"{first + count:,} rows")
     for model in models:
-        _execute(
+        sql_rows(
             url,
             """
             INSERT INTO health_checks (model_name, checked_at, status, details, trigger_key,
@@ -144,7 +111,7 @@ def generate(url: str, rows: int, days: int, models: list[str]) -> None:
             {"m": model, "now": NOW},
         )
     _progress("VACUUM ANALYZE")
-    _execute(url, "VACUUM (ANALYZE)")
+    sql_rows(url, "VACUUM (ANALYZE)")
 
 
 def _median_seconds(action: Callable[[], Any], repeat: int) -> float:
@@ -184,7 +151,7 @@ def _plans(url: str, services: Services, models: list[str]) -> list[tuple[str, l
     found = []
     for statement in sink.sent:
         text = statement.decode() if isinstance(statement, bytes) else statement
-        plan = [row[0] for row in _execute(url, f"EXPLAIN {text}")]
+        plan = [row[0] for row in sql_rows(url, f"EXPLAIN {text}")]
         scans = [
             line.strip().removeprefix("->  ").split("  (")[0]
             for line in plan
@@ -202,13 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     models = [f"bench_{i}" for i in range(args.models)]
-    with _stack() as services:
+    with throwaway_stack(ROOT) as throwaway:
+        services = throwaway.services
         url = services.database_url
         started = time.perf_counter()
         generate(url, args.rows, args.days, models)
         _progress(f"generated in {time.perf_counter() - started:.0f} s")
         window = (NOW - timedelta(hours=24), NOW)
-        in_window = _execute(
+        in_window = sql_rows(
             url,
             "SELECT count(*) FROM prediction_log WHERE model_name = ANY(%s)"
             " AND predicted_at >= %s AND predicted_at < %s",
@@ -216,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         )[0][0]
 
         def baseline() -> None:
-            _execute(
+            sql_rows(
                 url,
                 "SELECT count(*) FROM prediction_log WHERE model_name = ANY(%s)"
                 " AND predicted_at >= %s AND predicted_at < %s",

@@ -45,6 +45,7 @@ import psycopg2
 from relearn.config import load_config
 from relearn.retention import expire_model
 from relearn.settings import libpq_url
+from relearn_dev.stack.throwaway import sql_rows, throwaway_stack
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -64,21 +65,8 @@ def _progress(message: str) -> None:
 
 @contextmanager
 def _stack(keep: bool) -> Iterator[Services]:
-    from relearn_dev.stack.throwaway import throwaway_stack
-
     with throwaway_stack(ROOT, keep=keep) as throwaway:
         yield throwaway.services
-
-
-def _execute(url: str, statement: str, params: Any = None) -> list[tuple]:
-    connection = psycopg2.connect(libpq_url(url))
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
 
 
 def generate(url: str, rows: int, days: int, recent: int) -> float:
@@ -89,7 +77,7 @@ def generate(url: str, rows: int, days: int, recent: int) -> float:
         (rows, oldest, timedelta(days=days)),
         (recent, NOW - timedelta(days=RETENTION_DAYS - 1), timedelta(days=RETENTION_DAYS - 2)),
     ):
-        _execute(
+        sql_rows(
             url,
             """
             INSERT INTO prediction_log (prediction_id, model_name, model_version, unit_id,
@@ -109,7 +97,7 @@ def generate(url: str, rows: int, days: int, recent: int) -> float:
             """,
             {"model": MODEL, "start": start, "span": span, "count": count},
         )
-    _execute(url, "VACUUM (ANALYZE) prediction_log")
+    sql_rows(url, "VACUUM (ANALYZE) prediction_log")
     return time.perf_counter() - started
 
 
@@ -168,7 +156,7 @@ class _Observed:
 
     def _watch(self) -> None:
         while not self._done.is_set():
-            rows = _execute(
+            rows = sql_rows(
                 self.url,
                 "SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0) "
                 "FROM pg_stat_activity WHERE application_name NOT IN ('bench-writer') "
@@ -225,7 +213,7 @@ def _baseline(url: str, cutoff: datetime) -> tuple[float, int]:
 
 
 def _table_state(url: str) -> dict[str, Any]:
-    ((size, dead, live),) = _execute(
+    ((size, dead, live),) = sql_rows(
         url,
         "SELECT pg_total_relation_size('prediction_log'), n_dead_tup, n_live_tup "
         "FROM pg_stat_user_tables WHERE relname = 'prediction_log'",
@@ -292,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         with _Observed(url) as retention:
             result = expire_model(services, model, now=NOW, trigger_key="bench")
         assert result.deleted == args.rows, result.summary()
-        (delete_seconds,) = _execute(
+        (delete_seconds,) = sql_rows(
             url,
             "SELECT extract(epoch FROM sum(deleted_at - archived_at)) FROM prediction_archives",
         )[0]

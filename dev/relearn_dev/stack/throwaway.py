@@ -16,10 +16,12 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import psycopg2
 
 from relearn.services import Services
-from relearn.settings import load_settings
+from relearn.settings import libpq_url, load_settings
 from relearn_dev.stack.services import Stack, throwaway_env
 
 if TYPE_CHECKING:
@@ -90,3 +92,15 @@ def throwaway_stack(
             shutil.rmtree(home, ignore_errors=True)
         os.environ.clear()
         os.environ.update(saved)
+
+
+def sql_rows(database_url: str, statement: str, params: Any = None) -> list[tuple]:
+    """Run one statement on its own autocommit connection (``VACUUM`` needs one); its rows."""
+    connection = psycopg2.connect(libpq_url(database_url))
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
