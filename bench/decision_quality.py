@@ -135,11 +135,11 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 scenarios, 10 days, 20 rows/h")
+    parser.add_argument("--quick", action="store_true", help="2 scenarios, 10 days, 30 rows/h, delay 6 h")
     parser.add_argument("--model", default="churn")
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--change-day", type=int, default=7)
-    parser.add_argument("--per-hour", type=int, default=60)
+    parser.add_argument("--per-hour", type=int, help="(the model's simulation rate)")
     parser.add_argument("--delays", type=float, nargs="+", default=[6.0, 48.0])
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=None)
     parser.add_argument("--seed", type=int, default=2026)
@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = args.scenarios or ["no drift", "abrupt concept"]
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(ROOT / "relearn.yaml").model(args.model)
+    if args.per_hour is None:
+        args.per_hour = round(cfg.simulation.predictions_per_hour)
     started = time.perf_counter()
     trained = train_v1(cfg, simulated_reference(cfg))
     v1 = Model(trained.classifier, reference_accuracy=trained.metrics["accuracy"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import zlib
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -137,15 +138,20 @@ class Log:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _window(cfg: ModelConfig, rows: pd.DataFrame, ratio: float, seed: int) -> pd.DataFrame:
+def _hash(text: str) -> int:
+    """A stable hash (Python's ``hash`` of a str changes with every interpreter)."""
+    return zlib.crc32(text.encode())
+
+
+def window_roles(cfg: ModelConfig, rows: pd.DataFrame, ratio: float, seed: int) -> pd.DataFrame:
     """``load_window``'s roles: a hash bucket is the holdout, confident errors, replay."""
     rf = cfg.reinforcement
-    bucket = rows["prediction_id"].map(lambda r: (hash((r, seed)) % 10_000) / 10_000)
+    bucket = rows["prediction_id"].map(lambda r: _hash(f"{seed}:{r}") % 10_000 / 10_000)
     holdout = bucket < rf.holdout_fraction
     wrong = rows["predicted_label"] != rows["actual_label"]
     errors = ~holdout & wrong & (rows["confidence"] >= rf.confidence_threshold)
     correct = rows.index[~holdout & ~wrong]
-    order = rows.loc[correct, "prediction_id"].map(lambda r: hash((r, seed, "replay")))
+    order = rows.loc[correct, "prediction_id"].map(lambda r: _hash(f"{seed}:replay:{r}"))
     replay_index = order.sort_values().index[: math.ceil(ratio * errors.sum())]
     role = pd.Series("", index=rows.index, dtype=object)
     role[errors] = "error"
@@ -162,7 +168,7 @@ def retrain(
     rf = cfg.reinforcement
     if rows.empty:
         return None, False
-    window = _window(cfg, rows, rf.replay_ratio, cfg.training.random_seed)
+    window = window_roles(cfg, rows, rf.replay_ratio, cfg.training.random_seed)
     if (window["role"] == "error").sum() < rf.min_error_samples:
         return None, False
     holdout = window[window["role"] == "holdout"]
