@@ -118,30 +118,32 @@ def _cell(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def print_table(rows: list[dict]) -> None:
-    print(
-        "| scenario | delay | policy | accuracy after | recovery | h to 95 % | promotions "
-        "| bad | rollbacks | retrains (blessed) |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+HEADER = (
+    "| scenario | delay | policy | accuracy after | recovery | h to 95 % | promotions | bad "
+    "| rollbacks | retrains (blessed) |\n|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def print_rows(rows: list[dict]) -> None:
     for r in rows:
         print(
             f"| {r['scenario']} | {r['delay']:g} h | {r['policy']} | {r['accuracy']:.3f} "
             f"| {_cell(r['recovery'], '.2f')} | {_cell(r['hours_to_95'], 'd')} "
             f"| {r['promotions']} | {r['bad']} | {r['rollbacks']} "
-            f"| {r['retrains']} ({r['blessed']}) |"
+            f"| {r['retrains']} ({r['blessed']}) |",
+            flush=True,
         )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 scenarios, 10 days, 30 rows/h, delay 6 h")
+    parser.add_argument("--quick", action="store_true", help="2 scenarios, 10 days, 30 rows/h, 6 h")
     parser.add_argument("--model", default="churn")
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--change-day", type=int, default=7)
     parser.add_argument("--per-hour", type=int, help="(the model's simulation rate)")
     parser.add_argument("--delays", type=float, nargs="+", default=[6.0, 48.0])
-    parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=None)
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=None)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     scenarios = args.scenarios or list(SCENARIOS)
@@ -155,15 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     trained = train_v1(cfg, simulated_reference(cfg))
     v1 = Model(trained.classifier, reference_accuracy=trained.metrics["accuracy"])
-    rows = []
+    print(
+        f"model {args.model} ({cfg.kind}), {args.days} days, change on day {args.change_day}, "
+        f"{args.per_hour} predictions/h, seed {args.seed}\n\n{HEADER}",
+        flush=True,
+    )
     for name in scenarios:
         for delay in args.delays:
-            rows += replay(cfg, SCENARIOS[name], delay, args, v1)
-    print(
-        f"\nmodel {args.model} ({cfg.kind}), {args.days} days, change on day {args.change_day}, "
-        f"{args.per_hour} predictions/h, seed {args.seed}; {time.perf_counter() - started:.0f} s"
-    )
-    print_table(rows)
+            print_rows(replay(cfg, SCENARIOS[name], delay, args, v1))
+    print(f"\n{time.perf_counter() - started:.0f} s")
     return 0
 
 
