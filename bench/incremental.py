@@ -3,7 +3,7 @@
 For every configured model of a kind that keeps learning (``torch_mlp``), a champion is trained
 on the simulator's reference rows; then a week of traffic arrives under a scenario, and the
 champion is fine-tuned on the week's retraining set the way ``prepare`` builds it (confident
-errors, the same number of correct cases replayed, a validation split), either
+errors, ``replay_ratio`` correct cases replayed per error, a validation split), either
 
 - **at once**: one ``fit`` over the whole week (the default), or
 - **by day**: ``fit_batches`` over the week's days in time order, the same epochs per day.
@@ -79,14 +79,17 @@ def week(world: World, rows_per_day: int, seed: int) -> tuple[pd.DataFrame, list
 def retraining_set(
     champion: TabularClassifier, frame: pd.DataFrame, labels: list[str], seed: int
 ) -> tuple[pd.DataFrame, list[str], pd.DataFrame, list[str]]:
-    """Confident errors plus as many replayed correct rows, split 80/20 (as ``prepare``)."""
+    """Confident errors plus ``replay_ratio`` x as many replayed correct rows (at most all of
+    them), split 80/20, as ``prepare`` builds a run's dataset."""
     proba = champion.predict_proba(frame)
     predicted = np.asarray(champion.classes)[proba.argmax(axis=1)]
     truth = np.asarray(labels, dtype=object)
     errors = np.flatnonzero((predicted != truth) & (proba.max(axis=1) >= CONFIDENCE))
     correct = np.flatnonzero(predicted == truth)
     rng = np.random.default_rng(seed)
-    replay = rng.choice(correct, size=min(len(errors), len(correct)), replace=False)
+    ratio = champion.model_cfg.reinforcement.replay_ratio
+    wanted = min(round(ratio * len(errors)), len(correct))
+    replay = rng.choice(correct, size=wanted, replace=False)
     chosen = np.sort(np.concatenate([errors, replay]))
     train, val = train_test_split(chosen, test_size=0.2, random_state=seed)
     train = np.sort(train)

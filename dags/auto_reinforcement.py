@@ -72,7 +72,7 @@ from relearn_airflow.tasks import announce_challenger, configured_models
             type=["null", "number"],
             minimum=0,
             maximum=20,
-            description="Correct cases per error (1)",
+            description="Correct cases per error (10)",
         ),
         "incremental": Param(
             None,

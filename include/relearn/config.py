@@ -110,7 +110,11 @@ class ReinforcementConfig(_Strict):
     min_error_samples: PositiveInt = 10
     confidence_threshold: Fraction = 0.7
     # Correct recent cases replayed per error, so the model does not forget what it got right.
-    replay_ratio: Annotated[float, Field(ge=0)] = 1.0
+    # 10 keeps the training mix close to the traffic's (at 1, half of it is errors — mostly
+    # label noise after a covariate shift — and a fine-tune lost 3-14 accuracy points on the
+    # old inputs; at 10, <= 1; bench/quality/forgetting.py). A window has at most its own
+    # correct rows to replay, so after a concept shift the mix is all the new regime holds.
+    replay_ratio: Annotated[float, Field(ge=0)] = 10.0
     # Fine-tune on the window one day at a time, oldest first, instead of all at once
     # (``relearn.training.incremental``; measured by ``bench/incremental.py``).
     incremental: bool = False

@@ -1,0 +1,173 @@
+"""Decision quality of the whole loop: how much of the achievable accuracy Relearn recovers.
+
+Replays ``--days`` (21) days of a demo model's traffic per scenario (no drift, abrupt concept
+shift, gradual concept drift, covariate shift, recurring change; the change on day
+``--change-day``) and per outcome delay (6 h and 48 h) through the core's decision steps
+(``bench/quality/replay.py``: window selection, fine-tune / from-scratch training, gates,
+drift performance check, A/B policy hour by hour), for these policies:
+
+- ``none``: the v1 champion forever (the baseline);
+- ``relearn``: as configured (daily fine-tune of the champion, drift-triggered retrains,
+  staged A/B test); ``scratch``: the same from scratch; ``bandit``: the bandit A/B policy;
+- ``naive``: from scratch daily on the last 7 days of labels, promoted blindly;
+- ``oracle``: from scratch daily on every labelled row of the regime in force, promoted at once.
+
+Accuracy is each served model's accuracy on a fresh 2,000-row sample of that day's traffic
+(the same sample for every policy), weighted by the hour's traffic split. Printed per
+scenario, delay and policy: mean accuracy from the change on, the recovery ratio
+(policy - none) / (oracle - none) ("-" when the oracle gains < 1 point), hours from the change
+until the hourly accuracy first recovers 95 % of the oracle's gain, promotions, bad
+promotions (the promoted model's mean accuracy over the following 7 days below the replaced
+one's by > 0.5 point) and A/B rollbacks.
+
+    .venv/bin/python bench/decision_quality.py [--quick] [--model churn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from quality.replay import Model, PolicySpec, Predictions, Trace, run_policy
+from quality.traffic import SCENARIOS, make_days
+
+from relearn.bootstrap import simulated_reference, train_v1
+from relearn.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+POLICIES = (
+    PolicySpec("none", "none"),
+    PolicySpec("relearn", "relearn"),
+    PolicySpec("scratch", "relearn", fine_tune=False),
+    PolicySpec("bandit", "relearn", ab_policy="bandit"),
+    PolicySpec("naive", "naive"),
+    PolicySpec("oracle", "oracle"),
+)
+BAD_PROMOTION_MARGIN = 0.005
+MIN_ORACLE_GAIN = 0.01
+
+
+def _hourly(trace: Trace, preds: Predictions) -> np.ndarray:
+    values = []
+    for hour, (champion, challenger, share) in enumerate(trace.hours):
+        day = hour // 24
+        accuracy = preds.accuracy(trace.models[champion], day)
+        if challenger is not None:
+            accuracy += share * (preds.accuracy(trace.models[challenger], day) - accuracy)
+        values.append(accuracy)
+    return np.asarray(values)
+
+
+def _bad_promotions(trace: Trace, preds: Predictions, days: int) -> int:
+    bad = 0
+    for hour, old, new in trace.promotions:
+        week = range(hour // 24, min(days, hour // 24 + 7))
+        before = np.mean([preds.accuracy(trace.models[old], d) for d in week])
+        after = np.mean([preds.accuracy(trace.models[new], d) for d in week])
+        bad += after < before - BAD_PROMOTION_MARGIN
+    return bad
+
+
+def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
+    days = make_days(cfg, scenario, args.days, args.change_day, args.per_hour, args.seed)
+    share = [scenario.share(d, args.change_day) for d in range(args.days)]
+    preds = Predictions(cfg, days)
+    traces = {}
+    for spec in POLICIES:
+        started = time.perf_counter()
+        traces[spec.name] = run_policy(cfg, spec, days, delay, v1, preds, share)
+        seconds = time.perf_counter() - started
+        _progress(f"{scenario.name}, delay {delay:g} h, {spec.name}: {seconds:.0f} s")
+    after = slice(args.change_day * 24, None)
+    hourly = {name: _hourly(trace, preds)[after] for name, trace in traces.items()}
+    base, best = hourly["none"], hourly["oracle"]
+    gain = best.mean() - base.mean()
+    rows = []
+    for name, trace in traces.items():
+        mean = hourly[name].mean()
+        recovered = hourly[name] - base >= 0.95 * (best - base)
+        hit = np.flatnonzero(recovered & (best - base >= MIN_ORACLE_GAIN))
+        rows.append(
+            {
+                "scenario": scenario.name,
+                "delay": delay,
+                "policy": name,
+                "accuracy": mean,
+                "recovery": (mean - base.mean()) / gain if gain >= MIN_ORACLE_GAIN else None,
+                "hours_to_95": int(hit[0]) if len(hit) and gain >= MIN_ORACLE_GAIN else None,
+                "promotions": len(trace.promotions),
+                "bad": _bad_promotions(trace, preds, args.days),
+                "rollbacks": trace.rollbacks,
+                "retrains": trace.retrains,
+                "blessed": trace.blessed,
+            }
+        )
+    return rows
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _cell(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+HEADER = (
+    "| scenario | delay | policy | accuracy after | recovery | h to 95 % | promotions | bad "
+    "| rollbacks | retrains (blessed) |\n|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def print_rows(rows: list[dict]) -> None:
+    for r in rows:
+        print(
+            f"| {r['scenario']} | {r['delay']:g} h | {r['policy']} | {r['accuracy']:.3f} "
+            f"| {_cell(r['recovery'], '.2f')} | {_cell(r['hours_to_95'], 'd')} "
+            f"| {r['promotions']} | {r['bad']} | {r['rollbacks']} "
+            f"| {r['retrains']} ({r['blessed']}) |",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 scenarios, 10 days, 30 rows/h, 6 h")
+    parser.add_argument("--model", default="churn")
+    parser.add_argument("--days", type=int, default=21)
+    parser.add_argument("--change-day", type=int, default=7)
+    parser.add_argument("--per-hour", type=int, help="(the model's simulation rate)")
+    parser.add_argument("--delays", type=float, nargs="+", default=[6.0, 48.0])
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=None)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args(argv)
+    scenarios = args.scenarios or list(SCENARIOS)
+    if args.quick:
+        args.days, args.change_day, args.per_hour, args.delays = 10, 3, 30, [6.0]
+        scenarios = args.scenarios or ["no drift", "abrupt concept"]
+    logging.basicConfig(level=logging.WARNING)
+    cfg = load_config(ROOT / "relearn.yaml").model(args.model)
+    if args.per_hour is None:
+        args.per_hour = round(cfg.simulation.predictions_per_hour)
+    started = time.perf_counter()
+    trained = train_v1(cfg, simulated_reference(cfg))
+    v1 = Model(trained.classifier, reference_accuracy=trained.metrics["accuracy"])
+    print(
+        f"model {args.model} ({cfg.kind}), {args.days} days, change on day {args.change_day}, "
+        f"{args.per_hour} predictions/h, seed {args.seed}\n\n{HEADER}",
+        flush=True,
+    )
+    for name in scenarios:
+        for delay in args.delays:
+            print_rows(replay(cfg, SCENARIOS[name], delay, args, v1))
+    print(f"\n{time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
