@@ -3,8 +3,8 @@
 A model that keeps learning from a stream sees yesterday before today. Splitting a window into
 time-ordered batches and fine-tuning on each in turn weights the most recent rows last (they
 shape the final weights most), which follows a drifting concept; every batch after the first
-is also a chance to forget the earlier ones, so the choice is measured (``bench/incremental.py``)
-and off by default.
+is also a chance to forget the earlier ones: measured by ``bench/incremental.py`` (better only on
+a gradually drifting concept), so it is off by default.
 """
 
 from __future__ import annotations
