@@ -1,0 +1,97 @@
+// The Relearn page: picks a model, reads its JSON, renders every section, refreshes every 30 s.
+import { h, when } from "./dom.js";
+import * as sections from "./sections.js";
+
+const REFRESH_MS = 30000;
+const api = new URL("api/", document.baseURI);
+// The page is served at <airflow>/relearn/ui/: Airflow's own pages are two levels up.
+const airflowRoot = new URL("../../", document.baseURI).pathname;
+const state = { model: null, bucket: "hour", session: null, timer: null, notice: "" };
+
+async function getJson(path, options = {}) {
+  const response = await fetch(new URL(path, api), {
+    credentials: "same-origin",
+    ...options,
+    headers: { Accept: "application/json", "X-Relearn-Page": "1", ...(options.headers || {}) },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : `HTTP ${response.status}`);
+  return body;
+}
+
+function status(text, error = false) {
+  const line = document.getElementById("status");
+  line.textContent = text;
+  line.className = error ? "error" : "muted";
+}
+
+async function retrain(form) {
+  const feedback = form.querySelector("[data-testid=retrain-feedback]");
+  const data = new FormData(form);
+  form.querySelector("button").disabled = true;
+  try {
+    const filed = await getJson(`models/${encodeURIComponent(state.model)}/retrain`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ reason: data.get("reason") || null, priority: data.get("priority") }),
+    });
+    state.notice = `Filed through ${filed.dag_id} run ${filed.dag_run_id}: the request appears below once it runs.`;
+    await refresh();
+  } catch (error) {
+    feedback.textContent = `Could not file the request: ${error.message}`;
+    form.querySelector("button").disabled = false;
+  }
+}
+
+function render(page) {
+  const main = document.getElementById("page");
+  const open = new Set([...main.querySelectorAll("details[open]")].map((d) => d.closest("section")?.id));
+  main.replaceChildren(
+    sections.deployment(page),
+    sections.health(page),
+    sections.trends(page),
+    sections.abtest(page, airflowRoot),
+    sections.requests(page, state.session, retrain),
+    sections.runs(page, airflowRoot),
+  );
+  for (const id of open) main.querySelector(`#${id} details`)?.setAttribute("open", "");
+  main.querySelector("[data-testid=retrain-feedback]").textContent = state.notice;
+  main.dataset.model = page.model;
+  main.dataset.generatedAt = page.generated_at;
+}
+
+async function refresh() {
+  clearTimeout(state.timer);
+  try {
+    const page = await getJson(`models/${encodeURIComponent(state.model)}?bucket=${state.bucket}`);
+    render(page);
+    status(`${page.model} · updated ${when(page.generated_at)} · refreshes every 30 s`);
+  } catch (error) {
+    status(`Could not load ${state.model}: ${error.message}`, true);
+  } finally {
+    state.timer = setTimeout(refresh, REFRESH_MS);
+  }
+}
+
+async function start() {
+  try {
+    state.session = await getJson("session");
+    const models = await getJson("models");
+    if (!models.length) return status("No model is configured (relearn.yaml).", true);
+    const wanted = new URLSearchParams(location.search).get("model");
+    state.model = models.some((m) => m.name === wanted) ? wanted : models[0].name;
+    const picker = document.getElementById("model");
+    picker.replaceChildren(...models.map((m) =>
+      h("option", { value: m.name, selected: m.name === state.model }, m.name)));
+    picker.hidden = models.length < 2;
+    picker.addEventListener("change", () => { state.model = picker.value; state.notice = ""; refresh(); });
+    const bucket = document.getElementById("bucket");
+    bucket.addEventListener("change", () => { state.bucket = bucket.value; refresh(); });
+    document.getElementById("user").textContent = state.session.user;
+    await refresh();
+  } catch (error) {
+    status(`Could not start: ${error.message}`, true);
+  }
+}
+
+start();
