@@ -1,0 +1,100 @@
+"""The page's read models against the real Postgres and MLflow: what ``read_page`` shows equals
+what the tables and the registry hold.
+
+A model of its own (``dash_model``, an sklearn copy of churn) keeps the session's other
+models' rows out of the figures.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from relearn.bootstrap import bootstrap_model
+from relearn.dashboard.page import read_page
+from relearn.health import check_model_health
+from relearn.registry import CHAMPION, aliases, registry_client
+from relearn.services import Services
+from relearn.store import requests
+from relearn.store.db import transaction
+from tests.integration.traffic import log_traffic
+
+pytestmark = pytest.mark.integration
+
+MODEL = "dash_model"
+
+
+@pytest.fixture(scope="module")
+def dash_cfg(model_cfg):
+    return type(model_cfg).model_validate(
+        {**model_cfg.model_dump(), "name": MODEL, "kind": "sklearn_logreg"}
+    )
+
+
+@pytest.fixture(scope="module")
+def shown(dash_cfg, database_url, tracking_uri):
+    """Six hours of traffic, one health check and one request; then the page, read now."""
+    services = Services(database_url, tracking_uri)
+    bootstrap_model(services, dash_cfg)
+    now = datetime.now(UTC).replace(microsecond=0)
+    log_traffic(dash_cfg, database_url, tracking_uri, start=now - timedelta(hours=6), end=now)
+    check_model_health(services, dash_cfg, now=now, trigger_key="dash-health")
+    with transaction(database_url) as connection:
+        requests.create_request(
+            connection, model_name=MODEL, known_models=[MODEL], reason="from the page test"
+        )
+    page = read_page(services, dash_cfg, now=now, bucket="hour", mlflow_ui=tracking_uri)
+    return page, now
+
+
+def _one(database_url: str, sql: str, *params):
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def test_deployment_names_the_registry_champion_with_its_links(shown, tracking_uri):
+    page, _ = shown
+    champion = aliases(registry_client(tracking_uri), MODEL)[CHAMPION]
+    [shown_champion] = [a for a in page.deployment.aliases if a.alias == CHAMPION]
+    assert shown_champion.version == str(champion)
+    assert shown_champion.version_url.endswith(f"/#/models/{MODEL}/versions/{champion}")
+    assert shown_champion.run_url is not None and shown_champion.metrics
+
+
+def test_health_is_the_latest_recorded_check(shown, database_url):
+    page, _ = shown
+    status, checked_at = _one(
+        database_url,
+        "SELECT status, checked_at FROM health_checks WHERE model_name = %s "
+        "ORDER BY checked_at DESC LIMIT 1",
+        MODEL,
+    )
+    assert (page.health.latest.status, page.health.latest.checked_at) == (status, checked_at)
+    assert page.health.history[-1] == page.health.latest
+
+
+def test_trends_count_every_prediction_and_outcome_of_the_window(shown, database_url):
+    page, _ = shown
+    trends = page.trends
+    total, labelled, correct = _one(
+        database_url,
+        "SELECT count(*), count(actual_label), count(*) FILTER (WHERE actual_label = "
+        "predicted_label) FROM prediction_log WHERE model_name = %s "
+        "AND predicted_at >= %s AND predicted_at < %s",
+        MODEL,
+        trends.since,
+        trends.until,
+    )
+    points = [p for arm in trends.arms.values() for p in arm]
+    assert total > 0 and sum(p.predictions for p in points) == total
+    assert sum(p.labelled for p in points) == labelled
+    assert sum(p.correct for p in points) == correct
+    assert all(p.start >= trends.since and p.start < trends.until for p in points)
+
+
+def test_the_filed_request_is_in_the_queue(shown):
+    page, _ = shown
+    assert [(r.status, r.reason) for r in page.requests] == [("pending", "from the page test")]
+    assert page.runs == [] and page.abtest is None
