@@ -149,9 +149,11 @@ def retrain(name: str, body: RetrainBody, request: Request) -> dict[str, Any]:
 def create_app() -> FastAPI:
     """The app, every route behind Airflow's authentication (401 without a valid session)."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+    from airflow.api_fastapi.core_api.security import get_user, requires_access_dag
 
-    def remember_user(request: Request, user: GetUserDep) -> None:
+    # A default, not an ``Annotated`` type: FastAPI resolves annotations in this module's
+    # globals, where the lazy imports above do not put them.
+    def remember_user(request: Request, user: Any = Depends(get_user)) -> None:  # noqa: B008
         request.state.relearn_user = user
 
     may_trigger = Depends(

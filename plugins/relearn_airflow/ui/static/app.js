@@ -3,16 +3,19 @@ import { h, when } from "./dom.js";
 import * as sections from "./sections.js";
 
 const REFRESH_MS = 30000;
+// While a request of the model is on its way (filed, pending, processing): every 5 s.
+const FOLLOW_MS = 5000;
+const OPEN_REQUESTS = new Set(["pending", "processing"]);
 const api = new URL("api/", document.baseURI);
 // The page is served at <airflow>/relearn/ui/: Airflow's own pages are two levels up.
 const airflowRoot = new URL("../../", document.baseURI).pathname;
-const state = { model: null, bucket: "hour", session: null, timer: null, notice: "" };
+const state = { model: null, bucket: "hour", session: null, timer: null, notice: "", following: 0 };
 
 async function getJson(path, options = {}) {
   const response = await fetch(new URL(path, api), {
     credentials: "same-origin",
     ...options,
-    headers: { Accept: "application/json", "X-Relearn-Page": "1", ...(options.headers || {}) },
+    headers: { Accept: "application/json", ...(options.headers || {}) },
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : `HTTP ${response.status}`);
@@ -36,6 +39,7 @@ async function retrain(form) {
       body: JSON.stringify({ reason: data.get("reason") || null, priority: data.get("priority") }),
     });
     state.notice = `Filed through ${filed.dag_id} run ${filed.dag_run_id}: the request appears below once it runs.`;
+    state.following = Date.now() + 120000; // until the new request shows up (2 min at most)
     await refresh();
   } catch (error) {
     feedback.textContent = `Could not file the request: ${error.message}`;
@@ -62,14 +66,18 @@ function render(page) {
 
 async function refresh() {
   clearTimeout(state.timer);
+  let delay = REFRESH_MS;
   try {
     const page = await getJson(`models/${encodeURIComponent(state.model)}?bucket=${state.bucket}`);
+    const open = page.requests.some((r) => OPEN_REQUESTS.has(r.status));
+    if (open) state.following = 0; // the filed request is in the queue now: follow it
+    if (open || Date.now() < state.following) delay = FOLLOW_MS;
     render(page);
-    status(`${page.model} · updated ${when(page.generated_at)} · refreshes every 30 s`);
+    status(`${page.model} · updated ${when(page.generated_at)} · refreshes every ${delay / 1000} s`);
   } catch (error) {
     status(`Could not load ${state.model}: ${error.message}`, true);
   } finally {
-    state.timer = setTimeout(refresh, REFRESH_MS);
+    state.timer = setTimeout(refresh, delay);
   }
 }
 
@@ -93,5 +101,22 @@ async function start() {
     status(`Could not start: ${error.message}`, true);
   }
 }
+
+// Airflow shows the page in a sandboxed iframe (no top navigation, no pop-ups): a link is
+// followed by a twin in the same-origin top document, which may navigate and open tabs.
+document.addEventListener("click", (event) => {
+  const anchor = event.target.closest("a[target]");
+  if (!anchor || window.top === window) return;
+  try {
+    const twin = window.top.document.createElement("a");
+    Object.assign(twin, { href: anchor.href, target: anchor.target, rel: "noopener" });
+    window.top.document.body.append(twin);
+    twin.click();
+    twin.remove();
+    event.preventDefault();
+  } catch {
+    // The top document is not reachable: leave the link to the browser.
+  }
+});
 
 start();

@@ -82,7 +82,7 @@ export function trends(page) {
   const threshold = t.drift.length ? t.drift[t.drift.length - 1].threshold : null;
   return section("trends", "Trends",
     h("p", { class: "muted" }, `${t.bucket === "day" ? "Daily" : "Hourly"} since ${when(t.since)}: `,
-      h("strong", { "data-testid": "volume-total" }, fmt(total)), " predictions"),
+      h("strong", { "data-testid": "volume-total", "data-since": t.since, "data-until": t.until }, fmt(total)), " predictions"),
     h("div", { class: "charts" },
       lineChart({ title: "Labelled accuracy per arm", series: lines("accuracy"), since: t.since, until: t.until, yMin: 0, yMax: 1, format: (v) => v.toFixed(2) }),
       barChart({ title: "Predictions per arm", series: lines("predictions"), since: t.since, until: t.until, bucketMs }),
