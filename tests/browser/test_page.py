@@ -69,15 +69,21 @@ def page_config(tmp_path_factory) -> Iterator:
 
 @pytest.fixture(scope="module")
 def demo_data(page_config, database_url, tracking_uri) -> str:
-    """v1 as champion, six hours of traffic with outcomes, one health check; the champion."""
+    """v1 as champion, six hours of traffic with outcomes (inputs shifted in the last two),
+    one health check and one drift check (dry run: it asks for nothing); the champion."""
     from relearn.bootstrap import bootstrap_model
+    from relearn.drift.monitor import CheckOptions, check
     from relearn.health import check_model_health
 
     services = Services(database_url, tracking_uri)
     champion = bootstrap_model(services, page_config).version
     now = datetime.now(UTC).replace(microsecond=0)
-    log_traffic(page_config, database_url, tracking_uri, start=now - timedelta(hours=6), end=now)
+    shift, start = now - timedelta(hours=2), now - timedelta(hours=6)
+    log_traffic(page_config, database_url, tracking_uri, start=start, end=shift)
+    log_traffic(page_config, database_url, tracking_uri, start=shift, end=now, covariate_shift=1.5)
     check_model_health(services, page_config, now=now, trigger_key="page-test-health")
+    options = CheckOptions.from_config(page_config, dry_run=True)
+    check(services, page_config, options, trigger_key="page-test-drift", now=now)
     return str(champion)
 
 

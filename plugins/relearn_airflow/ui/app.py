@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
@@ -70,10 +70,8 @@ def _static(name: str) -> Response:
     )
 
 
-def index(request: Request) -> Response:
-    """The page; relative links in it need the trailing slash."""
-    if not request.url.path.endswith("/"):
-        return RedirectResponse(str(request.url.replace(path=request.url.path + "/")))
+def index() -> Response:
+    """The page (the api-server redirects ``/relearn/ui`` here: its links are relative)."""
     return _static("index.html")
 
 

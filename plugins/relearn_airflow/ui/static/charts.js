@@ -70,7 +70,9 @@ export function lineChart({ title, series, since, until, yMin, yMax, format = fm
 }
 
 /** Bars over time, one bar per bucket stacked by series (e.g. predictions per arm). */
-export function barChart({ title, series, since, until, bucketMs, format = fmt }) {
+const count = (v) => Math.round(v).toLocaleString("en");
+
+export function barChart({ title, series, since, until, bucketMs, format = count }) {
   const totals = new Map();
   for (const one of series) for (const p of one.points) totals.set(p.x, (totals.get(p.x) || 0) + p.y);
   const sc = scales([{ points: [...totals].map(([x, y]) => ({ x, y })) }], since, until, 0);
