@@ -14,6 +14,7 @@ Debian's chromium (``make chromium``) is driven by playwright; no browser is dow
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.error
 import urllib.request
 import uuid
@@ -47,7 +48,8 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / ".relearn" / "screenshots"
-WAIT_MS = 180_000  # for the request to be filed, claimed and retrained (2 shared cores)
+STACK_LOGS = ROOT / ".relearn" / "browser-test-logs"  # the test stack's logs, kept
+WAIT_MS = 300_000  # for the request to be filed, claimed and retrained (2 shared cores)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +120,9 @@ def airflow(stack, demo_data) -> Iterator[tuple[str, str, str]]:
         yield stack.settings.airflow_url, AIRFLOW_USER, airflow_password(stack.settings)
     finally:
         running.down(keep_database=True)
+        # The throw-away stack's home goes with the session: keep its logs for a diagnosis.
+        shutil.rmtree(STACK_LOGS, ignore_errors=True)
+        shutil.copytree(stack.settings.log_dir, STACK_LOGS)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +139,9 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def _call(url: str, *, method: str = "GET", token: str | None = None, body: Any = None) -> int:
+def _call(
+    url: str, *, method: str = "GET", token: str | None = None, body: Any = None
+) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -146,9 +153,9 @@ def _call(url: str, *, method: str = "GET", token: str | None = None, body: Any 
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, None
 
 
 def _token(role: str) -> str:
@@ -162,13 +169,14 @@ def _token(role: str) -> str:
 def test_every_route_needs_a_user_and_retrain_now_needs_trigger_rights(airflow, demo_data):
     base, _, _ = airflow
     api = f"{base}/relearn/ui/api"
-    assert _call(f"{api}/models") == 401
-    assert _call(f"{base}/relearn/ui/") == 401
+    assert _call(f"{api}/models")[0] == 401
+    assert _call(f"{base}/relearn/ui/")[0] == 401
     viewer = _token("viewer")
-    assert _call(f"{api}/models/{MODEL}", token=viewer) == 200
+    assert _call(f"{api}/models/{MODEL}", token=viewer)[0] == 200
+    assert _call(f"{api}/session", token=viewer)[1]["can_request_retraining"] is False
     retrain = f"{api}/models/{MODEL}/retrain"
-    assert _call(retrain, method="POST", token=viewer, body={"priority": "low"}) == 403
-    assert _call(f"{api}/models/nope", token=viewer) == 404
+    assert _call(retrain, method="POST", token=viewer, body={"priority": "low"})[0] == 403
+    assert _call(f"{api}/models/nope", token=viewer)[0] == 404
 
 
 def _row(database_url: str, sql: str, *params: Any) -> tuple:
@@ -233,7 +241,12 @@ def test_the_page_shows_the_database_and_files_a_retraining(
     form.locator("button").click()
     expect(frame.locator("[data-testid=retrain-feedback]")).to_contain_text("request_retraining")
     row = frame.locator("#requests tbody tr", has_text=reason)
-    expect(row.locator("[data-testid=request-status]")).to_have_text("completed", timeout=WAIT_MS)
+    try:
+        expect(row.locator("[data-testid=request-status]")).to_have_text(
+            "completed", timeout=WAIT_MS
+        )
+    finally:
+        page.screenshot(path=str(SCREENSHOTS / "relearn-after-retrain-now.png"))
     request_status, run_id = _row(
         database_url,
         "SELECT status, retraining_run_id::text FROM model_retraining_requests WHERE reason = %s",

@@ -50,6 +50,8 @@ async function retrain(form) {
 function render(page) {
   const main = document.getElementById("page");
   const open = new Set([...main.querySelectorAll("details[open]")].map((d) => d.closest("section")?.id));
+  // One render function per section (sections.js), in page order: a new section of the
+  // read model (relearn.dashboard.page.ModelPage) gets its function here.
   main.replaceChildren(
     sections.deployment(page),
     sections.health(page),
