@@ -232,7 +232,6 @@ def test_the_page_shows_the_database_and_files_a_retraining(
         database_url, "SELECT count(*) FROM model_retraining_runs WHERE model_name = %s", MODEL
     )
     expect(frame.locator("#runs tbody tr")).to_have_count(runs)
-    page.screenshot(path=str(SCREENSHOTS / "relearn-in-airflow.png"))
 
     reason = f"browser test {uuid.uuid4()}"
     form = frame.locator("[data-testid=retrain-form]")
@@ -245,8 +244,10 @@ def test_the_page_shows_the_database_and_files_a_retraining(
         expect(row.locator("[data-testid=request-status]")).to_have_text(
             "completed", timeout=WAIT_MS
         )
-    finally:
-        page.screenshot(path=str(SCREENSHOTS / "relearn-after-retrain-now.png"))
+    except AssertionError:
+        page.screenshot(path=str(SCREENSHOTS / "relearn-retrain-now-failed.png"), full_page=True)
+        raise
+    page.screenshot(path=str(SCREENSHOTS / "relearn-in-airflow.png"))
     request_status, run_id = _row(
         database_url,
         "SELECT status, retraining_run_id::text FROM model_retraining_requests WHERE reason = %s",

@@ -49,7 +49,7 @@ async function retrain(form) {
 
 function render(page) {
   const main = document.getElementById("page");
-  const open = new Set([...main.querySelectorAll("details[open]")].map((d) => d.closest("section")?.id));
+  const open = [...main.querySelectorAll("details[open]")].map((d) => d.dataset.key);
   // One render function per section (sections.js), in page order: a new section of the
   // read model (relearn.dashboard.page.ModelPage) gets its function here.
   main.replaceChildren(
@@ -60,7 +60,7 @@ function render(page) {
     sections.requests(page, state.session, retrain),
     sections.runs(page, airflowRoot),
   );
-  for (const id of open) main.querySelector(`#${id} details`)?.setAttribute("open", "");
+  for (const key of open) main.querySelector(`details[data-key="${key}"]`)?.setAttribute("open", "");
   main.querySelector("[data-testid=retrain-feedback]").textContent = state.notice;
   main.dataset.model = page.model;
   main.dataset.generatedAt = page.generated_at;

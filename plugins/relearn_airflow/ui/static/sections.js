@@ -5,8 +5,22 @@ import { badge, empty, fmt, h, link, pct, table, when } from "./dom.js";
 const section = (id, title, ...body) =>
   h("section", { id, "data-testid": id }, h("h2", {}, title), ...body);
 
-const metricList = (metrics) =>
-  h("dl", { class: "metrics" }, Object.entries(metrics).map(([k, v]) => [h("dt", {}, k), h("dd", {}, fmt(v))]));
+const metricList = (entries) =>
+  h("dl", { class: "metrics" }, entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, fmt(v))]));
+
+// The headline scores of a version's run; its other metrics fold away.
+const HEADLINE = /(^|_)(accuracy|f1|f1_macro|precision_macro|recall_macro)$/;
+
+function versionMetrics(alias, metrics) {
+  const entries = Object.entries(metrics);
+  const rest = entries.filter(([k]) => !HEADLINE.test(k));
+  return [
+    metricList(entries.filter(([k]) => HEADLINE.test(k))),
+    rest.length
+      ? h("details", { "data-key": `metrics-${alias}` }, h("summary", {}, `${rest.length} more metrics`), metricList(rest))
+      : null,
+  ];
+}
 
 export function deployment(page) {
   const { aliases, history } = page.deployment;
@@ -16,7 +30,7 @@ export function deployment(page) {
       h("div", { class: "big", "data-testid": `${a.alias}-version` }, link(a.version_url, `v${a.version}`)),
       h("div", { class: "muted" }, `registered ${when(a.registered_at)}`, a.run_url ? " · " : "",
         link(a.run_url, a.run_url ? "MLflow run" : "")),
-      metricList(a.metrics)));
+      versionMetrics(a.alias, a.metrics)));
   return section("deployment", "Deployment",
     cards.length ? h("div", { class: "cards" }, cards) : empty("No version is registered yet."),
     h("h3", {}, "Alias history"),
@@ -40,7 +54,7 @@ export function health(page) {
     latest.reasons.length
       ? h("ul", { class: "reasons", "data-testid": "health-reasons" }, latest.reasons.map((r) => h("li", {}, r)))
       : null,
-    h("details", {}, h("summary", {}, "details of the latest check"),
+    h("details", { "data-key": "health-details" }, h("summary", {}, "details of the latest check"),
       h("pre", {}, JSON.stringify(extra, null, 2))),
     h("h3", {}, "History"),
     h("div", { class: "strip" }, history.map((c) =>
