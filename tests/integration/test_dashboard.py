@@ -11,14 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from relearn.abtest.deploy import start_test
 from relearn.bootstrap import bootstrap_model
+from relearn.dashboard.abtest import read_abtest
 from relearn.dashboard.page import read_page
 from relearn.health import check_model_health
-from relearn.registry import CHAMPION, aliases, registry_client
+from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import Services
 from relearn.store import requests
 from relearn.store.db import transaction
-from tests.integration.traffic import log_traffic
+from tests.integration.traffic import log_traffic, register_copy
 
 pytestmark = pytest.mark.integration
 
@@ -98,3 +100,25 @@ def test_the_filed_request_is_in_the_queue(shown):
     page, _ = shown
     assert [(r.status, r.reason) for r in page.requests] == [("pending", "from the page test")]
     assert page.runs == [] and page.abtest is None
+
+
+def test_a_started_ab_test_shows_its_split_arms_and_first_decision(
+    shown, dash_cfg, database_url, tracking_uri
+):
+    services = Services(database_url, tracking_uri)
+    client = registry_client(tracking_uri)
+    version = register_copy(
+        dash_cfg, tracking_uri, name=MODEL, source=aliases(client, MODEL)[CHAMPION]
+    )
+    client.set_registered_model_alias(MODEL, CHALLENGER, version)
+    now = datetime.now(UTC)
+    started = start_test(
+        services, dash_cfg, now=now, trigger_key=f"dash-start-{version}", version=version, by="t"
+    )
+    with transaction(database_url) as connection:
+        view = read_abtest(connection, MODEL, list(dash_cfg.classes), now=now)
+    [traffic] = _one(database_url, "SELECT traffic_percent FROM ab_tests WHERE id = %s", view.id)
+    assert view.live and view.id == str(started.test_id) and view.status == "running"
+    assert (view.challenger_version, view.traffic_percent) == (version, traffic)
+    assert [(d.action, d.traffic_after) for d in view.decisions] == [("start", traffic)]
+    assert [a.arm for a in view.arms] == ["champion", "challenger"]
