@@ -74,6 +74,11 @@ from relearn_airflow.tasks import announce_challenger, configured_models
             maximum=20,
             description="Correct cases per error (1)",
         ),
+        "incremental": Param(
+            None,
+            type=["null", "boolean"],
+            description="Fine-tune one day at a time, oldest first (false)",
+        ),
         "dry_run": Param(False, type="boolean", description="Train and gate, register nothing"),
         "source": Param("auto_daily", enum=["auto_daily", "manual", "decay_triggered"]),
         "request_id": Param(None, type=["null", "string"]),

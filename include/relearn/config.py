@@ -111,6 +111,9 @@ class ReinforcementConfig(_Strict):
     confidence_threshold: Fraction = 0.7
     # Correct recent cases replayed per error, so the model does not forget what it got right.
     replay_ratio: Annotated[float, Field(ge=0)] = 1.0
+    # Fine-tune on the window one day at a time, oldest first, instead of all at once
+    # (``relearn.training.incremental``; measured by ``bench/incremental.py``).
+    incremental: bool = False
     # Share of a window's rows that may fail data validation (and be quarantined) before the
     # whole batch is judged unusable and the run fails.
     max_invalid_fraction: Fraction = 0.2
@@ -224,6 +227,15 @@ class RetentionConfig(_Strict):
     batch_size: Annotated[int, Field(ge=100, le=100_000)] = 5000
 
 
+class HealthConfig(_Strict):
+    """The health score's latency budget and the alerts' cooldown (``relearn.monitoring``)."""
+
+    # The champion's p95 latency budget: the latency part is 1 within it, 0 at twice it.
+    latency_budget_ms: Annotated[float, Field(gt=0)] = 250.0
+    # No second alert of one kind for a model within this many hours of the last one.
+    alert_cooldown_hours: Annotated[float, Field(ge=0)] = 6.0
+
+
 class ModelConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,62}$")]
     kind: ModelKind = ModelKind.TORCH_MLP
@@ -242,6 +254,7 @@ class ModelConfig(_Strict):
     # none and is bootstrapped from its own data (`relearn bootstrap --dataset FILE`).
     simulation: SimulationConfig | None = None
     retention: RetentionConfig = RetentionConfig()
+    health: HealthConfig = HealthConfig()
 
     @model_validator(mode="after")
     def _check_names(self) -> Self:

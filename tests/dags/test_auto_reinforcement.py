@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
 
+import mlflow
 import pytest
 
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
@@ -61,6 +64,19 @@ def test_drifted_window_becomes_a_blessed_challenger(
     assert current[CHALLENGER] == row.model_version
     assert current[CHAMPION] == champion.version
     assert _asset_events(run.run_id) == [{"model": "churn", "version": row.model_version}]
+    assert row.airflow_url.endswith(f"/dags/auto_reinforcement/runs/{quote(run.run_id, safe='')}")
+    logs = _kept_logs(tracking_uri, row.mlflow_run_id)
+    assert {name.split(".")[-3] for name in logs} >= {"prepare_data", "train", "validate_model"}
+    assert "candidate blessed" in logs[next(n for n in logs if "validate_model" in n)]
+
+
+def _kept_logs(tracking_uri: str, mlflow_run_id: str) -> dict[str, str]:
+    """The step logs a retraining run kept in its MLflow run, by file name."""
+    client = registry_client(tracking_uri)
+    return {
+        Path(entry.path).name: mlflow.artifacts.load_text(f"runs:/{mlflow_run_id}/{entry.path}")
+        for entry in client.list_artifacts(mlflow_run_id, "logs")
+    }
 
 
 def _asset_events(run_id: str) -> list[dict]:
@@ -109,6 +125,8 @@ def test_unusable_window_fails_the_run_through_the_callback(
         row = find_run(connection, run.run_id, model_cfg.name)
     assert row.status == "failed"
     assert "feature column 'contract' is missing" in row.error_message
+    (prepare_log,) = _kept_logs(tracking_uri, row.mlflow_run_id).values()
+    assert "feature column 'contract' is missing" in prepare_log and "Traceback" in prepare_log
     assert aliases(registry_client(tracking_uri), model_cfg.name) == before
 
 

@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import mlflow
 import pytest
 
 from relearn.registry import CHALLENGER, CHAMPION, aliases, list_versions, registry_client
@@ -18,6 +19,7 @@ from relearn.retraining.prepare import prepare
 from relearn.retraining.publish import publish
 from relearn.retraining.record import start
 from relearn.retraining.results import StepStatus
+from relearn.retraining.runlog import log_artifact_path
 from relearn.retraining.train import train
 from relearn.services import Services
 from relearn.store.aliases import history
@@ -88,9 +90,24 @@ def test_enough_errors_register_a_blessed_challenger(blessed_run, services, mode
     assert version.tags["relearn.parent_version"] == champion.version
     mlflow_run = client.get_run(run.mlflow_run_id)
     artifacts = {a.path for a in client.list_artifacts(run.mlflow_run_id)}
-    assert {"dataset", "validation", "training_curve.png", "gate.json"} <= artifacts
+    assert {"dataset", "validation", "training_curve.png", "gate.json", "logs"} <= artifacts
     assert [i.dataset.digest for i in mlflow_run.inputs.dataset_inputs]
     assert len(run.metrics["training"]["history"]) == run.metrics["training"]["epochs_run"]
+
+
+def test_incremental_run_learns_one_day_at_a_time(services, model_cfg, drifted_window):
+    options = _options(model_cfg, incremental=True, dry_run=True)
+    run = reinforce(services, model_cfg, options, trigger_key="test-by-day", now=DRIFT_END)
+
+    assert run.status == "completed", run.error_message
+    training = run.metrics["training"]
+    assert training["batches"] == DRIFT_DAYS and training["epochs_per_batch"] == EPOCHS
+    assert [entry["epoch"] for entry in training["history"]] == list(range(1, DRIFT_DAYS + 1))
+    assert sum(entry["rows"] for entry in training["history"]) == run.metrics["dataset"]["train"]
+    client = registry_client(services.tracking_uri)
+    checkpoints = [a.path for a in client.list_artifacts(run.mlflow_run_id, "checkpoints")]
+    assert checkpoints == [f"checkpoints/batch_{n:03d}" for n in range(1, DRIFT_DAYS + 1)]
+    assert "blessed" in run.metrics["gate"]  # judged like any other candidate
 
 
 def test_fine_tuned_model_learns_the_new_concept(blessed_run):
@@ -233,6 +250,21 @@ def test_training_error_fails_the_run_and_leaves_the_registry(
     assert run.status == "failed"
     assert "RuntimeError: out of memory while training" in run.error_message
     assert _state(services, model_cfg.name) == before
+    kept = _run_log(services, run.mlflow_run_id, "cli")
+    assert "loaded" in kept and "rows of the window" in kept, kept  # the steps' own lines
+    assert "RuntimeError: out of memory while training" in kept and "Traceback" in kept
+
+
+def _run_log(services: Services, mlflow_run_id: str, name: str) -> str:
+    """The text of a log a retraining run kept in its MLflow run."""
+    uri = f"runs:/{mlflow_run_id}/{log_artifact_path(name)}"
+    return mlflow.artifacts.load_text(uri)
+
+
+def test_a_completed_run_keeps_its_log(blessed_run, services):
+    kept = _run_log(services, blessed_run.mlflow_run_id, "cli")
+    assert str(blessed_run.id) in kept
+    assert "blessed" in kept, kept
 
 
 # --- hostile windows ------------------------------------------------------------------------

@@ -117,6 +117,22 @@ def test_fine_tuning_continues_from_a_saved_model_on_a_split_dataset(
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
+def test_training_in_batches_checkpoints_after_each(dataset: Path, tmp_path: Path) -> None:
+    result = train_from_dataset(dataset, CONFIG_FILE, tmp_path, epochs=2, batches=3)
+
+    assert result["batches"] == 3
+    assert [entry["epoch"] for entry in result["history"]] == [1, 2, 3]
+    assert sum(entry["rows"] for entry in result["history"]) == result["rows"]["train"]
+    assert {"train_loss", "val_f1", "val_accuracy", "seconds"} <= set(result["history"][-1])
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert checkpoints == ["batch_001", "batch_002", "batch_003"]
+    first, last = weights(tmp_path / "checkpoints" / "batch_001"), weights(result["model_dir"])
+    assert any(not torch.equal(first[k], last[k]) for k in first), "later batches changed it"
+    assert all(
+        torch.equal(weights(tmp_path / "checkpoints" / "batch_003")[k], last[k]) for k in last
+    )
+
+
 def test_run_train_prints_one_json_object(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

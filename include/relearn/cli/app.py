@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from relearn.cli.errors import check_mlflow, explain
 from relearn.cli.parsers import (
+    analysis,
     collection,
     deployment,
     onboarding,
@@ -46,6 +47,7 @@ BUILT_IN: tuple[Register, ...] = (
     deployment.register,
     onboarding.register,
     collection.register,
+    analysis.register,
 )
 
 

@@ -68,6 +68,7 @@ def reinforce(args: argparse.Namespace) -> int:
             confidence_threshold=args.confidence_threshold,
             min_error_samples=args.min_error_samples,
             fine_tune=not args.from_scratch,
+            incremental=args.incremental,
             epochs=args.epochs,
             dry_run=args.dry_run,
             source="manual",

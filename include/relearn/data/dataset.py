@@ -100,6 +100,7 @@ def build_dataset(
         part["split"] = split
         part["role"] = rows["role"]
         part["prediction_id"] = rows["prediction_id"]
+        part["predicted_at"] = rows["predicted_at"]
         parts.append(part)
     frame = pd.concat(parts, ignore_index=True)
     dataset = RetrainingDataset(frame, model_cfg)

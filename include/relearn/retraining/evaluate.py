@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 
+from relearn.analysis.run import analyze_retraining_run
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.gates import decide
@@ -57,6 +58,7 @@ def evaluate(services: Services, model_cfg: ModelConfig, retraining_run_id: str)
         # The holdout is recent traffic the candidate never trained on: its drift reference.
         log_profile(model_cfg, holdout, probabilities, metrics["accuracy"])
     results = {"holdout": metrics, "champion_holdout": champion_metrics, "gate": decision.as_dict()}
+    analyze_retraining_run(services, model_cfg, run, holdout, truth, probabilities)
     return _record(services, model_cfg, run, results, decision, dry_run=options.dry_run)
 
 

@@ -8,6 +8,7 @@ from relearn.retraining.evaluate import evaluate
 from relearn.retraining.prepare import prepare
 from relearn.retraining.publish import publish
 from relearn.retraining.record import fail, load_run, start
+from relearn.retraining.runlog import captured_log
 from relearn.retraining.train import train
 from relearn.services import utcnow
 
@@ -29,17 +30,20 @@ def reinforce(
     *,
     trigger_key: str,
     now: datetime | None = None,
+    log_name: str = "cli",
 ) -> RetrainingRun:
     """Start the run, then each step until one leaves nothing to do; the finished run row.
 
-    Any error fails the run (with the error as its reason) and is raised again.
+    Any error fails the run (with the error as its reason) and is raised again. The loop's log
+    is kept as ``logs/<log_name>.log`` in the run's MLflow run.
     """
     started = start(services, model_cfg, options, trigger_key=trigger_key, now=now or utcnow())
     run_id = started.retraining_run_id
     try:
-        for step in STEPS:
-            if step(services, model_cfg, run_id).terminal:
-                break
+        with captured_log(services, model_cfg, run_id, log_name):
+            for step in STEPS:
+                if step(services, model_cfg, run_id).terminal:
+                    break
     except Exception as error:
         fail(services, run_id, error)
         raise

@@ -28,6 +28,7 @@ OPTION_PARAMS: Mapping[str, str] = MappingProxyType(
         "epochs": "epochs",
         "learning_rate": "learning_rate",
         "replay_ratio": "replay_ratio",
+        "incremental": "incremental",
         "dry_run": "dry_run",
         "source": "source",
         "request_id": "request_id",
@@ -47,6 +48,7 @@ class ReinforceOptions:
     epochs: int
     learning_rate: float
     replay_ratio: float
+    incremental: bool = False
     dry_run: bool = False
     source: str = "auto_daily"
     request_id: str | None = None
@@ -68,6 +70,7 @@ class ReinforceOptions:
             "epochs": training.epochs,
             "learning_rate": training.learning_rate,
             "replay_ratio": rf.replay_ratio,
+            "incremental": rf.incremental,
         }
         values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
         options = cls(**values)

@@ -29,6 +29,7 @@ def start(
     trigger_key: str,
     now: datetime,
     dag_id: str | None = None,
+    airflow_url: str | None = None,
 ) -> StepResult:
     """Record the run as ``running`` (once per ``trigger_key``) and pin what it will work on.
 
@@ -49,6 +50,7 @@ def start(
             params=params,
             started_at=utcnow(),
             dag_id=dag_id,
+            airflow_url=airflow_url,
             triggered_by=options.triggered_by,
             request_id=options.request_id,
         )

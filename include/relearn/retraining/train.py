@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 
@@ -20,6 +20,7 @@ from relearn.services import NoChampionError
 from relearn.store import runs
 from relearn.store.db import transaction
 from relearn.training.factory import new_classifier
+from relearn.training.incremental import batch_history, daily_batches
 from relearn.training.pyfunc import log_pyfunc_model
 from relearn.training.reports import confusion_matrix_png, training_curve_png
 
@@ -61,30 +62,69 @@ def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) 
     classifier, learning_rate = _starting_point(services, model_cfg, run, options)
     with tempfile.TemporaryDirectory() as tmp:
         dataset = artifacts.load_dataset(services, model_cfg, run.mlflow_run_id, tmp)
-        history = classifier.fit(
-            dataset.features("train"),
-            dataset.labels("train"),
-            val_frame=dataset.features("validation"),
-            val_labels=dataset.labels("validation"),
-            epochs=options.epochs,
-            learning_rate=learning_rate,
-        )
         with artifacts.mlflow_run(services, run.mlflow_run_id):
             mlflow.log_params(
                 {
                     "fine_tune": options.fine_tune,
                     "learning_rate": learning_rate,
                     "epochs": options.epochs,
+                    "incremental": options.incremental,
                 }
             )
+            if options.incremental and "predicted_at" not in dataset.frame.columns:
+                log.warning("%s: the snapshot has no prediction times: one batch", model_cfg.name)
+            if options.incremental and "predicted_at" in dataset.frame.columns:
+                history, training = _fit_by_day(classifier, dataset, options, learning_rate)
+            else:
+                history = classifier.fit(
+                    dataset.features("train"),
+                    dataset.labels("train"),
+                    val_frame=dataset.features("validation"),
+                    val_labels=dataset.labels("validation"),
+                    epochs=options.epochs,
+                    learning_rate=learning_rate,
+                )
+                training = {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch}
             candidate_id = _log_candidate(model_cfg, classifier, dataset, history, Path(tmp))
-    training = {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch}
     with transaction(services.database_url) as connection:
         runs.merge_metrics(
             connection, run.id, {"training": {**training, "history": history.epochs}}
         )
     log.info("%s: candidate %s trained (%s)", model_cfg.name, candidate_id, training)
     return candidate_id
+
+
+def _fit_by_day(
+    classifier: TabularClassifier,
+    dataset: RetrainingDataset,
+    options: ReinforceOptions,
+    learning_rate: float,
+) -> tuple[TrainingHistory, dict[str, Any]]:
+    """Fine-tune one day of the window at a time, oldest first, checkpointing after each.
+
+    The model as it stood after each batch is kept in the active MLflow run
+    (``checkpoints/batch_NNN``).
+    """
+    train = dataset.part("train")
+    batches = daily_batches(
+        train[dataset.model_cfg.feature_names], dataset.labels("train"), train["predicted_at"]
+    )
+
+    def checkpoint(entry: dict[str, float]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            classifier.save(Path(tmp))
+            mlflow.log_artifacts(tmp, f"checkpoints/batch_{int(entry['batch']):03d}")
+
+    batch_metrics = classifier.fit_batches(
+        batches,
+        val_frame=dataset.features("validation"),
+        val_labels=dataset.labels("validation"),
+        epochs_per_batch=options.epochs,
+        learning_rate=learning_rate,
+        on_batch=checkpoint,
+    )
+    training = {"batches": len(batch_metrics), "epochs_per_batch": options.epochs}
+    return batch_history(batch_metrics), training
 
 
 def _starting_point(

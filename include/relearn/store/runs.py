@@ -38,6 +38,7 @@ class RetrainingRun:
     dataset_digest: str | None
     error_message: str | None
     trigger_key: str | None
+    airflow_url: str | None = None  # the DAG run's page (its task instances and their logs)
 
     @property
     def finished(self) -> bool:
@@ -46,7 +47,7 @@ class RetrainingRun:
 
 _COLUMNS = (
     "id, model_name, source, status, params, metrics, model_version, mlflow_run_id, "
-    "dataset_digest, error_message, trigger_key"
+    "dataset_digest, error_message, trigger_key, airflow_url"
 )
 
 
@@ -65,6 +66,7 @@ def start_run(
     dag_id: str | None = None,
     triggered_by: uuid.UUID | None = None,
     request_id: uuid.UUID | None = None,
+    airflow_url: str | None = None,
 ) -> RetrainingRun:
     """The run of ``(trigger_key, model_name)``, created as ``running`` the first time only."""
     if source not in SOURCES:
@@ -73,8 +75,9 @@ def start_run(
         cursor.execute(
             """
             INSERT INTO model_retraining_runs (id, model_name, source, status, params,
-                fine_tune_flag, started_at, dag_id, trigger_key, triggered_by, request_id)
-            VALUES (%s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s)
+                fine_tune_flag, started_at, dag_id, trigger_key, triggered_by, request_id,
+                airflow_url)
+            VALUES (%s, %s, %s, 'running', %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (trigger_key, model_name) DO NOTHING
             """,
             (
@@ -88,6 +91,7 @@ def start_run(
                 trigger_key,
                 triggered_by,
                 request_id,
+                airflow_url,
             ),
         )
     run = find_run(connection, trigger_key, model_name)

@@ -25,7 +25,7 @@ from relearn.evaluation import classification_metrics, label_indices
 from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ class TabularClassifier(ABC):
         val_labels: Sequence[str] | None = None,
         epochs_per_batch: int = 1,
         learning_rate: float | None = None,
+        on_batch: Callable[[dict[str, float]], None] | None = None,
     ) -> list[dict[str, float]]:
         """Train on ``batches`` one after another, for data that arrives (or fits) in pieces.
 
@@ -129,7 +130,8 @@ class TabularClassifier(ABC):
 
         Returns one entry per batch: ``batch`` (1-based), ``rows`` (of that batch), the last
         epoch's ``train_loss``, the ``val_*`` metrics of the model as it stands after the
-        batch when a validation set is given, and ``seconds``.
+        batch when a validation set is given, and ``seconds``. ``on_batch`` is called with each
+        entry once the batch is learned (e.g. to save a checkpoint of the model as it stands).
         """
         if (val_frame is None) != (val_labels is None):
             raise ValueError("val_frame and val_labels must be given together")
@@ -162,6 +164,8 @@ class TabularClassifier(ABC):
                 entry.update(validation_metrics(val_labels, proba, self.classes))
             entry["seconds"] = time.perf_counter() - started
             results.append(entry)
+            if on_batch is not None:
+                on_batch(entry)
             log.info(
                 "%s batch %d: %d rows%s, %s",
                 self.model_cfg.name,

@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from relearn.config import ModelKind, TrainingConfig, load_config
 from relearn.evaluation import classification_metrics, confusion
 from relearn.training.factory import load_classifier, new_classifier
+from relearn.training.incremental import batch_history, ordered_batches
 from relearn.training.reports import confusion_matrix_png, training_curve_png
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 SPLIT_COLUMN = "split"
 SPLITS = ("train", "validation", "holdout")
 MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 CURVE_FILE = "training_curve.png"
@@ -68,6 +70,7 @@ def train_from_dataset(
     learning_rate: float | None = None,
     epochs: int | None = None,
     random_seed: int | None = None,
+    batches: int | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` (default: the first configured) on ``dataset``; write and return metrics.
 
@@ -76,8 +79,11 @@ def train_from_dataset(
     train/validation split is drawn. ``fine_tune`` continues training the classifier saved in
     ``model_path`` (the torch kind at the lower fine-tune learning rate unless
     ``learning_rate`` is given). ``epochs``, ``learning_rate`` and ``random_seed`` override
-    the configuration. Writes ``model/``, ``history.json``, ``metrics.json`` and the two
-    report PNGs into ``output_dir``.
+    the configuration. ``batches`` splits the training rows into that many batches in time
+    order (the model's ``time_column`` when the file has it, else file order) and trains on
+    each in turn for ``epochs``, saving ``checkpoints/batch_NNN/`` after each; the result then
+    has one ``history`` entry per batch. Writes ``model/``, ``history.json``, ``metrics.json``
+    and the two report PNGs into ``output_dir``.
 
     :raises FileNotFoundError: ``dataset`` or ``model_path`` does not exist.
     :raises ValueError: bad configuration, arguments or dataset; the message names the cause.
@@ -96,18 +102,22 @@ def train_from_dataset(
         dataset,
         splits.rows,
     )
-    train, train_y = splits.train
-    val, val_y = splits.validation
-    history = classifier.fit(
-        train, train_y, val_frame=val, val_labels=val_y, learning_rate=learning_rate
-    )
     output_dir = Path(output_dir)
+    if batches is None:
+        train, train_y = splits.train
+        val, val_y = splits.validation
+        history = classifier.fit(
+            train, train_y, val_frame=val, val_labels=val_y, learning_rate=learning_rate
+        )
+    else:
+        history = _fit_in_batches(classifier, splits, batches, learning_rate, output_dir)
     model_dir = _save_model(classifier, history, output_dir)
     validation, holdout = _evaluate(classifier, splits, output_dir)
     result = {
         "model": model_cfg.name,
         "kind": str(model_cfg.kind),
         "fine_tune": fine_tune,
+        "batches": batches,
         "rows": splits.rows,
         "epochs_run": len(history.epochs),
         "best_epoch": history.best_epoch,
@@ -127,6 +137,38 @@ def train_from_dataset(
         output_dir,
     )
     return result
+
+
+def _fit_in_batches(
+    classifier: TabularClassifier,
+    splits: Splits,
+    count: int,
+    learning_rate: float | None,
+    output_dir: Path,
+) -> TrainingHistory:
+    """Train on ``count`` time-ordered batches of the training rows, checkpointing each."""
+    train, train_y = splits.train
+    val, val_y = splits.validation
+    time_column = classifier.model_cfg.time_column
+    order = train[time_column] if time_column and time_column in train.columns else None
+    if order is None:
+        log.info(
+            "%s: no time column in the file: batches follow the file's row order",
+            classifier.model_cfg.name,
+        )
+
+    def checkpoint(entry: dict[str, float]) -> None:
+        classifier.save(output_dir / CHECKPOINT_DIR / f"batch_{int(entry['batch']):03d}")
+
+    batch_metrics = classifier.fit_batches(
+        ordered_batches(train, train_y, count, order),
+        val_frame=val,
+        val_labels=val_y,
+        epochs_per_batch=classifier.model_cfg.training.epochs,
+        learning_rate=learning_rate,
+        on_batch=checkpoint,
+    )
+    return batch_history(batch_metrics)
 
 
 def _classifier(

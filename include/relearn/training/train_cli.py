@@ -33,6 +33,7 @@ def run_train(args: argparse.Namespace) -> int:
             learning_rate=args.learning_rate,
             epochs=args.epochs,
             random_seed=args.random_seed,
+            batches=getattr(args, "batches", None),
         )
     except ValidationError as error:  # an out-of-range option such as --epochs -3
         print(f"relearn train: invalid option: {describe_errors(error)}", file=sys.stderr)

@@ -19,11 +19,13 @@ from relearn_airflow.ui.app import external_view
 @functools.cache
 def _fastapi_apps() -> list[dict[str, Any]]:
     from relearn_airflow.api.app import create_app
+    from relearn_airflow.api.metrics import metrics_app
     from relearn_airflow.ui.app import create_app as create_page_app
 
     return [
         {"app": create_app(), "url_prefix": URL_PREFIX, "name": "Relearn collection API"},
         {"app": create_page_app(), "url_prefix": PAGE_PREFIX, "name": "Relearn page"},
+        metrics_app(),
     ]
 
 

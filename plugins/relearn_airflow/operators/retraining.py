@@ -3,15 +3,19 @@
 Each is thin: it stores its arguments, builds a ``RelearnHook`` in ``execute`` and calls one
 step of ``relearn.retraining`` by name in code. Steps hand over the retraining run id only; a
 step whose result is terminal (insufficient data, a dry run, a run already finished) skips what
-follows. Failures the data or the setup causes (``RetrainingError``) fail at once instead of
-retrying; a model without a champion to fine-tune (``NoChampionError``) fails the run's row
-with the reason, and the task is skipped as for every Relearn operator.
+follows. Each step's log is also kept in the run's MLflow run (``logs/<task>.try<N>.log``), and
+the run's row links to its DAG run's page. Failures the data or the setup causes
+(``RetrainingError``) fail at once instead of retrying; a model without a champion to
+fine-tune (``NoChampionError``) fails the run's row with the reason, and the task is skipped
+as for every Relearn operator.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from relearn.retraining import RetrainingError
@@ -26,6 +30,12 @@ if TYPE_CHECKING:
     from relearn.config import ModelConfig
     from relearn.retraining.results import StepResult
     from relearn.services import Services
+
+
+def dag_run_url(dag_id: str, airflow_run_id: str) -> str:
+    """The DAG run's page in the Airflow UI: its task instances and their logs."""
+    base_url = conf.get("api", "base_url", fallback="http://localhost:8080/")
+    return f"{base_url.rstrip('/')}/dags/{quote(dag_id)}/runs/{quote(airflow_run_id, safe='')}"
 
 
 class RetrainingStepOperator(RelearnModelOperator):
@@ -49,12 +59,16 @@ class RetrainingStepOperator(RelearnModelOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from relearn.retraining.record import fail
+        from relearn.retraining.runlog import captured_log
 
         hook = self.hook()
         services = hook.services()
+        model_cfg = hook.model_config(self.model_name)
         run_id = str(self.retraining_run_id)
+        log_name = f"{self.task_id}.try{getattr(context.get('ti'), 'try_number', 1)}"
         try:
-            result = self.run_step(services, hook.model_config(self.model_name), run_id)
+            with captured_log(services, model_cfg, run_id, log_name):
+                result = self.run_step(services, model_cfg, run_id)
         except RetrainingError as error:
             raise AirflowFailException(str(error)) from error
         except NoChampionError as error:
@@ -106,6 +120,7 @@ class StartRetrainingRunOperator(RelearnModelOperator):
             trigger_key=airflow_run_id,  # a retry of this task finds the same row
             now=context.get("data_interval_end") or utcnow(),
             dag_id=dag_run.dag_id,
+            airflow_url=dag_run_url(dag_run.dag_id, airflow_run_id),
         )
         # Always the id, even of a run that finished before: the next step skips it, and
         # close_request needs it to close the request.

@@ -51,6 +51,7 @@ def test_health_operator_returns_the_status(champion, model_cfg):
     assert result == {
         "model": model_cfg.name,
         "status": "degraded",  # no traffic in the window
+        "score": 0.6,  # 0.4 * availability 0 + 0.4 * errors 1 + 0.2 * latency 1
         "champion_version": champion.version,
     }
 

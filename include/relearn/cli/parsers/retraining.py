@@ -25,6 +25,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     reinforce.add_argument("--epochs", type=int)
     reinforce.add_argument("--from-scratch", action="store_true", help="do not fine-tune")
     reinforce.add_argument(
+        "--incremental",
+        action="store_true",
+        default=None,
+        help="fine-tune one day of the window at a time, oldest first",
+    )
+    reinforce.add_argument(
         "--dry-run", action="store_true", help="train and gate, register nothing"
     )
 

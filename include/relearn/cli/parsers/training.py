@@ -64,3 +64,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning_rate", "--learning-rate", dest="learning_rate", type=float)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--random_seed", "--random-seed", dest="random_seed", type=int)
+    parser.add_argument(
+        "--batches",
+        type=_positive_int,
+        metavar="N",
+        help="train on N time-ordered batches in turn (time column, else file order), "
+        "--epochs each, with a checkpoint after each batch",
+    )
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
