@@ -12,13 +12,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from relearn.abtest.deploy import start_test
+from relearn.analysis.run import latest_analysis, run_daily
 from relearn.bootstrap import bootstrap_model
 from relearn.dashboard.abtest import read_abtest
 from relearn.dashboard.page import read_page
 from relearn.health import check_model_health
+from relearn.monitoring.alerts import AlertKind, Severity
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import Services
 from relearn.store import requests
+from relearn.store.alerts import NewAlert, raise_alert
 from relearn.store.db import transaction
 from tests.integration.traffic import log_traffic, register_copy
 
@@ -36,13 +39,24 @@ def dash_cfg(model_cfg):
 
 @pytest.fixture(scope="module")
 def shown(dash_cfg, database_url, tracking_uri):
-    """Six hours of traffic, one health check and one request; then the page, read now."""
+    """Six hours of traffic, one health check, one daily error analysis, one alert and one
+    request; then the page, read now."""
     services = Services(database_url, tracking_uri)
     bootstrap_model(services, dash_cfg)
     now = datetime.now(UTC).replace(microsecond=0)
     log_traffic(dash_cfg, database_url, tracking_uri, start=now - timedelta(hours=6), end=now)
     check_model_health(services, dash_cfg, now=now, trigger_key="dash-health")
+    run_daily(services, dash_cfg, until=now, analysis_key="dash-daily")
     with transaction(database_url) as connection:
+        raise_alert(
+            connection,
+            NewAlert(
+                MODEL, AlertKind.HEALTH_LOW, Severity.WARNING, "dash-subject", "score fell", "see"
+            ),
+            raised_at=now - timedelta(minutes=5),
+            cooldown=timedelta(hours=1),
+            trigger_key="dash-alert",
+        )
         requests.create_request(
             connection, model_name=MODEL, known_models=[MODEL], reason="from the page test"
         )
@@ -75,6 +89,62 @@ def test_health_is_the_latest_recorded_check(shown, database_url):
     )
     assert (page.health.latest.status, page.health.latest.checked_at) == (status, checked_at)
     assert page.health.history[-1] == page.health.latest
+
+
+def test_health_shows_the_stored_score_its_parts_and_issues(shown, database_url):
+    page, _ = shown
+    latest = page.health.latest
+    stored = _one(
+        database_url,
+        "SELECT score, availability, error_score, latency_score, predictions, issues "
+        "FROM health_checks WHERE model_name = %s ORDER BY checked_at DESC LIMIT 1",
+        MODEL,
+    )
+    shown_issues = [
+        {"part": i.part, "issue": i.issue, "recommendation": i.recommendation}
+        for i in latest.issues
+    ]
+    assert stored[0] is not None and stored[4] > 0
+    assert (
+        latest.score,
+        latest.availability,
+        latest.error_score,
+        latest.latency_score,
+        latest.predictions,
+        shown_issues,
+    ) == stored
+    assert [c.score for c in page.health.history] == [stored[0]]
+
+
+def test_alerts_list_the_models_alerts_undelivered_ones_as_such(shown):
+    page, now = shown
+    [alert] = page.alerts
+    assert (alert.kind, alert.message, alert.recommendation) == (
+        "health",
+        "score fell",
+        "look at it",
+    )
+    assert alert.raised_at == now - timedelta(minutes=5) and alert.delivered_at is None
+
+
+def test_error_analysis_is_the_latest_daily_one(shown, database_url, tracking_uri):
+    page, now = shown
+    stored = latest_analysis(Services(database_url, tracking_uri), MODEL)
+    shown_analysis = page.analysis
+    findings = stored.findings
+    assert shown_analysis is not None and findings.rows > 0
+    assert (shown_analysis.analysis_key, shown_analysis.window_end) == ("dash-daily", now)
+    assert (shown_analysis.rows, shown_analysis.errors, shown_analysis.error_rate) == (
+        findings.rows,
+        findings.errors,
+        findings.error_rate,
+    )
+    assert shown_analysis.ece == findings.calibration.ece
+    assert [s.description for s in shown_analysis.segments] == [
+        s.description for s in findings.segments
+    ][: len(shown_analysis.segments)]
+    assert shown_analysis.confusion == findings.confusion[: len(shown_analysis.confusion)]
+    assert shown_analysis.suggestions == [s.text for s in findings.suggestions]
 
 
 def test_trends_count_every_prediction_and_outcome_of_the_window(shown, database_url):

@@ -82,6 +82,7 @@ def test_a_viewer_reads_the_page_but_cannot_retrain(client, viewer, champion):
     assert page.status_code == 200
     body = page.json()
     assert body["trends"]["bucket"] == "day"
+    assert {"health", "alerts", "analysis", "runs"} <= body.keys()
     assert any(a["alias"] == "champion" for a in body["deployment"]["aliases"])
     denied = client.post(f"{PAGE}/api/models/churn/retrain", json={}, headers=viewer)
     assert denied.status_code == 403

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from relearn.dashboard.abtest import ABTestView, read_abtest
+from relearn.dashboard.analysis import AnalysisView, read_analysis
 from relearn.dashboard.deployment import Deployment, experiment_id, read_deployment
 from relearn.dashboard.health import Health, read_health
 from relearn.dashboard.runs import RequestView, RunView, read_requests, read_runs
 from relearn.dashboard.trends import Trends, read_trends
 from relearn.registry import registry_client
+from relearn.store.alerts import AlertRow, recent_alerts
 from relearn.store.db import transaction
 
 if TYPE_CHECKING:
@@ -19,6 +22,9 @@ if TYPE_CHECKING:
     from relearn.config import ModelConfig
     from relearn.services import Services
 
+ALERTS_WINDOW = timedelta(days=30)
+ALERTS_LIMIT = 20
+
 
 @dataclass(frozen=True)
 class ModelPage:
@@ -26,6 +32,8 @@ class ModelPage:
     generated_at: datetime
     deployment: Deployment
     health: Health
+    alerts: list[AlertRow]  # newest first, the last ALERTS_WINDOW
+    analysis: AnalysisView | None  # the latest daily error analysis
     runs: list[RunView]
     trends: Trends
     abtest: ABTestView | None
@@ -48,7 +56,11 @@ def read_page(
             model=name,
             generated_at=now,
             deployment=read_deployment(connection, client, mlflow_ui, name),
-            health=read_health(connection, name),
+            health=read_health(connection, name, now=now),
+            alerts=recent_alerts(
+                connection, since=now - ALERTS_WINDOW, model_name=name, limit=ALERTS_LIMIT
+            ),
+            analysis=read_analysis(connection, name),
             runs=read_runs(connection, name, mlflow_ui, experiment),
             trends=read_trends(connection, name, now=now, bucket=bucket),
             abtest=read_abtest(connection, name, list(model_cfg.classes), now=now),

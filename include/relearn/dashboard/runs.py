@@ -39,7 +39,8 @@ class RunView:
     outcome: str | None
     error_message: str | None
     mlflow_run_url: str | None
-    airflow_run_path: str | None
+    airflow_url: str | None  # the DAG run's page, as the run recorded it
+    airflow_run_path: str | None  # older rows without ``airflow_url``: the path computed here
     request_id: uuid.UUID | None
 
 
@@ -82,8 +83,14 @@ def _run(row: dict[str, Any], mlflow_ui: str, experiment_id: str | None) -> RunV
     metrics = row["metrics"] or {}
     gate = metrics.get("gate") if isinstance(metrics.get("gate"), dict) else {}
     start, end = _window(row["params"] or {})
-    # A run started by a DAG is keyed by its Airflow run id; CLI runs have no DAG run.
-    dag_run = airflow_run_path(row["dag_id"], row["trigger_key"]) if row["dag_id"] else None
+    # A run started by a DAG records its DAG run's page; older rows are keyed by the Airflow
+    # run id, so their path is computed. CLI runs have no DAG run.
+    recorded = row["airflow_url"]
+    dag_run = (
+        airflow_run_path(row["dag_id"], row["trigger_key"])
+        if row["dag_id"] and not recorded
+        else None
+    )
     return RunView(
         id=row["id"],
         source=row["source"],
@@ -106,6 +113,7 @@ def _run(row: dict[str, Any], mlflow_ui: str, experiment_id: str | None) -> RunV
             if row["mlflow_run_id"]
             else None
         ),
+        airflow_url=recorded,
         airflow_run_path=dag_run,
         request_id=row["request_id"],
     )

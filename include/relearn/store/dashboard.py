@@ -35,24 +35,13 @@ def alias_history(connection: Connection, model: str, limit: int) -> list[dict[s
     )
 
 
-def health_history(connection: Connection, model: str, limit: int) -> list[dict[str, Any]]:
-    """Newest first: the ``model_health`` checks as recorded (status and details)."""
-    return _dicts(
-        connection,
-        "SELECT checked_at, status, champion_version, details, trigger_key "
-        "FROM health_checks WHERE model_name = %(model)s "
-        "ORDER BY checked_at DESC, id DESC LIMIT %(limit)s",
-        {"model": model, "limit": limit},
-    )
-
-
 def recent_runs(connection: Connection, model: str, limit: int) -> list[dict[str, Any]]:
     """Newest first: retraining runs with their metrics, parameters and lineage."""
     return _dicts(
         connection,
         "SELECT id, source, status, dataset_size, metrics, params, model_version, started_at, "
-        "completed_at, error_message, log_url, dag_id, trigger_key, mlflow_run_id, request_id, "
-        "created_at FROM model_retraining_runs WHERE model_name = %(model)s "
+        "completed_at, error_message, log_url, airflow_url, dag_id, trigger_key, mlflow_run_id, "
+        "request_id, created_at FROM model_retraining_runs WHERE model_name = %(model)s "
         "ORDER BY created_at DESC LIMIT %(limit)s",
         {"model": model, "limit": limit},
     )

@@ -55,6 +55,8 @@ function render(page) {
   main.replaceChildren(
     sections.deployment(page),
     sections.health(page),
+    sections.alerts(page),
+    sections.analysis(page),
     sections.trends(page),
     sections.abtest(page, airflowRoot),
     sections.requests(page, state.session, retrain),

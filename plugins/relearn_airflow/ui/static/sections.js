@@ -43,26 +43,93 @@ export function deployment(page) {
       : empty("No alias has moved yet."));
 }
 
+// The health score's three parts, each with the figures it was computed from (unknown ones left out).
+const figures = (...entries) => entries.filter(([, raw]) => raw !== null && raw !== undefined)
+  .map(([name, raw, text]) => `${name} ${text}`).join(" · ");
+
+function healthParts(c) {
+  return [
+    ["availability", c.availability, figures(["predictions", c.predictions, fmt(c.predictions)],
+      ["usual", c.usual_predictions, fmt(c.usual_predictions, 1)])],
+    ["error score", c.error_score, figures(["labelled", c.labelled, fmt(c.labelled)],
+      ["accuracy", c.accuracy, pct(c.accuracy)], ["reference", c.reference_accuracy, pct(c.reference_accuracy)])],
+    ["latency score", c.latency_score, figures(["p95", c.latency_p95_ms, `${fmt(c.latency_p95_ms, 1)} ms`],
+      ["budget", c.latency_budget_ms, `${fmt(c.latency_budget_ms, 1)} ms`])],
+  ].map(([name, value, text]) =>
+    h("div", { class: "card", "data-part": name },
+      h("div", { class: "card-title" }, name),
+      h("div", { class: "big", "data-testid": `health-part-${name.replace(" ", "-")}` }, fmt(value, 2)),
+      h("div", { class: "muted" }, text)));
+}
+
 export function health(page) {
   const { latest, history } = page.health;
   if (!latest) return section("health", "Health", empty("model_health has not checked this model yet."));
-  const known = new Set(["reasons"]);
-  const extra = Object.fromEntries(Object.entries(latest.details).filter(([k]) => !known.has(k)));
+  const scores = history.map((c) => ({ x: c.checked_at, y: c.score }));
   return section("health", "Health",
-    h("p", {}, h("span", { "data-testid": "health-status" }, badge(latest.status)),
-      ` checked ${when(latest.checked_at)}`, latest.champion_version ? ` · champion v${latest.champion_version}` : ""),
-    latest.reasons.length
-      ? h("ul", { class: "reasons", "data-testid": "health-reasons" }, latest.reasons.map((r) => h("li", {}, r)))
+    h("div", { class: "cards" },
+      h("div", { class: "card" }, h("div", { class: "card-title" }, "health score"),
+        h("div", { class: "big", "data-testid": "health-score" }, fmt(latest.score, 2)),
+        h("div", {}, h("span", { "data-testid": "health-status" }, badge(latest.status))),
+        h("div", { class: "muted" }, `checked ${when(latest.checked_at)}`,
+          latest.champion_version ? ` · champion v${latest.champion_version}` : "")),
+      healthParts(latest)),
+    latest.issues.length
+      ? h("ul", { class: "reasons", "data-testid": "health-issues" }, latest.issues.map((i) =>
+        h("li", { "data-part": i.part }, h("strong", {}, i.issue), h("div", { class: "muted" }, i.recommendation))))
       : null,
-    h("details", { "data-key": "health-details" }, h("summary", {}, "details of the latest check"),
-      h("pre", {}, JSON.stringify(extra, null, 2))),
     h("h3", {}, "History"),
-    h("div", { class: "strip" }, history.map((c) =>
-      h("span", { class: `cell ${c.status}`, title: `${when(c.checked_at)}: ${c.status}` }))));
+    history.length
+      ? h("div", { class: "charts" }, lineChart({ title: "Health score (healthy from 0.8)",
+        series: [{ name: "score", points: scores, color: "#2ca02c" }], since: history[0].checked_at,
+        until: page.generated_at, yMin: 0, yMax: 1, threshold: 0.8, format: (v) => v.toFixed(2) }))
+      : empty("No check in the last three days."));
+}
+
+export function alerts(page) {
+  if (!page.alerts.length) return section("alerts", "Alerts", empty("No alert in the last 30 days."));
+  return section("alerts", "Alerts",
+    table(["raised", "kind", "severity", "message", "delivered"], page.alerts.map((a) =>
+      h("tr", { "data-alert-id": a.id }, h("td", {}, when(a.raised_at)), h("td", {}, a.kind),
+        h("td", {}, badge(a.severity)),
+        h("td", {}, a.message, a.recommendation ? h("div", { class: "muted" }, a.recommendation) : null),
+        h("td", { "data-testid": "alert-delivered" }, a.delivered_at ? when(a.delivered_at)
+          : h("span", { class: "error", title: a.last_error || "" }, `not yet (${a.attempts} attempts)`))))));
+}
+
+export function analysis(page) {
+  const a = page.analysis;
+  if (!a) return section("analysis", "Error analysis", empty("No daily error analysis yet."));
+  const compared = a.compared_role ? `${a.compared_role} v${a.compared_version ?? "?"}` : null;
+  return section("analysis", "Error analysis",
+    h("p", {}, badge(a.status), ` champion v${a.champion_version ?? "?"} · `,
+      h("strong", { "data-testid": "analysis-error-rate" }, pct(a.error_rate)),
+      ` errors on ${fmt(a.rows)} labelled rows · ECE `, h("strong", { "data-testid": "analysis-ece" }, fmt(a.ece)),
+      ` · ${when(a.window_start)} → ${when(a.window_end)}`,
+      a.excluded_rows ? ` · ${fmt(a.excluded_rows)} unsound rows left out` : ""),
+    a.suggestions.length
+      ? h("ol", { class: "suggestions", "data-testid": "analysis-suggestions" }, a.suggestions.map((t) => h("li", {}, t)))
+      : null,
+    h("h3", {}, `Segments erring more than overall (${fmt(a.segments.length)} of ${fmt(a.tested_segments)} tested)`),
+    a.segments.length
+      ? table(["segment", "rows", "error rate", "overall", "95 % CI", "lift", compared ? compared : "compared"],
+        a.segments.map((g) => h("tr", {}, h("td", {}, g.description), h("td", {}, fmt(g.rows)),
+          h("td", {}, pct(g.error_rate)), h("td", {}, pct(a.error_rate)),
+          h("td", {}, `${pct(g.ci_low)} – ${pct(g.ci_high)}`), h("td", {}, `×${fmt(g.lift, 2)}`),
+          h("td", {}, pct(g.compared_error_rate)))), { "data-testid": "analysis-segments" })
+      : empty("No segment errs significantly more than overall."),
+    h("h3", {}, "Most confused classes"),
+    a.confusion.length
+      ? table(["actual", "predicted as", "count", "share of errors", "share of the class"], a.confusion.map((c) =>
+        h("tr", {}, h("td", {}, c.actual), h("td", {}, c.predicted), h("td", {}, fmt(c.count)),
+          h("td", {}, pct(c.share_of_errors)), h("td", {}, pct(c.share_of_class)))))
+      : empty("No misclassification in the window."));
 }
 
 export function runs(page, airflowRoot) {
   if (!page.runs.length) return section("runs", "Retraining runs", empty("No retraining run yet."));
+  // The DAG run's page as the run recorded it; older rows: the path computed from its ids.
+  const logs = (r) => r.airflow_url || (r.airflow_run_path ? airflowRoot + r.airflow_run_path : null);
   const rows = page.runs.map((r) =>
     h("tr", { "data-run-id": r.id },
       h("td", {}, when(r.created_at)),
@@ -78,7 +145,7 @@ export function runs(page, airflowRoot) {
         r.error_message ? h("div", { class: "error" }, r.error_message) : null),
       h("td", {}, r.model_version ? `v${r.model_version}` : "–"),
       h("td", {}, link(r.mlflow_run_url, "MLflow"), " ",
-        r.airflow_run_path ? link(airflowRoot + r.airflow_run_path, "task logs", true) : null)));
+        logs(r) ? link(logs(r), "task logs", true) : null)));
   return section("runs", "Retraining runs",
     table(["created", "status", "source", "accuracy", "precision", "recall", "F1", "rows", "window",
       "gate", "version", "links"], rows, { class: "runs" }));
