@@ -211,12 +211,14 @@ def test_the_page_shows_the_database_and_files_a_retraining(
     champion = aliases(registry_client(tracking_uri), MODEL)[CHAMPION]
     assert demo_data == str(champion)
     expect(frame.locator("[data-testid=champion-version]")).to_have_text(f"v{champion}")
-    [status] = _row(
+    status, score = _row(
         database_url,
-        "SELECT status FROM health_checks WHERE model_name = %s ORDER BY checked_at DESC LIMIT 1",
+        "SELECT status, score FROM health_checks WHERE model_name = %s "
+        "ORDER BY checked_at DESC LIMIT 1",
         MODEL,
     )
     expect(frame.locator("[data-testid=health-status]")).to_have_text(status)
+    expect(frame.locator("[data-testid=health-score]")).to_have_text(f"{score:.2f}")
     volume = frame.locator("[data-testid=volume-total]")
     [logged] = _row(
         database_url,

@@ -119,11 +119,7 @@ def test_health_shows_the_stored_score_its_parts_and_issues(shown, database_url)
 def test_alerts_list_the_models_alerts_undelivered_ones_as_such(shown):
     page, now = shown
     [alert] = page.alerts
-    assert (alert.kind, alert.message, alert.recommendation) == (
-        "health",
-        "score fell",
-        "look at it",
-    )
+    assert (alert.kind, alert.message, alert.recommendation) == ("health_low", "score fell", "see")
     assert alert.raised_at == now - timedelta(minutes=5) and alert.delivered_at is None
 
 

@@ -43,6 +43,9 @@ export function deployment(page) {
       : empty("No alias has moved yet."));
 }
 
+// Scores in [0, 1] with two decimals, whole ones too (1.00).
+const score = (v) => (v === null || v === undefined ? "–" : v.toFixed(2));
+
 // The health score's three parts, each with the figures it was computed from (unknown ones left out).
 const figures = (...entries) => entries.filter(([, raw]) => raw !== null && raw !== undefined)
   .map(([name, raw, text]) => `${name} ${text}`).join(" · ");
@@ -58,7 +61,7 @@ function healthParts(c) {
   ].map(([name, value, text]) =>
     h("div", { class: "card", "data-part": name },
       h("div", { class: "card-title" }, name),
-      h("div", { class: "big", "data-testid": `health-part-${name.replace(" ", "-")}` }, fmt(value, 2)),
+      h("div", { class: "big", "data-testid": `health-part-${name.replace(" ", "-")}` }, score(value)),
       h("div", { class: "muted" }, text)));
 }
 
@@ -69,7 +72,7 @@ export function health(page) {
   return section("health", "Health",
     h("div", { class: "cards" },
       h("div", { class: "card" }, h("div", { class: "card-title" }, "health score"),
-        h("div", { class: "big", "data-testid": "health-score" }, fmt(latest.score, 2)),
+        h("div", { class: "big", "data-testid": "health-score" }, score(latest.score)),
         h("div", {}, h("span", { "data-testid": "health-status" }, badge(latest.status))),
         h("div", { class: "muted" }, `checked ${when(latest.checked_at)}`,
           latest.champion_version ? ` · champion v${latest.champion_version}` : "")),
