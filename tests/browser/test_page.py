@@ -72,7 +72,9 @@ def page_config(tmp_path_factory) -> Iterator:
 @pytest.fixture(scope="module")
 def demo_data(page_config, database_url, tracking_uri) -> str:
     """v1 as champion, six hours of traffic with outcomes (inputs shifted in the last two),
-    one health check and one drift check (dry run: it asks for nothing); the champion."""
+    one health check, one drift check (dry run: it asks for nothing) and one daily error
+    analysis; the champion."""
+    from relearn.analysis.run import run_daily
     from relearn.bootstrap import bootstrap_model
     from relearn.drift.monitor import CheckOptions, check
     from relearn.health import check_model_health
@@ -86,6 +88,7 @@ def demo_data(page_config, database_url, tracking_uri) -> str:
     check_model_health(services, page_config, now=now, trigger_key="page-test-health")
     options = CheckOptions.from_config(page_config, dry_run=True)
     check(services, page_config, options, trigger_key="page-test-drift", now=now)
+    run_daily(services, page_config, until=now, analysis_key="page-test-analysis")
     return str(champion)
 
 
@@ -219,6 +222,15 @@ def test_the_page_shows_the_database_and_files_a_retraining(
     )
     expect(frame.locator("[data-testid=health-status]")).to_have_text(status)
     expect(frame.locator("[data-testid=health-score]")).to_have_text(f"{score:.2f}")
+    [error_rate] = _row(
+        database_url,
+        "SELECT error_rate FROM error_analyses WHERE model_name = %s AND scope = 'daily' "
+        "ORDER BY analysed_at DESC LIMIT 1",
+        MODEL,
+    )
+    expect(frame.locator("[data-testid=analysis-error-rate]")).to_have_text(
+        f"{100 * error_rate:.1f} %"
+    )
     volume = frame.locator("[data-testid=volume-total]")
     [logged] = _row(
         database_url,
