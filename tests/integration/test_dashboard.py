@@ -16,13 +16,16 @@ from relearn.analysis.run import latest_analysis, run_daily
 from relearn.bootstrap import bootstrap_model
 from relearn.dashboard.abtest import read_abtest
 from relearn.dashboard.page import read_page
+from relearn.dashboard.runs import read_runs
 from relearn.health import check_model_health
 from relearn.monitoring.alerts import AlertKind, Severity
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import Services
+from relearn.store import analysis as analysis_store
 from relearn.store import requests
 from relearn.store.alerts import NewAlert, raise_alert
 from relearn.store.db import transaction
+from relearn.store.runs import start_run
 from tests.integration.traffic import log_traffic, register_copy
 
 pytestmark = pytest.mark.integration
@@ -188,3 +191,46 @@ def test_a_started_ab_test_shows_its_split_arms_and_first_decision(
     assert (view.challenger_version, view.traffic_percent) == (version, traffic)
     assert [(d.action, d.traffic_after) for d in view.decisions] == [("start", traffic)]
     assert [a.arm for a in view.arms] == ["champion", "challenger"]
+
+
+def test_a_run_links_its_recorded_dag_run_and_shows_its_holdout_analysis(
+    shown, database_url, tracking_uri
+):
+    _, now = shown
+    daily = latest_analysis(Services(database_url, tracking_uri), MODEL)
+    url = "https://airflow.example/dags/auto_reinforcement/runs/manual__1"
+    with transaction(database_url) as connection:
+        run = start_run(
+            connection,
+            model_name=MODEL,
+            trigger_key="dash-run",
+            source="manual",
+            params={},
+            started_at=now,
+            dag_id="auto_reinforcement",
+            airflow_url=url,
+        )
+        stored = daily.to_row()
+        analysis_store.save_analysis(
+            connection,
+            analysis_store.AnalysisRow(
+                **{
+                    **stored.__dict__,
+                    "scope": analysis_store.RETRAINING_RUN,
+                    "analysis_key": str(run.id),
+                    "retraining_run_id": run.id,
+                }
+            ),
+        )
+    with transaction(database_url) as connection:
+        [shown_run] = read_runs(connection, MODEL, tracking_uri, None)
+    assert (shown_run.id, shown_run.airflow_url, shown_run.airflow_run_path) == (run.id, url, None)
+    findings = daily.findings
+    first = findings.suggestions[0].text if findings.suggestions else None
+    assert shown_run.analysis is not None
+    assert (
+        shown_run.analysis.rows,
+        shown_run.analysis.error_rate,
+        shown_run.analysis.significant_segments,
+        shown_run.analysis.first_suggestion,
+    ) == (findings.rows, findings.error_rate, len(findings.segments), first)

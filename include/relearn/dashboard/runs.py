@@ -21,6 +21,17 @@ HOLDOUT_METRICS = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 
 
 @dataclass(frozen=True)
+class RunAnalysis:
+    """The champion's errors on the run's holdout (its error analysis, headline only)."""
+
+    status: str
+    rows: int
+    error_rate: float | None
+    significant_segments: int
+    first_suggestion: str | None
+
+
+@dataclass(frozen=True)
 class RunView:
     id: uuid.UUID
     source: str | None
@@ -42,6 +53,7 @@ class RunView:
     airflow_url: str | None  # the DAG run's page, as the run recorded it
     airflow_run_path: str | None  # older rows without ``airflow_url``: the path computed here
     request_id: uuid.UUID | None
+    analysis: RunAnalysis | None
 
 
 @dataclass(frozen=True)
@@ -79,7 +91,12 @@ def _reasons(gate: dict[str, Any]) -> list[str]:
     return [str(r) for r in reasons] if isinstance(reasons, list) else [str(reasons)]
 
 
-def _run(row: dict[str, Any], mlflow_ui: str, experiment_id: str | None) -> RunView:
+def _run(
+    row: dict[str, Any],
+    mlflow_ui: str,
+    experiment_id: str | None,
+    analysis: dict[str, Any] | None = None,
+) -> RunView:
     metrics = row["metrics"] or {}
     gate = metrics.get("gate") if isinstance(metrics.get("gate"), dict) else {}
     start, end = _window(row["params"] or {})
@@ -116,16 +133,16 @@ def _run(row: dict[str, Any], mlflow_ui: str, experiment_id: str | None) -> RunV
         airflow_url=recorded,
         airflow_run_path=dag_run,
         request_id=row["request_id"],
+        analysis=None if analysis is None else RunAnalysis(**analysis),
     )
 
 
 def read_runs(
     connection: Connection, model: str, mlflow_ui: str, experiment_id: str | None
 ) -> list[RunView]:
-    return [
-        _run(row, mlflow_ui, experiment_id)
-        for row in dashboard.recent_runs(connection, model, RUNS_LIMIT)
-    ]
+    rows = dashboard.recent_runs(connection, model, RUNS_LIMIT)
+    analyses = dashboard.run_analyses(connection, model, [row["id"] for row in rows])
+    return [_run(row, mlflow_ui, experiment_id, analyses.get(row["id"])) for row in rows]
 
 
 def read_requests(connection: Connection, model: str) -> list[RequestView]:

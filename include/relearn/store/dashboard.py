@@ -47,6 +47,21 @@ def recent_runs(connection: Connection, model: str, limit: int) -> list[dict[str
     )
 
 
+def run_analyses(
+    connection: Connection, model: str, run_ids: list[Any]
+) -> dict[Any, dict[str, Any]]:
+    """The error analyses of these retraining runs' holdouts (headline figures), by run id."""
+    rows = _dicts(
+        connection,
+        "SELECT retraining_run_id, status, rows, error_rate, significant_segments, "
+        "findings -> 'suggestions' -> 0 ->> 'text' AS first_suggestion FROM error_analyses "
+        "WHERE model_name = %(model)s AND scope = 'retraining_run' "
+        "AND retraining_run_id = ANY(%(ids)s::uuid[])",
+        {"model": model, "ids": [str(i) for i in run_ids]},
+    )
+    return {row.pop("retraining_run_id"): row for row in rows}
+
+
 def recent_requests(connection: Connection, model: str, limit: int) -> list[dict[str, Any]]:
     """Newest first: the model's retraining requests and the run that served each."""
     return _dicts(

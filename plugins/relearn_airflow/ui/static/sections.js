@@ -145,6 +145,10 @@ export function runs(page, airflowRoot) {
       h("td", {}, r.blessed === null || r.blessed === undefined ? "–" : badge(r.blessed ? "blessed" : "rejected"),
         r.gate_reasons.length ? h("ul", { class: "reasons" }, r.gate_reasons.map((x) => h("li", {}, x))) : null,
         r.outcome ? h("div", { class: "muted" }, r.outcome) : null,
+        r.analysis ? h("div", { class: "muted", "data-testid": "run-analysis" },
+          `champion's holdout errors ${pct(r.analysis.error_rate)} on ${fmt(r.analysis.rows)} rows, `
+          + `${fmt(r.analysis.significant_segments)} segment(s) above`,
+          r.analysis.first_suggestion ? `: ${r.analysis.first_suggestion}` : "") : null,
         r.error_message ? h("div", { class: "error" }, r.error_message) : null),
       h("td", {}, r.model_version ? `v${r.model_version}` : "–"),
       h("td", {}, link(r.mlflow_run_url, "MLflow"), " ",
