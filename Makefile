@@ -17,7 +17,7 @@ include .env
 export
 endif
 
-.PHONY: help setup run demo test test-fast lint format lock bench stop clean redis
+.PHONY: help setup run demo test test-fast lint format lock bench stop clean redis chromium
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,7 +41,14 @@ run: setup $(if $(filter celery,$(RELEARN_EXECUTOR)),redis) ## Start Postgres, M
 demo: setup ## Headless: bootstrap, simulate a week with drift, run the DAGs, print a summary
 	@$(BIN)/relearn demo
 
-test: setup lint redis ## Lint, then every test (slow end-to-end ones included)
+# tests/browser drives Debian's chromium through playwright (pinned in requirements-dev.txt);
+# no browser is ever downloaded by playwright itself.
+chromium: ## Install Debian's chromium for the browser tests, when it is missing
+	@test -x /usr/bin/chromium || { echo "==> Installing chromium (apt-get)"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
+
+test: setup lint redis chromium ## Lint, then every test (slow end-to-end ones included)
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: setup lint ## Lint, then the tests not marked slow

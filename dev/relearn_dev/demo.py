@@ -209,6 +209,11 @@ def bring_up(stack: Stack, settings: Settings, *, airflow: bool) -> list[ModelCo
     return models
 
 
+def page_url(settings: Settings) -> str:
+    """The Relearn page in Airflow's UI (the ``relearn`` external view of the plugin)."""
+    return f"{settings.airflow_url}/plugin/relearn"
+
+
 def _banner(settings: Settings, *, airflow: bool, traffic: bool) -> str:
     lines = ["", "Relearn is running:"]
     if airflow:
@@ -216,6 +221,7 @@ def _banner(settings: Settings, *, airflow: bool, traffic: bool) -> str:
             f"  Airflow UI  {settings.airflow_url}  "
             f"(login {AIRFLOW_USER} / {airflow_password(settings)})"
         )
+        lines.append(f"  Relearn     {page_url(settings)}  (models, runs, trends, Retrain now)")
     lines.append(f"  MLflow UI   {settings.tracking_uri}")
     lines.append(
         f"  Postgres    {redact(settings.database_url('relearn'))}  (full URL: relearn db-url)"
@@ -318,6 +324,7 @@ def run_demo(settings: Settings, *, days: float = 7) -> int:
         path.write_text(json.dumps(summary, indent=2))
         print(render_summary(summary))
         print(f"\nSummary written to {path}")
+        print(f"See it on the Relearn page: `make run`, then open {page_url(settings)}")
         if failed:
             print(f"DAG(s) failed: {', '.join(failed)} (logs in {settings.log_dir / 'demo'})")
             return 1
