@@ -71,7 +71,7 @@ lock: ## Regenerate constraints.txt (the whole pinned tree) from requirements-de
 	@rm -rf .lock-venv
 	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) pinned packages"
 
-bench: setup ## Print the performance figures (bench/*.py)
+bench: setup ## Print the performance figures (bench/*.py; an hour or more: each builds its own data)
 	@for script in bench/*.py; do echo "==> $$script"; $(BIN)/python $$script || exit 1; done
 
 redis: ## Install Debian's redis-server (the Celery broker of the local stack) if missing
