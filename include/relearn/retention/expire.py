@@ -159,8 +159,19 @@ def expire_model(
     """Apply the model's retention as of ``now`` (``trigger_key``: the DAG run or CLI call)."""
     run = _Run(services, model_cfg, now, trigger_key)
     with transaction(services.database_url) as connection:
-        cutoff = cutoff_day(
-            now, model_cfg.retention.days, store.running_windows(connection, run.name, lock=False)
+        windows = store.running_windows(connection, run.name, lock=False)
+    cutoff = cutoff_day(now, model_cfg.retention.days, windows)
+    wanted = cutoff_day(now, model_cfg.retention.days, [])
+    if cutoff < wanted:
+        # A run that died without being marked failed would hold retention back forever:
+        # say so, so an operator can fail it (its row in model_retraining_runs).
+        log.warning(
+            "%s: keeping everything from %s on (not %s): %d running retraining run(s) pin "
+            "their windows; a run that is not really running any more should be marked failed",
+            run.name,
+            cutoff,
+            wanted,
+            len(windows),
         )
     expire = _preview_day if dry_run else _expire_day
     days = [expire(run, day) for day in _days_before(run, cutoff)]
