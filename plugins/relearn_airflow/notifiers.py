@@ -13,6 +13,7 @@ With none of them defined, alerts are only logged (and stored in the ``alerts`` 
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from dataclasses import asdict
@@ -85,10 +86,11 @@ class WebhookNotifier(BaseNotifier):
 
 def _email(alert: AlertRow) -> tuple[str, str]:
     subject = f"[Relearn {alert.severity}] {alert.model_name}: {alert.kind}"
-    body = f"<p>{alert.message}</p>"
+    # Messages quote run errors and alias reasons: text, never markup.
+    body = f"<p>{html.escape(alert.message)}</p>"
     if alert.recommendation:
-        body += f"<p><b>What to do:</b> {alert.recommendation}</p>"
-    body += f"<p>Raised at {alert.raised_at.isoformat()} by {alert.trigger_key}.</p>"
+        body += f"<p><b>What to do:</b> {html.escape(alert.recommendation)}</p>"
+    body += f"<p>Raised at {alert.raised_at.isoformat()} by {html.escape(alert.trigger_key)}.</p>"
     return subject, body
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from relearn.collect.rows import _UNSTORABLE as UNSTORABLE
 from relearn.collect.rows import _documents, _flat, screen_predictions
+from relearn.collect.wire import WireError, decode_predictions
 from relearn.config import load_config
 from relearn.store.predictions import PredictionColumns, _copy_text
 from relearn.validation import validate_window
@@ -105,6 +106,35 @@ def test_collection_only_checks(model_cfg):
         4: ["served_by must be one of ['champion', 'challenger']"],
     }
     assert screened.accepted.confidence == [0.75]
+
+
+def test_rows_postgres_could_not_store_are_rejected_not_the_batch(model_cfg):
+    same = uuid.uuid4()
+    frame = pd.DataFrame(
+        [
+            # pandas holds year 0; Postgres has no year 0, and COPY would fail the whole batch
+            _row(predicted_at="0001-01-01T00:00:00+14:00"),
+            # one UUID in two spellings: the raw-text uniqueness check cannot see it
+            _row(prediction_id=str(same)),
+            _row(prediction_id="{" + str(same).upper() + "}"),
+            _row(),
+        ],
+        dtype=object,
+    )
+    screened = screen_predictions(frame, model_cfg, now=NOW)
+    reasons = {r.position: r.reasons for r in screened.rejected}
+    assert reasons == {
+        0: ["predicted_at is before year 1 in UTC (Postgres cannot store it)"],
+        1: ["prediction_id repeats another row's of this batch, written differently"],
+        2: ["prediction_id repeats another row's of this batch, written differently"],
+    }
+    assert screened.accepted.prediction_id == [frame["prediction_id"][3]]
+
+
+def test_a_body_nested_too_deeply_is_a_clear_error():
+    body = b'{"rows": [{"features": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
+    with pytest.raises(WireError, match="nested too deeply"):
+        decode_predictions(body, now=NOW)
 
 
 def test_flat_and_nested_batches_give_the_same_rows(model_cfg):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,8 @@ ARMS = (CHAMPION_ARM, CHALLENGER_ARM)
 # Exactly these types (``bool`` is a subclass of ``int`` but not a number here).
 _PLAIN_NUMBERS = {float, int, type(None)}
 _UNSTORABLE = "a value holds NaN, infinity or a NUL character"
+# The first instant Postgres's timestamptz can hold; pandas can hold earlier ones.
+_FIRST_STORABLE_TIME = pd.Timestamp("0001-01-01", tz="UTC")
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
@@ -212,6 +215,10 @@ def _add_extra_reasons(
             _flags(columns["latency_ms"], lambda v: not _good_latency(v)),
         ),
         (served_reason, _flags(columns["served_by"], lambda v: v not in ARMS)),
+        (
+            "prediction_id repeats another row's of this batch, written differently",
+            _respelt_duplicates(given_ids, ids),
+        ),
     )
     for reason, positions in failing:
         for position in positions:
@@ -232,6 +239,26 @@ def _has_nul(columns: dict[str, list[Any]]) -> np.ndarray:
         if "\x00" in "".join(texts):
             found |= np.fromiter(("\x00" in t for t in texts), dtype=bool, count=size)
     return found
+
+
+def _respelt_duplicates(given_ids: list[Any], ids: list[str | None]) -> list[int]:
+    """Rows whose UUID another row also has in another spelling (braces, case, no dashes):
+    the raw-text uniqueness check cannot see them, and Postgres would keep only one."""
+    canonical = Counter(pid for pid in ids if pid is not None)
+    raw = Counter(str(given) for given in given_ids if given is not None)
+    return [
+        i
+        for i, pid in enumerate(ids)
+        if pid is not None and canonical[pid] > 1 and raw[str(given_ids[i])] == 1
+    ]
+
+
+def _before_year_one(checked: pd.DataFrame) -> list[int]:
+    """Times pandas can hold but Postgres cannot (before 0001-01-01 UTC, e.g. year 1 at +14:00)."""
+    times = checked[PREDICTED_AT]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        return []
+    return np.flatnonzero((times < _FIRST_STORABLE_TIME).fillna(False).to_numpy()).tolist()
 
 
 def _times(column: pd.Series) -> list[str]:
@@ -291,6 +318,8 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
     columns = {name: _column(flat, name) for name in PREDICTION_COLUMNS if name != FEATURES}
     ids = [_canonical_id(value) for value in columns["prediction_id"]]
     _add_extra_reasons(reasons, columns, ids, set(model_cfg.classes))
+    for position in _before_year_one(checked):
+        reasons[position].append("predicted_at is before year 1 in UTC (Postgres cannot store it)")
     if documents is None:
         names = [name for name in model_cfg.feature_names if name in frame.columns]
         features, unstorable = flat_documents(frame, names)

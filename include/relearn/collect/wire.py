@@ -83,6 +83,8 @@ def decode_predictions(body: bytes, *, now: datetime) -> pd.DataFrame:
         raise WireError(_location(text), text.split(" - at ")[0]) from None
     except msgspec.DecodeError as error:
         raise WireError((), f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise WireError((), "the body is nested too deeply to be a batch of predictions") from None
     rows = batch.rows
     columns = {name: [getattr(row, name) for row in rows] for name in _FIELDS}
     default = now.isoformat()

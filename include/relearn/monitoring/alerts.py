@@ -161,6 +161,15 @@ def deliver(
                 log.error("alert %s (%s) not delivered: %s", alert.id, alert.kind, message)
                 store.record_attempt(connection, alert.id, error=message, at=now)
                 failed.append((alert, message))
+                if alert.attempts + 1 >= MAX_ATTEMPTS:
+                    log.error(
+                        "alert %s (%s of %s) given up after %d attempts: fix the channel's "
+                        "connection; it stays in the alerts table and on the page",
+                        alert.id,
+                        alert.kind,
+                        alert.model_name,
+                        MAX_ATTEMPTS,
+                    )
             else:
                 store.record_attempt(connection, alert.id, error=None, at=now)
                 delivered.append(alert)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from relearn.store.monitoring import SOUND_LATENCY
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -118,6 +120,7 @@ def traffic(
             "SELECT date_trunc(%(bucket)s, predicted_at, 'UTC') AS start, served_by, count(*), "
             "count(actual_label), count(*) FILTER (WHERE actual_label = predicted_label), "
             "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
+            f"FILTER (WHERE {SOUND_LATENCY}) "
             "FROM prediction_log WHERE model_name = %(model)s "
             "AND predicted_at >= %(since)s AND predicted_at < %(until)s "
             "GROUP BY 1, 2 ORDER BY 1, 2",

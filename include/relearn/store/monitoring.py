@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # Latencies a p95 can use: NaN sorts above Infinity in Postgres, so this leaves out NaN, the
 # infinities and negatives a producer may have logged.
-_SOUND_LATENCY = "latency_ms >= 0 AND latency_ms < 'Infinity'::real"
+SOUND_LATENCY = "latency_ms >= 0 AND latency_ms < 'Infinity'::real"
 
 
 def traffic_by_day(
@@ -54,7 +54,7 @@ def latency_p95(
             SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
             FROM prediction_log
             WHERE model_name = %s AND served_by = 'champion' AND model_version = %s
-              AND predicted_at >= %s AND predicted_at < %s AND {_SOUND_LATENCY}
+              AND predicted_at >= %s AND predicted_at < %s AND {SOUND_LATENCY}
             """,
             (model_name, version, since, until),
         )
