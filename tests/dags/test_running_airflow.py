@@ -72,6 +72,9 @@ class Api:
     def send(self, method: str, path: str, body: dict) -> Any:
         return self._call(method, "/api/v2" + path, body, headers=self.headers)
 
+    def delete(self, path: str) -> None:
+        self._call("DELETE", "/api/v2" + path, headers=self.headers)
+
 
 def _until(what: str, probe: Callable[[], Any], timeout: float = WAIT) -> Any:
     deadline = time.monotonic() + timeout
@@ -275,12 +278,23 @@ def test_the_request_sensor_gives_up_when_its_timeout_passes(airflow_api):
     """Before: the sensor deferred without ``timeout=``, so it waited forever (7 days in the
     DAG, ignored). Now the triggerer's timeout ends the wait and ``soft_fail`` skips it."""
     dag = "manual_retraining"
+    # A continuous DAG runs one at a time: a run another module's scheduler left waiting (with
+    # the default 7-day sensor timeout) would hold this test's run back. Start from none.
+    for run in airflow_api.get(f"/dags/{dag}/dagRuns")["dag_runs"]:
+        if run["state"] in ("queued", "running"):
+            airflow_api.delete(f"/dags/{dag}/dagRuns/{run['dag_run_id']}")
+    unpaused = datetime.now(UTC)
     airflow_api.send("PATCH", f"/dags/{dag}", {"is_paused": False})
     try:
 
         def probe() -> dict | None:
             for run in airflow_api.get(f"/dags/{dag}/dagRuns")["dag_runs"]:
                 if run["run_type"] != "scheduled":  # e.g. dag.test() runs of other modules
+                    continue
+                # Runs queued before this test belong to other modules' schedulers (the
+                # browser test's served a request); only a run of this wait counts.
+                queued = run.get("queued_at")
+                if queued is None or datetime.fromisoformat(queued) < unpaused:
                     continue
                 path = f"/dags/{dag}/dagRuns/{run['dag_run_id']}/taskInstances/wait_for_request"
                 ti = airflow_api.get(path)

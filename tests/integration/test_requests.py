@@ -141,12 +141,15 @@ def test_a_killed_claimer_lease_expires_and_the_request_returns(database_url, qu
         assert requests.get_request(connection, created.id).status == "processing"
     time.sleep(1.2)
     with transaction(database_url) as connection:
-        assert requests.reap_expired_leases(connection, max_attempts=2) == (1, 0)
+        # Other modules may leave expired claims too: only this request's fate is asserted.
+        requeued, _ = requests.reap_expired_leases(connection, max_attempts=2)
+        assert requeued >= 1
         assert requests.get_request(connection, created.id).status == "pending"
     again = _claim(database_url, "second-worker", lease=timedelta(seconds=0))
     assert (again.id, again.attempts) == (created.id, 2)
     with transaction(database_url) as connection:
-        assert requests.reap_expired_leases(connection, max_attempts=2) == (0, 1)
+        _, failed = requests.reap_expired_leases(connection, max_attempts=2)
+        assert failed >= 1
         final = requests.get_request(connection, created.id)
     assert final.status == "failed"
     assert "gave up after 2 attempts" in final.error_message
