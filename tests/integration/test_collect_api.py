@@ -40,17 +40,17 @@ def client(stack, champion, config_file):
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
-    from relearn_airflow.api import app as api_app
+    from relearn_airflow.api.configured import relearn_hook
 
     previous = os.environ.get("RELEARN_CONFIG")
     os.environ["RELEARN_CONFIG"] = str(config_file)
-    api_app._hook.cache_clear()
+    relearn_hook.cache_clear()
     try:
         with TestClient(create_app()) as test_client:
             yield test_client
     finally:
         os.environ["RELEARN_CONFIG"] = previous or ""
-        api_app._hook.cache_clear()
+        relearn_hook.cache_clear()
 
 
 @pytest.fixture(scope="module")

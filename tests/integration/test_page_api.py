@@ -21,12 +21,12 @@ def client(stack, champion):
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
-    from relearn_airflow.ui import app as page_app
+    from relearn_airflow.api.configured import relearn_hook
 
-    page_app._hook.cache_clear()
+    relearn_hook.cache_clear()
     with TestClient(create_app()) as test_client:
         yield test_client
-    page_app._hook.cache_clear()
+    relearn_hook.cache_clear()
 
 
 def _bearer(token: str) -> dict[str, str]:

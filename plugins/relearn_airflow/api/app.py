@@ -8,12 +8,12 @@ per api-server process: a changed ``relearn.yaml`` takes effect when the api-ser
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
+from relearn_airflow.api.configured import configured_model, relearn_hook
 from relearn_airflow.api.schemas import (
     AssignmentAnswer,
     FeedbackAnswer,
@@ -31,28 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from relearn.collect.rows import Rejected
-    from relearn.config import ModelConfig
-    from relearn_airflow.hooks.relearn import RelearnHook
 
 URL_PREFIX = "/relearn/api/v1"
-
-
-@functools.cache
-def _hook() -> RelearnHook:
-    from relearn_airflow.hooks.relearn import RelearnHook
-
-    return RelearnHook()
-
-
-def _model(name: str) -> ModelConfig:
-    """The configured model, or a 404 that lists the known names."""
-    config = _hook().config
-    if name not in config.model_names:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"unknown model '{name}' (configured: {', '.join(config.model_names)})",
-        )
-    return config.model(name)
 
 
 def _rejected(rows: Sequence[Rejected]) -> list[RejectedRow]:
@@ -110,14 +90,16 @@ def log_predictions(
     from relearn.collect.wire import WireError, decode_predictions
     from relearn.services import utcnow
 
-    model_cfg = _model(name)
+    model_cfg = configured_model(name)
     now = utcnow()
     try:
         frame = decode_predictions(body, now=now)
     except WireError as error:
         detail = {"type": "value_error", "loc": ("body", *error.location), "msg": error.message}
         raise RequestValidationError([detail]) from None
-    receipt = record_predictions(_hook().database_url, model_cfg, frame, sender=sender, now=now)
+    receipt = record_predictions(
+        relearn_hook().database_url, model_cfg, frame, sender=sender, now=now
+    )
     return PredictionAnswer(
         model=name,
         accepted=receipt.accepted,
@@ -131,9 +113,9 @@ def log_outcomes(name: str, batch: OutcomeBatch, sender: Sender) -> OutcomeAnswe
     """Attach actual labels by prediction id; the first outcome of a prediction wins."""
     from relearn.collect.record import record_outcomes
 
-    model_cfg = _model(name)
+    model_cfg = configured_model(name)
     given = [(o.prediction_id, o.actual_label, o.outcome_at) for o in batch.outcomes]
-    receipt = record_outcomes(_hook().database_url, model_cfg, given, sender=sender)
+    receipt = record_outcomes(relearn_hook().database_url, model_cfg, given, sender=sender)
     result = receipt.result
     return OutcomeAnswer(
         model=name,
@@ -148,9 +130,9 @@ def log_feedback(name: str, batch: FeedbackBatch, sender: Sender) -> FeedbackAns
     """Store ratings (1-5) with optional notes; the first rating of a prediction wins."""
     from relearn.collect.record import record_ratings
 
-    _model(name)
+    configured_model(name)
     given = [(f.prediction_id, f.rating, f.notes) for f in batch.feedback]
-    result, rejected = record_ratings(_hook().database_url, name, given, sender=sender)
+    result, rejected = record_ratings(relearn_hook().database_url, name, given, sender=sender)
     return FeedbackAnswer(
         model=name,
         recorded=[str(pid) for pid in result.recorded],
@@ -168,9 +150,9 @@ def assignment(
     from relearn.collect.models import assign
     from relearn.services import NoChampionError
 
-    _model(name)
+    configured_model(name)
     try:
-        found = assign(_hook().services(), name, unit_id, sender=sender)
+        found = assign(relearn_hook().services(), name, unit_id, sender=sender)
     except NoChampionError as error:
         raise _no_champion(error) from None
     return AssignmentAnswer(
@@ -187,8 +169,8 @@ def list_models() -> list[ModelSummary]:
     """Every configured model with its champion version (``null``: not bootstrapped yet)."""
     from relearn.collect.models import champion_versions
 
-    names = _hook().config.model_names
-    versions = champion_versions(_hook().services(), names)
+    names = relearn_hook().config.model_names
+    versions = champion_versions(relearn_hook().services(), names)
     return [ModelSummary(name=name, champion_version=versions[name]) for name in names]
 
 
@@ -198,7 +180,7 @@ def get_model(name: str) -> ModelDetail:
 
     from relearn.collect.models import describe_model
 
-    state = describe_model(_hook().services(), _model(name))
+    state = describe_model(relearn_hook().services(), configured_model(name))
     return ModelDetail(**asdict(state))
 
 

@@ -12,7 +12,6 @@ Postgres and MLflow reads never stall the api-server's event loop.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -21,11 +20,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from relearn_airflow.api.configured import configured_model, relearn_hook
+
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 
-    from relearn.config import ModelConfig
-    from relearn_airflow.hooks.relearn import RelearnHook
 
 URL_PREFIX = "/relearn/ui"
 REQUEST_DAG = "request_retraining"
@@ -39,24 +38,6 @@ class RetrainBody(BaseModel):
 
     reason: str | None = Field(None, max_length=MAX_REASON_LENGTH)
     priority: Literal["high", "normal", "low"] = "normal"
-
-
-@functools.cache
-def _hook() -> RelearnHook:
-    from relearn_airflow.hooks.relearn import RelearnHook
-
-    return RelearnHook()
-
-
-def _model(name: str) -> ModelConfig:
-    """The configured model, or a 404 that lists the known names."""
-    config = _hook().config
-    if name not in config.model_names:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"unknown model '{name}' (configured: {', '.join(config.model_names)})",
-        )
-    return config.model(name)
 
 
 def _static(name: str) -> Response:
@@ -102,7 +83,7 @@ def get_session(request: Request) -> dict[str, Any]:
 
 def list_models() -> list[dict[str, str]]:
     """The configured models, in configuration order (the page's model selector)."""
-    return [{"name": name} for name in _hook().config.model_names]
+    return [{"name": name} for name in relearn_hook().config.model_names]
 
 
 def model_page(
@@ -112,9 +93,13 @@ def model_page(
     from relearn.dashboard.page import read_page
     from relearn.services import utcnow
 
-    hook = _hook()
+    hook = relearn_hook()
     page = read_page(
-        hook.services(), _model(name), now=utcnow(), bucket=bucket, mlflow_ui=hook.tracking_uri
+        hook.services(),
+        configured_model(name),
+        now=utcnow(),
+        bucket=bucket,
+        mlflow_ui=hook.tracking_uri,
     )
     return jsonable_encoder(page)
 
@@ -125,7 +110,7 @@ def retrain(name: str, body: RetrainBody, request: Request) -> dict[str, Any]:
     from airflow.exceptions import DagNotFound
     from airflow.utils.types import DagRunTriggeredByType
 
-    _model(name)
+    configured_model(name)
     user = request.state.relearn_user
     conf = {"model": name, "reason": body.reason, "priority": body.priority}
     try:
