@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
+from relearn.collect import ingest
+from relearn.collect.ingest import IngestKind, ingest_file
 from relearn.store.db import transaction
 from tests.conftest import run_cli
 from tests.integration.collect_rows import prediction_rows
@@ -102,3 +104,37 @@ def test_a_file_of_an_unknown_type_is_one_line(stack, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "unsupported file type '.xlsx'" in result.stderr
+
+
+def test_a_file_of_many_chunks_keeps_file_order_and_skips_known_ids(
+    stack, config, model_cfg, database_url, tmp_path: Path, monkeypatch
+):
+    """Chunks are screened while earlier ones are written: bad rows still come back in file
+    order with their row numbers, and ids already in the log (some in every chunk, so the
+    COPY meets a known id mid-chunk) are left as they are while the new ones are logged."""
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 7)
+    rows = prediction_rows(model_cfg, 40, seed=13)
+    frame = _flat(rows)
+    frame["model_name"] = "churn"
+    frame.loc[[2, 15, 31], "model_name"] = "unheard_of"
+    frame.loc[[9, 22], "confidence"] = -1.0
+    already = frame.iloc[::3]
+    already.drop(columns="model_name").to_csv(tmp_path / "first.csv", index=False)
+    first = ingest_file(
+        database_url, config, IngestKind.PREDICTIONS, tmp_path / "first.csv", model="churn"
+    )
+    path = tmp_path / "all.csv"
+    frame.to_csv(path, index=False)
+
+    report = ingest_file(database_url, config, IngestKind.PREDICTIONS, path)
+
+    assert [bad.row for bad in report.bad] == [3, 10, 16, 23, 32]
+    assert [bad.model for bad in report.bad] == [None, "churn", None, "churn", None]
+    assert (first.logged, report.rows) == (13, 40)  # 14 rows, row 10 rejected
+    # 40 rows - 5 bad = 35 good; rows 1, 4, 7, ... were logged before (row 10 among them was
+    # rejected both times; row 16 was logged then and is of an unknown model now)
+    known = {position for position in range(0, 40, 3)} - {9, 15}
+    assert (report.logged, report.repeated) == (35 - len(known), len(known))
+    ids = list(frame["prediction_id"])
+    good = set(ids) - {ids[i] for i in (2, 9, 15, 22, 31)}
+    assert set(_labels(database_url, ids)) == good | {ids[15]}

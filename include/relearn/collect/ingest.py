@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from relearn.collect.record import record_outcomes, record_predictions
-from relearn.collect.rows import Rejected, parse_uuid
+from relearn.collect.record import log_screened, record_outcomes
+from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
 from relearn.validation.frame import utc
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 100000
 _IN_FLIGHT = 2
 MODEL_COLUMN = "model_name"
 # Read as text whatever they look like: "007" is an id, not the number 7.
@@ -150,6 +150,25 @@ def _outcomes(chunk: pd.DataFrame) -> list[tuple[str, str, datetime | None]]:
     return list(zip(ids, labels, moments, strict=True))
 
 
+@dataclass(frozen=True)
+class _Group:
+    """One model's rows of a chunk, ready to write: screened predictions, or parsed outcomes
+    (outcomes are screened as they are attached: their checks need the log)."""
+
+    model_cfg: ModelConfig
+    rows: list[int]
+    predictions: Screened | None = None
+    outcomes: list[tuple[str, str, datetime | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A chunk after the CPU work: its groups per model and the rows of unknown models."""
+
+    groups: list[_Group]
+    bad: list[BadRow]
+
+
 def ingest_file(
     database_url: str,
     config: RelearnConfig,
@@ -170,17 +189,17 @@ def ingest_file(
     report = IngestReport()
     moment = now or utcnow()
     sender = f"ingest:{path.name}"
-    # Two chunks in flight: while one is written (psycopg2 waits for Postgres without the GIL)
-    # the next is screened, so Python and the server work at the same time. Reports are
-    # merged in file order; a third chunk is read only when the oldest is done (memory stays
-    # at a few chunks).
-    with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="ingest") as pool:
+    # A pipeline of two stages: this thread reads and screens chunk k+1 while one writer
+    # thread has chunk k written (psycopg2 waits for Postgres without the GIL), so Python
+    # and the server work at the same time. One writer keeps the chunks in file order; at
+    # most _IN_FLIGHT screened chunks wait for it (memory stays at a few chunks).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
         pending: deque[Future[IngestReport]] = deque()
         for chunk in _chunks(path):
             first_row = report.rows + 1
             report.rows += len(chunk)
-            work = (database_url, config, kind, chunk, first_row, model, moment, sender)
-            pending.append(pool.submit(_ingest_chunk, *work))
+            prepared = _prepare(config, kind, chunk, first_row, model, moment)
+            pending.append(writer.submit(_write, database_url, prepared, moment, sender))
             if len(pending) >= _IN_FLIGHT:
                 _merge(report, pending.popleft().result(), path)
         while pending:
@@ -197,53 +216,52 @@ def _merge(report: IngestReport, part: IngestReport, path: Path) -> None:
     log.info("%s: %s rows read, %s bad so far", path.name, report.rows, len(report.bad))
 
 
-def _ingest_chunk(
-    database_url: str,
+def _prepare(
     config: RelearnConfig,
     kind: IngestKind,
     chunk: pd.DataFrame,
     first_row: int,
     model: str | None,
     now: datetime,
-    sender: str,
-) -> IngestReport:
-    """One chunk, one transaction per model in it; its counts and bad rows (``rows`` unset)."""
-    part = IngestReport()
+) -> _Prepared:
+    """The CPU side of a chunk: normalised, split per model, predictions screened."""
     chunk = _normalised(chunk.reset_index(drop=True))
+    prepared = _Prepared([], [])
     for model_cfg, group, rows in _by_model(chunk, config, model, first_row):
         if model_cfg is None:
             reason = f"unknown model (configured: {', '.join(config.model_names)})"
-            part.bad += [BadRow(row, None, [reason]) for row in rows]
-            continue
-        _ingest_group(database_url, model_cfg, kind, group, rows, now, part, sender)
+            prepared.bad.extend(BadRow(row, None, [reason]) for row in rows)
+        elif kind is IngestKind.PREDICTIONS:
+            screened = screen_predictions(group, model_cfg, now=now)
+            prepared.groups.append(_Group(model_cfg, rows, predictions=screened))
+        else:
+            prepared.groups.append(_Group(model_cfg, rows, outcomes=_outcomes(group)))
+    return prepared
+
+
+def _write(database_url: str, prepared: _Prepared, now: datetime, sender: str) -> IngestReport:
+    """The database side of a chunk: one transaction per model; its counts and bad rows."""
+    part = IngestReport(bad=list(prepared.bad))
+    for group in prepared.groups:
+        model_cfg, rows = group.model_cfg, group.rows
+        rejected: list[Rejected]
+        if group.predictions is not None:
+            receipt = log_screened(
+                database_url, model_cfg, group.predictions, rows=len(rows), sender=sender
+            )
+            part.logged += receipt.logged
+            part.repeated += receipt.repeated
+            rejected = receipt.rejected
+        else:
+            given = group.outcomes
+            outcome = record_outcomes(database_url, model_cfg, given, sender=sender, now=now)
+            part.logged += len(outcome.result.attached)
+            part.already_labelled += len(outcome.result.already_labelled)
+            part.unknown += len(outcome.result.unknown)
+            position = {parse_uuid(pid): i for i, (pid, _, _) in reversed(list(enumerate(given)))}
+            reason = f"no prediction of model '{model_cfg.name}' has this id (ingest it first)"
+            rejected = outcome.rejected + [
+                Rejected(position[pid], str(pid), [reason]) for pid in outcome.result.unknown
+            ]
+        part.bad += [BadRow(rows[r.position], model_cfg.name, r.reasons) for r in rejected]
     return part
-
-
-def _ingest_group(
-    database_url: str,
-    model_cfg: ModelConfig,
-    kind: IngestKind,
-    group: pd.DataFrame,
-    rows: list[int],
-    now: datetime,
-    report: IngestReport,
-    sender: str,
-) -> None:
-    rejected: list[Rejected]
-    if kind is IngestKind.PREDICTIONS:
-        receipt = record_predictions(database_url, model_cfg, group, sender=sender, now=now)
-        report.logged += receipt.logged
-        report.repeated += receipt.repeated
-        rejected = receipt.rejected
-    else:
-        given = _outcomes(group)
-        outcome = record_outcomes(database_url, model_cfg, given, sender=sender, now=now)
-        report.logged += len(outcome.result.attached)
-        report.already_labelled += len(outcome.result.already_labelled)
-        report.unknown += len(outcome.result.unknown)
-        position = {parse_uuid(pid): i for i, (pid, _, _) in reversed(list(enumerate(given)))}
-        reason = f"no prediction of model '{model_cfg.name}' has this id (ingest it first)"
-        rejected = outcome.rejected + [
-            Rejected(position[pid], str(pid), [reason]) for pid in outcome.result.unknown
-        ]
-    report.bad += [BadRow(rows[r.position], model_cfg.name, r.reasons) for r in rejected]

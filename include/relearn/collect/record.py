@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING
 
-from relearn.collect.rows import Rejected, parse_uuid, screen_predictions
+from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
 from relearn.store.db import transaction
 from relearn.store.feedback import FeedbackResult, record_feedback
@@ -54,6 +54,14 @@ def record_predictions(
     ``sender`` (the user or file) is recorded with the batch's counts as one usage event.
     """
     screened = screen_predictions(batch, model_cfg, now=now or utcnow())
+    return log_screened(database_url, model_cfg, screened, rows=len(batch), sender=sender)
+
+
+def log_screened(
+    database_url: str, model_cfg: ModelConfig, screened: Screened, *, rows: int, sender: str
+) -> PredictionReceipt:
+    """Log the accepted rows of a screened batch of ``rows`` rows in one transaction, with
+    its usage event (a backfill screens the next chunk while this one is written)."""
     accepted = screened.accepted.prediction_id
     with transaction(database_url) as connection:
         new = copy_predictions(connection, screened.accepted)
@@ -61,7 +69,7 @@ def record_predictions(
         event = UsageEvent(
             UsageKind.PREDICTIONS,
             sender,
-            rows=len(batch),
+            rows=rows,
             accepted=len(accepted),
             rejected=len(screened.rejected),
             details={"logged": receipt.logged, "repeated": receipt.repeated},

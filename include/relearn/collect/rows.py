@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from relearn.collect.checks import checked_frame, row_reasons
 from relearn.collect.encode import flat_documents, json_text, json_texts
@@ -56,7 +59,9 @@ _PLAIN_NUMBERS = {float, int, type(None)}
 _UNSTORABLE = "a value holds NaN, infinity or a NUL character"
 # The first instant Postgres's timestamptz can hold; pandas can hold earlier ones.
 _FIRST_STORABLE_TIME = pd.Timestamp("0001-01-01", tz="UTC")
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+_UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_CANONICAL_UUID = re.compile(_UUID_TEXT + r"\Z")
+_CANONICAL_LINE = f"^{_UUID_TEXT}$"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,20 @@ def _canonical_id(value: Any) -> str | None:
         return value
     parsed = parse_uuid(value)
     return None if parsed is None else str(parsed)
+
+
+def _canonical_ids(values: list[Any]) -> list[str | None]:
+    """``_canonical_id`` of each value; a column already in canonical form (what every UUID
+    library prints) is recognised by one vectorised match instead of a regex call per value."""
+    if values and _all_text(values):
+        canonical = pc.match_substring_regex(pa.array(values, type=pa.string()), _CANONICAL_LINE)
+        if pc.all(canonical).as_py():
+            return values
+    return [_canonical_id(value) for value in values]
+
+
+def _all_text(values: list[Any]) -> bool:
+    return set(map(type, values)) == {str}
 
 
 def _values(column: pd.Series) -> list[Any]:
@@ -187,11 +206,22 @@ def _flags(values: list[Any], bad: Callable[[Any], bool]) -> list[int]:
     return [i for i, value in enumerate(values) if value is not None and bad(value)]
 
 
+def _bad_latencies(column: pd.Series | None, values: list[Any]) -> list[int]:
+    """Positions of latencies that are not numbers >= 0; a numeric column without a loop."""
+    if column is None:
+        return []
+    if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
+        numbers = column.to_numpy(dtype="float64", na_value=np.nan)
+        return np.flatnonzero(numbers < 0).tolist()  # NaN (missing) compares False
+    return _flags(values, lambda v: not _good_latency(v))
+
+
 def _add_extra_reasons(
     reasons: defaultdict[int, list[str]],
     columns: dict[str, list[Any]],
     ids: list[str | None],
     classes: set[str],
+    latency: pd.Series | None,
 ) -> None:
     """What the window checks do not cover because a window never lacks it (column-wise)."""
     probabilities_reason = f"probabilities must map classes {sorted(classes)} to numbers in [0, 1]"
@@ -210,10 +240,7 @@ def _add_extra_reasons(
             probabilities_reason,
             _flags(columns["probabilities"], lambda p: not _good_probabilities(p, classes)),
         ),
-        (
-            "latency_ms must be a number >= 0",
-            _flags(columns["latency_ms"], lambda v: not _good_latency(v)),
-        ),
+        ("latency_ms must be a number >= 0", _bad_latencies(latency, columns["latency_ms"])),
         (served_reason, _flags(columns["served_by"], lambda v: v not in ARMS)),
         (
             "prediction_id repeats another row's of this batch, written differently",
@@ -235,7 +262,8 @@ def _has_nul(columns: dict[str, list[Any]]) -> np.ndarray:
     size = len(columns["prediction_id"])
     found = np.zeros(size, dtype=bool)
     for name in _TEXT_COLUMNS:
-        texts = [str(v) for v in columns[name]]
+        values = columns[name]
+        texts = values if _all_text(values) else [str(v) for v in values]
         if "\x00" in "".join(texts):
             found |= np.fromiter(("\x00" in t for t in texts), dtype=bool, count=size)
     return found
@@ -244,6 +272,8 @@ def _has_nul(columns: dict[str, list[Any]]) -> np.ndarray:
 def _respelt_duplicates(given_ids: list[Any], ids: list[str | None]) -> list[int]:
     """Rows whose UUID another row also has in another spelling (braces, case, no dashes):
     the raw-text uniqueness check cannot see them, and Postgres would keep only one."""
+    if ids is given_ids:  # every id was given in canonical form: nothing was respelt
+        return []
     canonical = Counter(pid for pid in ids if pid is not None)
     raw = Counter(str(given) for given in given_ids if given is not None)
     return [
@@ -316,8 +346,9 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
     checked = checked_frame(flat, model_cfg)
     reasons = row_reasons(checked, set(flat.columns), model_cfg, now)
     columns = {name: _column(flat, name) for name in PREDICTION_COLUMNS if name != FEATURES}
-    ids = [_canonical_id(value) for value in columns["prediction_id"]]
-    _add_extra_reasons(reasons, columns, ids, set(model_cfg.classes))
+    ids = _canonical_ids(columns["prediction_id"])
+    latency = flat["latency_ms"] if "latency_ms" in flat.columns else None
+    _add_extra_reasons(reasons, columns, ids, set(model_cfg.classes), latency)
     for position in _before_year_one(checked):
         reasons[position].append("predicted_at is before year 1 in UTC (Postgres cannot store it)")
     if documents is None:

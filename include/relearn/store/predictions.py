@@ -9,7 +9,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from psycopg2.errors import UniqueViolation
@@ -122,15 +122,6 @@ class PredictionColumns:
     def __len__(self) -> int:
         return len(self.prediction_id)
 
-    def take(self, keep: Sequence[bool]) -> PredictionColumns:
-        """The rows where ``keep`` is true, in order."""
-        values = {
-            name: list(compress(getattr(self, name), keep))
-            for name in self.__dataclass_fields__
-            if name != "model_name"
-        }
-        return PredictionColumns(model_name=self.model_name, **values)
-
 
 def _text(value: str) -> str:
     """A value in COPY's text format (backslash escapes; ``\\N`` is NULL)."""
@@ -146,6 +137,8 @@ def _text_column(values: Sequence[str | None]) -> list[str]:
 
 
 def _number_column(values: Sequence[float | None]) -> list[str]:
+    if set(map(type, values)) == {float}:  # the usual column: no per-value conversion
+        return list(map(float.__repr__, values))
     return [_NULL if v is None else repr(float(v)) for v in values]
 
 
@@ -169,37 +162,31 @@ def _copy_text(rows: PredictionColumns) -> io.StringIO:
     return io.StringIO("\n".join(lines))
 
 
-def _known(cursor: Any, ids: list[str]) -> set[str]:
-    cursor.execute(
-        "SELECT prediction_id::text FROM prediction_log WHERE prediction_id = ANY(%s::uuid[])",
-        (ids,),
-    )
-    return {row[0] for row in cursor.fetchall()}
-
-
 def copy_predictions(connection: Connection, rows: PredictionColumns) -> set[str]:
     """Write rows through COPY in the caller's transaction; returns the ids that were new.
 
     An id already in the log is left as it is (a retried batch is a no-op), so the caller
-    can tell new rows from repeats. Ids must be unique within ``rows``.
+    can tell new rows from repeats. Ids must be unique within ``rows``. New rows, the common
+    case, cost one COPY and no lookup; a batch repeating a known id costs a COPY that stops
+    at that row and a pass through a staging table that skips the known ids.
     """
     if not len(rows):
         return set()
+    text = _copy_text(rows)
     with connection.cursor() as cursor:
-        known = _known(cursor, rows.prediction_id)
-        new = rows.take([pid not in known for pid in rows.prediction_id]) if known else rows
         copy = f"COPY prediction_log ({_COPY_COLUMNS}) FROM STDIN"
         cursor.execute("SAVEPOINT copy_predictions")
         try:
-            cursor.copy_expert(copy, _copy_text(new), size=_COPY_READ_SIZE)
+            cursor.copy_expert(copy, text, size=_COPY_READ_SIZE)
         except UniqueViolation:
             cursor.execute("ROLLBACK TO SAVEPOINT copy_predictions")
         else:
             cursor.execute("RELEASE SAVEPOINT copy_predictions")
-            return set(new.prediction_id)
+            return set(rows.prediction_id)
         cursor.execute(_STAGING)
+        text.seek(0)
         staging = f"COPY prediction_staging ({_COPY_COLUMNS}) FROM STDIN"
-        cursor.copy_expert(staging, _copy_text(new), size=_COPY_READ_SIZE)
+        cursor.copy_expert(staging, text, size=_COPY_READ_SIZE)
         cursor.execute(_FROM_STAGING)
         inserted = {row[0] for row in cursor.fetchall()}
         cursor.execute("DROP TABLE prediction_staging")
