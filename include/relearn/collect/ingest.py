@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from pandas.api.types import is_string_dtype
 
 from relearn.collect.record import log_screened, record_outcomes
 from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
@@ -113,8 +114,10 @@ def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
     for name in _TEXT_COLUMNS:
         if name in chunk.columns:
             column = chunk[name]
+            values = column.astype(object).where(column.notna(), None)
+            # Text already (a CSV's columns are read as such); a Parquet id may be a number.
             chunk[name] = (
-                column.astype(object).where(column.notna(), None).map(str, na_action="ignore")
+                values if is_string_dtype(column.dtype) else values.map(str, na_action="ignore")
             )
     return chunk
 
