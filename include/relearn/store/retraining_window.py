@@ -125,8 +125,9 @@ def window_query(model_cfg: ModelConfig, role: str) -> sql.Composed:
         sql.SQL("prediction_id::text AS prediction_id, model_version, predicted_at, outcome_at"),
         sql.SQL("predicted_label, actual_label, confidence, jsonb_typeof(features) AS doc"),
         *(
-            sql.SQL("CASE WHEN jsonb_typeof(features) = 'object' THEN features -> {} END AS {}")
-            .format(sql.Literal(f.name), sql.Identifier(f"f{i}"))
+            sql.SQL(
+                "CASE WHEN jsonb_typeof(features) = 'object' THEN features -> {} END AS {}"
+            ).format(sql.Literal(f.name), sql.Identifier(f"f{i}"))
             for i, f in enumerate(model_cfg.features)
         ),
         *(
