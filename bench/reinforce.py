@@ -1,29 +1,35 @@
-"""Auto-reinforcement at scale: one loop over a 1,000,000-row prediction log, timed per stage.
+"""Auto-reinforcement at scale: one loop over a 1,000,000-row prediction log, before and after.
 
-What it measures (figures only, no pass/fail):
+What it measures (figures only, no pass/fail), "before" and "after" in the same run, on the
+same data and stack:
 
 1. Data generation (not part of the measured loop, run in its own child process): a week of
    ``churn`` predictions by the bootstrapped champion, bulk-loaded with ``COPY``. The label
    function is concept-shifted for the last ``--drift-days`` of the week, so the window holds
    far more than 10,000 qualifying errors (wrong, confidence >= 0.7, labelled, in the window).
 2. The loop ``start -> prepare -> train -> evaluate -> publish`` outside Airflow with default
-   options (lookback 7 days, confidence 0.7, epochs 5, replay ratio 1.0), in a fresh child
-   process: seconds per stage (with the main calls inside each stage) and the process's own
-   peak RSS (``VmHWM``; ``ru_maxrss`` is printed too, though after ``exec`` it also counts the
-   parent's peak).
-3. A baseline in a third child process: ``load_window`` (filtered in SQL) against the naive
-   load of the whole labelled window into pandas and filtering there; plus ``EXPLAIN ANALYZE``
-   of the three window queries.
+   options (lookback 7 days, confidence 0.7, epochs 5, replay ratio 10), in a fresh child
+   process per code version: seconds per stage (with the main calls inside each stage) and
+   the process's own peak RSS (``VmHWM``). "after" is this tree; "before" is ``--before``
+   (default: ``main`` before issue 15 section 4), its ``include/`` extracted with ``git
+   archive`` and put first on the child's PYTHONPATH, so both run the same bench code against
+   their own product code. Then the two runs' decisions are compared: rows loaded per role,
+   quarantined rows, errors, the dataset snapshot's content digest (same rows, same values,
+   same split, same order), holdout metrics and the gate's result.
+3. ``load_window`` alone, before and after, each in a fresh child process (warm cache): time,
+   rows, peak RSS and a digest of the whole frame (dtypes and values); plus ``EXPLAIN
+   ANALYZE`` of the three window queries.
 
-Targets: <= 60 s for the whole loop and <= 1 GB peak RSS (the seed implementation reported
-2-10 min and 100-500 MB).
+Targets (issue 15 section 4): <= 10 s for the whole loop and <= 512 MB peak RSS. Importing
+torch, MLflow, Great Expectations, scikit-learn and pandas into one process already costs
+about 550-600 MB before a row is read: the bench prints that floor next to the peaks.
 
 The stack is a throw-away embedded Postgres and MLflow server in a temporary RELEARN_HOME on
 free ports, torn down at the end (also on error or Ctrl-C) unless ``--keep``. With
 RELEARN_DATABASE_URL and/or MLFLOW_TRACKING_URI set, those servers are used instead; a window
 that already holds rows (a kept stack) is reused rather than generated again.
 
-    .venv/bin/python bench/reinforce.py [--rows 1000000] [--keep]
+    .venv/bin/python bench/reinforce.py [--rows 1000000] [--keep] [--before REF | --no-before]
 """
 
 from __future__ import annotations
@@ -31,13 +37,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import gc
+import hashlib
 import io
 import json
 import logging
 import math
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,9 +72,10 @@ LOOKBACK = timedelta(days=7)
 OUTCOME_DELAY = timedelta(hours=1)
 CHUNK_ROWS = 100_000
 MIN_ERRORS = 10_000
-TARGET_SECONDS = 60.0
-TARGET_RSS_MB = 1024.0
-SEED_REPORTED = "2-10 min, 100-500 MB"
+TARGET_SECONDS = 10.0
+TARGET_RSS_MB = 512.0
+# ``main`` before issue 15 section 4 (typed window columns, one-copy dataset).
+BEFORE_REF = "7aef3762b96ef813bd55ab3916095e7fe8df895c"
 STAGES = ("start", "prepare", "train", "evaluate", "publish")
 COPY_COLUMNS = (
     "prediction_id",
@@ -90,11 +98,6 @@ _WINDOW_FILTER = """
 _COUNTS = (
     "SELECT count(*), count(actual_label), count(*) FILTER (WHERE actual_label IS NOT NULL"
     " AND predicted_label <> actual_label AND confidence >= %(threshold)s)" + _WINDOW_FILTER
-)
-# The naive baseline: every labelled row of the window, features included.
-_NAIVE = (
-    "SELECT prediction_id, model_version, predicted_at, outcome_at, predicted_label,"
-    " actual_label, confidence, features" + _WINDOW_FILTER + " AND actual_label IS NOT NULL"
 )
 
 
@@ -421,6 +424,7 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
             "status": run.status,
             "metrics": run.metrics,
             "model_version": run.model_version,
+            "dataset_digest": run.dataset_digest,
         },
         "peak_rss_mb": _peak_mb(),
         "maxrss_mb": _maxrss_mb(),
@@ -444,22 +448,26 @@ def _print_profile(profiler: Any, stage: str) -> None:
     profiler.clear()
 
 
-# --- 3. window-load baseline (child process) -----------------------------------------------
+# --- 3. window load, before and after (child processes) ---------------------------------
 
 
-def run_baseline(database_url: str) -> dict:
-    """``load_window`` against loading every labelled row and filtering in pandas."""
+def _frame_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's column names, dtypes and values (row order included)."""
     import pandas as pd
 
+    digest = hashlib.sha256(repr(list(frame.dtypes.items())).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_window_load(database_url: str, explain: bool) -> dict:
+    """``load_window`` of the code on this process's path: time, rows, peak RSS, digest."""
     from relearn.data import window
     from relearn.store.db import transaction
 
     model_cfg = _model_cfg()
     rf = model_cfg.reinforcement
-    seed = model_cfg.training.random_seed
-    threshold = rf.confidence_threshold
     result: dict[str, Any] = {"start_peak_mb": _peak_mb()}
-
     started = time.perf_counter()
     with transaction(database_url) as connection:
         frame = window.load_window(
@@ -467,57 +475,21 @@ def run_baseline(database_url: str) -> dict:
             model_cfg,
             since=NOW - LOOKBACK,
             until=NOW,
-            confidence_threshold=threshold,
+            confidence_threshold=rf.confidence_threshold,
             replay_ratio=rf.replay_ratio,
             holdout_fraction=rf.holdout_fraction,
             max_holdout_rows=rf.max_holdout_rows,
-            seed=seed,
+            seed=model_cfg.training.random_seed,
         )
-    result["sql"] = {
-        "seconds": time.perf_counter() - started,
-        "rows": len(frame),
-        "roles": {k: int(v) for k, v in frame["role"].value_counts().items()},
-        "peak_mb": _peak_mb(),
-    }
-    errors = int((frame["role"] == window.ERROR).sum())
-    del frame
-    gc.collect()
-
-    result["explain"] = _explain_window(database_url, model_cfg, errors)
-
-    params = _window_params(model_cfg)
-    started = time.perf_counter()
-    with transaction(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(_NAIVE, params)
-        rows = cursor.fetchall()
-    fetched = time.perf_counter()
-    base = pd.DataFrame([row[:-1] for row in rows], columns=window.BASE_COLUMNS)
-    base["prediction_id"] = base["prediction_id"].astype(str)
-    base["predicted_at"] = pd.to_datetime(base["predicted_at"], utc=True)
-    features = pd.DataFrame.from_records([row[-1] for row in rows], index=base.index)
-    del rows
-    frame = pd.concat([base, features], axis=1)
-    framed = time.perf_counter()
-    bucket = pd.util.hash_pandas_object(frame["prediction_id"], index=False) % 10_000
-    in_holdout = (bucket < round(rf.holdout_fraction * 10_000)).to_numpy()
-    wrong = (frame["predicted_label"] != frame["actual_label"]).to_numpy()
-    errors_mask = ~in_holdout & wrong & (frame["confidence"] >= threshold).to_numpy()
-    correct = frame[~in_holdout & ~wrong]
-    chosen = [
-        frame[errors_mask],
-        correct.sample(n=min(len(correct), int(errors_mask.sum())), random_state=seed),
-        frame[in_holdout].nlargest(rf.max_holdout_rows, "predicted_at"),
-    ]
-    selected = sum(len(part) for part in chosen)
-    result["naive"] = {
-        "seconds": time.perf_counter() - started,
-        "fetch": fetched - started,
-        "frame": framed - fetched,
-        "filter": time.perf_counter() - framed,
-        "rows": len(frame),
-        "selected": selected,
-        "peak_mb": _peak_mb(),
-    }
+    result.update(
+        seconds=time.perf_counter() - started,
+        peak_mb=_peak_mb(),
+        rows=len(frame),
+        roles={k: int(v) for k, v in frame["role"].value_counts().items()},
+        digest=_frame_digest(frame),
+    )
+    if explain:
+        result["explain"] = _explain_window(database_url, model_cfg, result["roles"]["error"])
     return result
 
 
@@ -525,7 +497,7 @@ def _explain_window(database_url: str, model_cfg: ModelConfig, errors: int) -> l
     """Server time and plan of each ``load_window`` query (the module's own SQL)."""
     from relearn.data import window
     from relearn.store.db import transaction
-    from relearn.store.prediction_log import retraining_query
+    from relearn.store.retraining_window import window_query
 
     rf = model_cfg.reinforcement
     params = {
@@ -541,7 +513,7 @@ def _explain_window(database_url: str, model_cfg: ModelConfig, errors: int) -> l
     plans = []
     with transaction(database_url) as connection, connection.cursor() as cursor:
         for role, limit in limits.items():
-            query = retraining_query(model_cfg, role).as_string(connection)
+            query = window_query(model_cfg, role).as_string(connection)
             cursor.execute(
                 "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, {**params, "limit": limit}
             )
@@ -605,14 +577,40 @@ def _services(keep: bool) -> Iterator[tuple[str, str, str]]:
         yield settings.database_url("relearn"), settings.tracking_uri, where
 
 
-def _child(flag: str, database_url: str, tracking_uri: str, *extra: str) -> dict:
-    """Run this script with ``flag`` in a fresh interpreter; its stdout goes to our stderr."""
+@contextlib.contextmanager
+def _before_tree(ref: str | None) -> Iterator[Path | None]:
+    """``include/`` of ``ref`` extracted into a temporary directory (None: no "before")."""
+    if ref is None:
+        yield None
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="relearn-bench-before-"))
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", ref, "include"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        yield tmp / "include"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _child(
+    flag: str, database_url: str, tracking_uri: str, *extra: str, code: Path | None = None
+) -> dict:
+    """Run this script with ``flag`` in a fresh interpreter; its stdout goes to our stderr.
+
+    ``code``: an ``include/`` directory whose ``relearn`` is imported instead of this tree's.
+    """
     with tempfile.TemporaryDirectory(prefix="relearn-bench-result-") as tmp:
         result_file = Path(tmp) / "result.json"
         command = [sys.executable, str(Path(__file__).resolve()), flag]
         command += ["--database-url", database_url, "--tracking-uri", tracking_uri]
         command += ["--result-file", str(result_file), *extra]
         env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+        if code is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(code), *filter(None, [os.environ.get("PYTHONPATH")])]
+            )
         subprocess.run(command, check=True, stdout=sys.stderr, cwd=ROOT, env=env)
         return json.loads(result_file.read_text())
 
@@ -621,15 +619,8 @@ def _mb(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def _report(where: str, drift_days: float, gen: dict, loop: dict, base: dict) -> None:
-    model_cfg = _model_cfg()
-    threshold = model_cfg.reinforcement.confidence_threshold
-    print(
-        f"\nRelearn auto-reinforcement benchmark: model '{MODEL}', "
-        f"window {NOW - LOOKBACK:%Y-%m-%d %H:%M} .. {NOW:%Y-%m-%d %H:%M} UTC"
-    )
-    print(f"stack: {where}")
-
+def _report_generation(drift_days: float, gen: dict) -> None:
+    threshold = _model_cfg().reinforcement.confidence_threshold
     print("\n1. data generation (child process, not part of the measured loop)")
     for label, seconds in gen["seconds"].items():
         print(f"   {label:<34} {seconds:8.1f} s")
@@ -652,42 +643,66 @@ def _report(where: str, drift_days: float, gen: dict, loop: dict, base: dict) ->
     )
     print(f"   generator peak RSS {_mb(gen['peak_rss_mb'])} MB")
 
-    options = ", ".join(f"{k} {v:g}" for k, v in loop["options"].items())
-    print(f"\n2. reinforcement loop (fresh child process; {options})")
-    print(f"   {'stage':<44} {'seconds':>8}  {'peak RSS MB':>11}")
-    total = 0.0
+
+def _stage_rows(loop: dict) -> dict[str, tuple[float, float | None]]:
+    """(seconds, peak MB) per stage and per instrumented call ('stage / call')."""
+    rows: dict[str, tuple[float, float | None]] = {}
     for stage in loop["stages"]:
-        total += stage["seconds"]
-        print(f"   {stage['stage']:<44} {stage['seconds']:8.2f}  {_mb(stage['peak']):>11}")
+        rows[stage["stage"]] = (stage["seconds"], stage["peak"])
         calls = loop["calls"].get(stage["stage"], {})
         for label, (seconds, count) in sorted(calls.items(), key=lambda item: -item[1][0]):
             times = f" (x{count})" if count > 1 else ""
-            print(f"     {label + times:<42} {seconds:8.2f}")
-        if calls and stage["stage"] != "imports":
-            rest = stage["seconds"] - sum(seconds for seconds, _ in calls.values())
-            print(f"     {'rest (DB, MLflow calls)':<42} {rest:8.2f}")
-    peak = loop["peak_rss_mb"]
-    print(f"   {'total':<44} {total:8.2f}    target <= {TARGET_SECONDS:g} s")
-    print(
-        f"   {'peak RSS (VmHWM)':<44} {_mb(peak):>8} MB target <= {TARGET_RSS_MB:,.0f} MB"
-        f"  (ru_maxrss {_mb(loop['maxrss_mb'])} MB)"
-    )
-    print(f"   seed implementation reported: {SEED_REPORTED}")
-    before, after = loop["load_average"]
-    print(
-        f"   1-min load average {before:.1f} -> {after:.1f} on {os.cpu_count()} CPUs "
-        "(other work on the machine slows every figure)"
-    )
+            rows[f"{stage['stage']} / {label}{times}"] = (seconds, None)
+    rows["total"] = (sum(stage["seconds"] for stage in loop["stages"]), loop["peak_rss_mb"])
+    return rows
 
+
+def _ratio(before: float | None, after: float | None) -> str:
+    return f"{after / before:5.2f}x" if before and after is not None else ""
+
+
+def _report_loop(after: dict, before: dict | None) -> None:
+    options = ", ".join(f"{k} {v:g}" for k, v in after["options"].items())
+    print(f"\n2. reinforcement loop (a fresh child process per version; {options})")
+    print(
+        f"   {'stage / main call':<46} {'before s':>9} {'after s':>8} {'ratio':>6}"
+        f"  {'before MB':>9} {'after MB':>8}"
+    )
+    ours, theirs = _stage_rows(after), _stage_rows(before) if before else {}
+    for name, (seconds, peak) in ours.items():
+        then = theirs.get(name, (None, None))
+        label = name if " / " not in name else "  " + name.split(" / ", 1)[1]
+        cells = f"{then[0]:9.2f}" if then[0] is not None else f"{'':9}"
+        cells += f" {seconds:8.2f} {_ratio(then[0], seconds):>6}"
+        if peak is not None:
+            cells += f"  {_mb(then[1]) if then[1] else '':>9} {_mb(peak):>8}"
+        print(f"   {label:<46} {cells}")
+    floor = after["stages"][0]["peak"]
+    print(
+        f"   targets: <= {TARGET_SECONDS:g} s, <= {TARGET_RSS_MB:,.0f} MB; the imports alone"
+        f" (torch, MLflow, GX, sklearn, pandas) peak at {_mb(floor)} MB: above the floor,"
+        f" after {_mb(after['peak_rss_mb'] - floor)} MB"
+        + (
+            f", before {_mb(before['peak_rss_mb'] - before['stages'][0]['peak'])} MB"
+            if before
+            else ""
+        )
+    )
+    for name, loop in (("after", after), ("before", before)):
+        if loop:
+            low, high = loop["load_average"]
+            cpus = os.cpu_count()
+            print(f"   1-min load average during {name}: {low:.1f} -> {high:.1f} on {cpus} CPUs")
+    _report_outcome(after)
+
+
+def _report_outcome(loop: dict) -> None:
     metrics = loop["run"]["metrics"] or {}
     validation = metrics.get("data_validation", {})
-    roles = base["sql"]["roles"]
     print(
-        f"   rows in window {gen['labelled']:,} labelled; loaded {validation.get('rows', 0):,}"
-        f" ({', '.join(f'{k} {v:,}' for k, v in roles.items())}),"
-        f" quarantined {validation.get('quarantined', 0):,}"
+        f"   loaded {validation.get('rows', 0):,} rows, quarantined "
+        f"{validation.get('quarantined', 0):,}; errors selected {metrics.get('errors', 0):,}"
     )
-    print(f"   errors selected {metrics.get('errors', 0):,}")
     sizes = metrics.get("dataset") or {}
     print("   dataset " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
     training = metrics.get("training") or {}
@@ -713,28 +728,64 @@ def _report(where: str, drift_days: float, gen: dict, loop: dict, base: dict) ->
         f" (step results: {', '.join(r['status'] for r in loop['results'].values())})"
     )
 
-    sql, naive = base["sql"], base["naive"]
-    print("\n3. window load baseline (one more child process, after the loop: warm cache)")
-    print(f"   {'approach':<44} {'seconds':>8} {'rows':>10}  {'peak RSS MB':>11}")
+
+def _decisions(loop: dict, load: dict) -> dict[str, Any]:
+    """What must not change: rows per role, validation, errors, the dataset, holdout, gate."""
+    metrics = loop["run"]["metrics"] or {}
+    gate = metrics.get("gate") or {}
+    return {
+        "rows loaded per role": load["roles"],
+        "window frame (dtypes and values)": load["digest"][:16],
+        "rows validated / quarantined": (
+            metrics.get("data_validation", {}).get("rows"),
+            metrics.get("data_validation", {}).get("quarantined"),
+        ),
+        "failed expectations": metrics.get("data_validation", {}).get("failed_expectations"),
+        "errors selected": metrics.get("errors"),
+        "dataset sizes": metrics.get("dataset"),
+        "dataset digest (rows, values, split, order)": (loop["run"]["dataset_digest"] or "")[:16],
+        "training history (losses, val metrics)": [
+            {k: v for k, v in epoch.items() if k != "seconds"}
+            for epoch in (metrics.get("training") or {}).get("history", [])
+        ],
+        "holdout metrics": metrics.get("holdout"),
+        "gate": (gate.get("blessed"), gate.get("reasons")),
+    }
+
+
+def _report_decisions(after: tuple[dict, dict], before: tuple[dict, dict] | None) -> None:
+    if before is None:
+        print("\n   (no 'before' run: --no-before)")
+        return
+    ours, theirs = _decisions(*after), _decisions(*before)
+    different = [name for name in ours if ours[name] != theirs[name]]
+    print("\n   same decisions before and after: " + ("yes" if not different else "NO"))
+    for name, value in ours.items():
+        shown = value if "history" not in name and "holdout" not in name else "(compared)"
+        mark = "same" if name not in different else f"DIFFERENT (before: {theirs[name]})"
+        print(f"     {name:<44} {mark}: {shown}")
+
+
+def _report_load(after: dict, before: dict | None) -> None:
+    print("\n3. load_window alone (a fresh child process each, after the loops: warm cache)")
     print(
-        f"   {'load_window (filtered in SQL)':<44} {sql['seconds']:8.2f} {sql['rows']:>10,}"
-        f"  {_mb(sql['peak_mb']):>11}"
+        f"   {'version':<10} {'seconds':>8} {'rows':>10} {'peak RSS MB':>12} {'over start MB':>14}"
     )
-    print(
-        f"   {'naive: all labelled rows, filter in pandas':<44} {naive['seconds']:8.2f}"
-        f" {naive['rows']:>10,}  {_mb(naive['peak_mb']):>11}"
-    )
-    print(
-        f"     fetch {naive['fetch']:.2f} s, build frame {naive['frame']:.2f} s, "
-        f"filter {naive['filter']:.2f} s -> {naive['selected']:,} rows kept"
-    )
-    print(
-        f"   naive / SQL-filtered: {naive['seconds'] / sql['seconds']:.1f}x the time, "
-        f"{naive['rows'] / max(sql['rows'], 1):.1f}x the rows "
-        f"(process baseline {_mb(base['start_peak_mb'])} MB)"
-    )
+    for name, load in (("before", before), ("after", after)):
+        if load:
+            print(
+                f"   {name:<10} {load['seconds']:8.2f} {load['rows']:>10,}"
+                f" {_mb(load['peak_mb']):>12} {_mb(load['peak_mb'] - load['start_peak_mb']):>14}"
+            )
+    if before:
+        used = [load["peak_mb"] - load["start_peak_mb"] for load in (before, after)]
+        print(
+            f"   after / before: {_ratio(before['seconds'], after['seconds'])} the time, "
+            f"{_ratio(*used)} the memory over the process start; same frame (dtypes and values): "
+            + ("yes" if before["digest"] == after["digest"] else "NO")
+        )
     print("   load_window queries, EXPLAIN ANALYZE (server time, excludes sending rows):")
-    for query in base["explain"]:
+    for query in after["explain"]:
         print(f"     {query['role']:<8} {query['ms']:9.1f} ms  {query['rows']:>8,.0f} rows")
         for line in query["plan"]:
             print(f"       {line}")
@@ -753,14 +804,19 @@ def main(argv: list[str] | None = None) -> int:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--generate-only", action="store_true", help="only log the rows")
     only.add_argument("--loop-only", action="store_true", help="only run the loop")
-    only.add_argument("--baseline-only", action="store_true", help="only the load baseline")
+    only.add_argument("--load-only", action="store_true", help="only load_window")
+    parser.add_argument("--explain", action="store_true", help="with --load-only: EXPLAIN too")
+    parser.add_argument(
+        "--before", default=BEFORE_REF, help="git ref of the 'before' code (default: %(default)s)"
+    )
+    parser.add_argument("--no-before", action="store_true", help="measure this tree only")
     parser.add_argument("--database-url", default=os.environ.get("RELEARN_DATABASE_URL"))
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
     parser.add_argument("--result-file", type=Path, help="write a child's result JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    if args.generate_only or args.loop_only or args.baseline_only:
+    if args.generate_only or args.loop_only or args.load_only:
         if not args.database_url or not args.tracking_uri:
             parser.error("needs --database-url and --tracking-uri (or their env variables)")
         if args.generate_only:
@@ -768,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.loop_only:
             result = run_loop(args.database_url, args.tracking_uri, args.profile)
         else:
-            result = run_baseline(args.database_url)
+            result = run_window_load(args.database_url, args.explain)
         text = json.dumps(result, default=str)
         if args.result_file:
             args.result_file.write_text(text)
@@ -788,11 +844,28 @@ def main(argv: list[str] | None = None) -> int:
             gen = _child("--generate-only", *urls, *sizes)
             if gen["qualifying_errors"] < MIN_ERRORS:
                 _progress(f"only {gen['qualifying_errors']:,} qualifying errors (< {MIN_ERRORS:,})")
-            _progress("running the reinforcement loop (child process)")
-            loop = _child("--loop-only", *urls, *(["--profile"] if args.profile else []))
-            _progress("measuring the window-load baseline (child process)")
-            base = _child("--baseline-only", *urls)
-            _report(where, args.drift_days, gen, loop, base)
+            profile = ["--profile"] if args.profile else []
+            with _before_tree(None if args.no_before else args.before) as code:
+                _progress("running the reinforcement loop, after (child process)")
+                loop = _child("--loop-only", *urls, *profile)
+                loop_before = None
+                if code is not None:
+                    _progress(f"running the reinforcement loop, before: {args.before[:12]}")
+                    loop_before = _child("--loop-only", *urls, *profile, code=code)
+                _progress("measuring load_window alone (child processes)")
+                load = _child("--load-only", *urls, "--explain")
+                load_before = None if code is None else _child("--load-only", *urls, code=code)
+            print(
+                f"\nRelearn auto-reinforcement benchmark: model '{MODEL}', "
+                f"window {NOW - LOOKBACK:%Y-%m-%d %H:%M} .. {NOW:%Y-%m-%d %H:%M} UTC"
+            )
+            print(f"stack: {where}; before = {'-' if code is None else args.before[:12]}")
+            _report_generation(args.drift_days, gen)
+            _report_loop(loop, loop_before)
+            _report_decisions(
+                (loop, load), None if loop_before is None else (loop_before, load_before)
+            )
+            _report_load(load, load_before)
     except KeyboardInterrupt:
         _progress("interrupted (the stack was torn down unless --keep)")
         return 130

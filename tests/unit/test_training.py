@@ -96,6 +96,21 @@ def test_feature_frame_selects_orders_and_coerces(cfg: ModelConfig) -> None:
     assert result["region"].tolist() == frame["region"].tolist()
 
 
+def test_feature_frame_shares_one_string_per_category(cfg: ModelConfig) -> None:
+    # A retraining window holds 700k rows of a few categories: one str object each, not 700k.
+    frame, _ = synthetic(cfg, n=300)
+    frame["contract"] = pd.Series(["monthly", "yearly", "two_year"] * 100, dtype="str")
+    frame["region"] = pd.Series([True, "1", 1] * 100, dtype=object)  # not strings: as before
+
+    result = feature_frame(frame, cfg)
+
+    contract = result["contract"]
+    assert contract.dtype == object
+    assert contract.tolist() == ["monthly", "yearly", "two_year"] * 100
+    assert len({id(value) for value in contract}) == 3
+    assert result["region"].tolist()[:3] == ["True", "1", "1"]
+
+
 def test_feature_frame_names_a_missing_column(cfg: ModelConfig) -> None:
     frame, _ = synthetic(cfg, n=3)
     with pytest.raises(FeatureSchemaError, match=r"missing feature column\(s\) \['contract'\]"):

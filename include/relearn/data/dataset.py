@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -50,7 +52,7 @@ class RetrainingDataset:
         counts = self.frame["split"].value_counts()
         return {split: int(counts.get(split, 0)) for split in SPLITS}
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """SHA-256 of the content (row order and values), independent of the file format."""
         hashes = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
@@ -66,11 +68,15 @@ class RetrainingDataset:
         return cls(pd.read_parquet(path), model_cfg)
 
 
-def high_confidence_errors(valid: pd.DataFrame, confidence_threshold: float) -> pd.DataFrame:
-    """Wrong predictions the model was sure about: the lessons of the window."""
+def _error_mask(valid: pd.DataFrame, confidence_threshold: float) -> np.ndarray:
     wrong = valid["predicted_label"] != valid["actual_label"]
     sure = valid["confidence"] >= confidence_threshold
-    return valid[(valid["role"] == ERROR) & wrong & sure]
+    return ((valid["role"] == ERROR) & wrong & sure).to_numpy(dtype=bool)
+
+
+def count_high_confidence_errors(valid: pd.DataFrame, confidence_threshold: float) -> int:
+    """Wrong predictions the model was sure about: the lessons of the window."""
+    return int(_error_mask(valid, confidence_threshold).sum())
 
 
 def build_dataset(
@@ -80,12 +86,17 @@ def build_dataset(
     confidence_threshold: float,
     seed: int,
 ) -> RetrainingDataset:
-    """Errors + replay split into train/validation (stratified by label), plus the holdout."""
-    errors = high_confidence_errors(valid, confidence_threshold)
-    replay = valid[(valid["role"] == REPLAY) & (valid["predicted_label"] == valid["actual_label"])]
-    learn = pd.concat([errors, replay])
-    holdout = valid[valid["role"] == HOLDOUT]
-    labels = learn["actual_label"]
+    """Errors + replay split into train/validation (stratified by label), plus the holdout.
+
+    Rows are chosen by position and copied once, into the snapshot: a window of 700k rows
+    is not copied part by part (errors, replay, their concatenation, each split).
+    """
+    errors = np.flatnonzero(_error_mask(valid, confidence_threshold))
+    correct = (valid["predicted_label"] == valid["actual_label"]).to_numpy(dtype=bool)
+    replay = np.flatnonzero((valid["role"] == REPLAY).to_numpy(dtype=bool) & correct)
+    holdout = np.flatnonzero((valid["role"] == HOLDOUT).to_numpy(dtype=bool))
+    learn = np.concatenate([errors, replay])
+    labels = valid["actual_label"].iloc[learn]
     stratify = labels if labels.value_counts().min() >= 2 else None
     train, validation = train_test_split(
         learn,
@@ -93,16 +104,20 @@ def build_dataset(
         random_state=seed,
         stratify=stratify,
     )
-    parts = []
-    for split, rows in ((TRAIN, train), (VALIDATION, validation), (HOLDOUT, holdout)):
-        part = feature_frame(rows, model_cfg)
-        part[model_cfg.label] = rows["actual_label"].astype(str)
-        part["split"] = split
-        part["role"] = rows["role"]
-        part["prediction_id"] = rows["prediction_id"]
-        part["predicted_at"] = rows["predicted_at"]
-        parts.append(part)
-    frame = pd.concat(parts, ignore_index=True)
+    del labels, stratify
+    positions = np.concatenate([train, validation, holdout])
+    kept = ["role", "prediction_id", "predicted_at"]
+    rows = valid[[*model_cfg.feature_names, "actual_label", *kept]].take(positions)
+    rows.index = pd.RangeIndex(len(rows))
+    frame = feature_frame(rows, model_cfg)
+    frame[model_cfg.label] = rows["actual_label"].astype(str)
+    frame["split"] = pd.Series(
+        np.repeat(np.array(SPLITS, dtype=object), [len(train), len(validation), len(holdout)]),
+        dtype=str,
+    )
+    for column in kept:
+        frame[column] = rows[column]
+    del rows
     dataset = RetrainingDataset(frame, model_cfg)
     log.info(
         "%s dataset: %d errors + %d replay -> %s (digest %s)",

@@ -7,9 +7,10 @@ A week of a busy model is millions of rows; a run only needs three slices of it:
 - ``holdout``: the most recent rows of a fixed hash bucket of the window, never trained on,
   on which candidate and champion are compared with the window's natural class mix.
 
-The queries live in ``relearn.store.prediction_log``; rows come back with their features
-decoded per row (never raising), and bad ones are kept for validation to quarantine with a
-reason instead of SQL silently dropping them or one of them failing the run.
+The queries live in ``relearn.store.retraining_window``, which reads each slice as typed
+columns (no Python object per value: the window of a busy week fits in a few hundred MB) and
+keeps bad rows, decoded as logged, for validation to quarantine with a reason instead of SQL
+silently dropping them or one of them failing the run.
 """
 
 from __future__ import annotations
@@ -17,17 +18,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from relearn.store.prediction_log import (
-    BASE_COLUMNS,
-    ERROR,
-    FEATURES_TYPE,
-    HOLDOUT,
-    HOLDOUT_BUCKETS,
-    REPLAY,
-    retraining_rows,
-)
+from relearn.store.retraining_window import ERROR, HOLDOUT, HOLDOUT_BUCKETS, REPLAY, window_rows
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -65,22 +59,15 @@ def load_window(
         "threshold": confidence_threshold,
         "holdout_buckets": round(holdout_fraction * HOLDOUT_BUCKETS),
     }
-    errors = retraining_rows(connection, model_cfg, ERROR, params)
-    replay_limit = math.ceil(replay_ratio * len(errors.rows))
-    parts = {
-        ERROR: errors,
-        REPLAY: retraining_rows(connection, model_cfg, REPLAY, {**params, "limit": replay_limit}),
-        HOLDOUT: retraining_rows(
-            connection, model_cfg, HOLDOUT, {**params, "limit": max_holdout_rows}
-        ),
-    }
-    columns = [*BASE_COLUMNS, FEATURES_TYPE, *model_cfg.feature_names]
-    records = [row for part in parts.values() for row in part.rows]
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    frame["confidence"] = frame["confidence"].astype("float64")
-    frame["predicted_at"] = pd.to_datetime(frame["predicted_at"], utc=True)
-    frame["outcome_at"] = pd.to_datetime(frame["outcome_at"], utc=True)
-    frame["role"] = [role for role, part in parts.items() for _ in part.rows]
+    errors, present = window_rows(connection, model_cfg, ERROR, params)
+    parts = {ERROR: errors}
+    limits = {REPLAY: math.ceil(replay_ratio * len(errors)), HOLDOUT: max_holdout_rows}
+    for role, limit in limits.items():
+        parts[role], seen = window_rows(connection, model_cfg, role, {**params, "limit": limit})
+        present |= seen
+    roles = np.repeat(np.array(list(parts), dtype=object), [len(p) for p in parts.values()])
+    frame = pd.concat(parts.values(), ignore_index=True)
+    del errors, parts
+    frame["role"] = roles
     # A key no row of the window has is a missing column (a batch problem), not n null rows.
-    present = set().union(*(part.present for part in parts.values()))
     return frame.drop(columns=[name for name in model_cfg.feature_names if name not in present])

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from relearn.data.dataset import build_dataset, high_confidence_errors
+from relearn.data.dataset import build_dataset, count_high_confidence_errors
 from relearn.data.window import load_window
 from relearn.registry import registry_client
 from relearn.retraining import RetrainingError, artifacts
@@ -54,7 +54,8 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
     if window.empty:
         return _insufficient(services, model_cfg, run, errors=0, options=options)
     report, mlflow_run_id = _validate(services, model_cfg, run, window)
-    errors = len(high_confidence_errors(report.valid, options.confidence_threshold))
+    del window  # the valid rows are a copy: the window's memory goes before the dataset's
+    errors = count_high_confidence_errors(report.valid, options.confidence_threshold)
     if errors < options.min_error_samples:
         return _insufficient(services, model_cfg, run, errors=errors, options=options)
     dataset = build_dataset(
@@ -63,6 +64,7 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
         confidence_threshold=options.confidence_threshold,
         seed=model_cfg.training.random_seed,
     )
+    del report
     artifacts.log_dataset(services, mlflow_run_id, dataset)
     _record_dataset(services, run, dataset, errors=errors)
     return StepResult(

@@ -1,4 +1,6 @@
-"""Windowed reads of the prediction log: retraining, drift and health windows.
+"""Windowed reads of the prediction log: drift and health windows, and what every reader shares.
+
+The retraining window is read as typed columns by ``relearn.store.retraining_window``.
 
 The log is written by other teams' services, so a row holds anything Postgres accepts: a
 ``features`` document that is an array, a string, ``null`` or a number, keys named like
@@ -6,7 +8,7 @@ base columns, numbers too large for a float, NaN or infinite confidences, timest
 Python ``datetime`` cannot hold. Every reader here is total:
 
 - only the configured features are read, each as its JSON type and text (never by decoding
-  the whole document, never trusting the type), and ``_decode_feature`` turns them into
+  the whole document, never trusting the type), and ``decode_feature`` turns them into
   Python values per row without raising;
 - ``outcome_at`` is clamped into the range pandas can hold (far past or future stays past or
   future), so a row is judged instead of breaking the fetch;
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
 
     from relearn.config import Feature, ModelConfig
 
-ERROR, REPLAY, HOLDOUT = "error", "replay", "holdout"
 BASE_COLUMNS = [
     "prediction_id",
     "model_version",
@@ -42,35 +43,7 @@ BASE_COLUMNS = [
 ]
 # The JSON type of the whole ``features`` document (validation wants "object").
 FEATURES_TYPE = "features:json_type"
-HOLDOUT_BUCKETS = 10_000
 
-# Inside what pandas' nanosecond timestamps hold; clamping keeps "future" and "before the
-# prediction" true of the clamped value.
-_OUTCOME_AT = (
-    "CASE WHEN outcome_at IS NULL THEN NULL "
-    "ELSE least(greatest(outcome_at, '1700-01-01+00'), '2200-01-01+00') END"
-)
-_WINDOW = """
-    model_name = %(model)s AND actual_label IS NOT NULL
-    AND predicted_at >= %(since)s AND predicted_at < %(until)s
-"""
-_IN_HOLDOUT = (
-    f"(abs(hashtextextended(prediction_id::text, %(seed)s)) %% {HOLDOUT_BUCKETS})"
-    " < %(holdout_buckets)s"
-)
-_FILTERS = {
-    # In Postgres NaN sorts above every number, so NaN confidences land here too. Rows with an
-    # out-of-range confidence are loaded on purpose, for validation to quarantine.
-    ERROR: f"{_WINDOW} AND NOT {_IN_HOLDOUT}"
-    " AND predicted_label IS DISTINCT FROM actual_label"
-    " AND (confidence >= %(threshold)s OR confidence < 0)"
-    " ORDER BY predicted_at, prediction_id",
-    REPLAY: f"{_WINDOW} AND NOT {_IN_HOLDOUT}"
-    " AND predicted_label = actual_label"
-    " ORDER BY hashtextextended(prediction_id::text, %(seed)s) LIMIT %(limit)s",
-    HOLDOUT: f"{_WINDOW} AND {_IN_HOLDOUT}"
-    " ORDER BY predicted_at DESC, prediction_id LIMIT %(limit)s",
-}
 # A row the drift and health statistics can use: known labels, a confidence in [0, 1] (NaN
 # sorts above 1 in Postgres), an object of features, an outcome not before the prediction.
 _SOUND = """
@@ -96,7 +69,7 @@ def _feature_columns(model_cfg: ModelConfig) -> sql.Composable:
     return sql.SQL(", ").join(columns)
 
 
-def _decode_feature(feature: Feature, json_type: str | None, text: str | None) -> Any:
+def decode_feature(feature: Feature, json_type: str | None, text: str | None) -> Any:
     """One feature value as logged: never raises, whatever the producer wrote.
 
     Numeric: a JSON number is a float (``inf`` when too large for one); anything else keeps
@@ -117,52 +90,9 @@ def _decode_feature(feature: Feature, json_type: str | None, text: str | None) -
 def _decode_features(model_cfg: ModelConfig, values: tuple[Any, ...]) -> list[Any]:
     """The configured features of one row from its ``_feature_columns`` pairs."""
     return [
-        _decode_feature(feature, values[2 * i], values[2 * i + 1])
+        decode_feature(feature, values[2 * i], values[2 * i + 1])
         for i, feature in enumerate(model_cfg.features)
     ]
-
-
-def retraining_query(model_cfg: ModelConfig, role: str) -> sql.Composed:
-    """The query of one retraining role: ``BASE_COLUMNS``, the document's JSON type and the
-    ``_feature_columns``. Parameters: model, since, until, seed, holdout_buckets, threshold
-    (error), limit (replay, holdout)."""
-    # Ids as text: parsing 200k UUID objects only to turn them back into strings costs a second.
-    expressions = {"prediction_id": "prediction_id::text", "outcome_at": _OUTCOME_AT}
-    base = ", ".join(expressions.get(name, name) for name in BASE_COLUMNS)
-    return sql.SQL(
-        "SELECT {base}, jsonb_typeof(features), {features} FROM prediction_log WHERE {filters}"
-    ).format(
-        base=sql.SQL(base),
-        features=_feature_columns(model_cfg),
-        filters=sql.SQL(_FILTERS[role]),
-    )
-
-
-@dataclass(frozen=True)
-class RetrainingRows:
-    """Rows of one role (``BASE_COLUMNS``, ``FEATURES_TYPE``, the decoded features) and the
-    features whose key occurs in at least one of them (a key absent from every row is a
-    missing column, not a column of nulls)."""
-
-    rows: list[list[Any]]
-    present: set[str]
-
-
-def retraining_rows(
-    connection: Connection, model_cfg: ModelConfig, role: str, params: dict[str, Any]
-) -> RetrainingRows:
-    """The rows of one retraining role, features decoded per row."""
-    with connection.cursor() as cursor:
-        cursor.execute(retraining_query(model_cfg, role), params)
-        rows = cursor.fetchall()
-    width = len(BASE_COLUMNS) + 1
-    present = {
-        feature.name
-        for i, feature in enumerate(model_cfg.features)
-        if any(row[width + 2 * i] is not None for row in rows)
-    }
-    decoded = [[*row[:width], *_decode_features(model_cfg, row[width:])] for row in rows]
-    return RetrainingRows(decoded, present)
 
 
 @dataclass(frozen=True)

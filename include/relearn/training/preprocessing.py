@@ -91,7 +91,7 @@ def _coerce(column: pd.Series, feature: Feature) -> pd.Series:
             f"({int(is_null.sum())} null(s) in total)"
         )
     if feature.type is FeatureType.CATEGORICAL:
-        return column.map(str, na_action="ignore").astype(object)
+        return _categorical(column, is_null)
     values = pd.to_numeric(column, errors="coerce").astype("float64")
     invalid = ~np.isfinite(values.to_numpy()) & ~is_null
     if invalid.any():
@@ -100,3 +100,17 @@ def _coerce(column: pd.Series, feature: Feature) -> pd.Series:
             f"feature '{feature.name}' must be numeric, got {column.iloc[row]!r} in row {row}"
         )
     return values
+
+
+def _categorical(column: pd.Series, is_null: np.ndarray) -> pd.Series:
+    """``str`` of each value as an object column, missing values NaN.
+
+    For a column of strings each distinct value becomes one ``str`` shared by its rows (a
+    window of 700k rows of a few categories holds a few strings, not 700k of them); other
+    columns are converted value by value (``factorize`` would take ``True`` for ``1``).
+    """
+    if not isinstance(column.dtype, pd.StringDtype):
+        return column.map(str, na_action="ignore").astype(object)
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    texts = np.array([*(str(value) for value in uniques), np.nan], dtype=object)
+    return pd.Series(texts[codes], index=column.index, dtype=object)  # code -1: the NaN

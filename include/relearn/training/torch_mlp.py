@@ -132,12 +132,20 @@ class TorchMLPClassifier(TabularClassifier):
             network.train()
             total = 0.0
             order = torch.randperm(len(x), generator=shuffle)
-            for batch in order.split(params.batch_size):
+            # Shuffled once per epoch, then batches are contiguous views: the same rows in the
+            # same order as indexing each batch, without a gather per step.
+            shuffled_x, shuffled_targets = x[order], targets[order]
+            for batch_x, batch_targets in zip(
+                shuffled_x.split(params.batch_size),
+                shuffled_targets.split(params.batch_size),
+                strict=True,
+            ):
                 optimizer.zero_grad()
-                loss = loss_fn(network(x[batch]), targets[batch])
+                loss = loss_fn(network(batch_x), batch_targets)
                 loss.backward()
                 optimizer.step()
-                total += loss.item() * len(batch)
+                total += loss.item() * len(batch_x)
+            del shuffled_x, shuffled_targets
             entry: dict[str, float] = {"epoch": epoch, "train_loss": total / len(x)}
             if val is not None:
                 val_x, val_labels = val

@@ -89,7 +89,8 @@ def validate_window(
 
     keep = np.ones(rows, dtype=bool)
     keep[bad_positions] = False
-    valid = frame.iloc[np.flatnonzero(keep)]
+    # No bad row (the usual case): the frame itself, not a copy of a window of 700k rows.
+    valid = frame.iloc[np.flatnonzero(keep)] if len(bad_positions) else frame
     quarantined = frame.iloc[bad_positions].copy()
     # A 1-D object array: pandas would turn equal-length lists into a 2-D array, and an
     # array (unlike a Series) is not aligned on a possibly non-unique index.
