@@ -145,12 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", type=float, nargs="+", default=[6.0, 48.0])
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=None)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--trace", action="store_true", help="log retrains and A/B decisions")
     args = parser.parse_args(argv)
     scenarios = args.scenarios or list(SCENARIOS)
     if args.quick:
         args.days, args.change_day, args.per_hour, args.delays = 10, 3, 30, [6.0]
         scenarios = args.scenarios or ["no drift", "abrupt concept"]
     logging.basicConfig(level=logging.WARNING)
+    if args.trace:
+        logging.getLogger("quality.replay").setLevel(logging.INFO)
     cfg = load_config(ROOT / "relearn.yaml").model(args.model)
     if args.per_hour is None:
         args.per_hour = round(cfg.simulation.predictions_per_hour)

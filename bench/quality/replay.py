@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import math
 import zlib
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from relearn.abtest import policy
 from relearn.abtest.arms import ArmStats
 from relearn.abtest.stats import Stratum
 from relearn.data.dataset import build_dataset
-from relearn.drift.performance import check_performance
+from relearn.drift.performance import check_performance, performance_window_hours
 from relearn.evaluation import classification_metrics
 from relearn.gates import decide as gate
 from relearn.training.factory import new_classifier
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from relearn.training.classifier import TabularClassifier
 
 _ids = itertools.count(1)
+_logger = logging.getLogger("quality.replay")
 
 
 @dataclass
@@ -132,6 +134,7 @@ class Log:
             part["confidence"] = self.confidence[d.index][mask]
             part["served_by"] = self.served[d.index][mask]
             part["hour"] = d.hours[mask]
+            part["predicted_at"] = pd.Timestamp(START) + pd.to_timedelta(d.hours[mask], unit="h")
             part["after"] = d.after[mask]
             part["prediction_id"] = d.row_ids[mask].astype(str)
             parts.append(part)
@@ -195,8 +198,17 @@ def retrain(
     champion_metrics = classification_metrics(
         truth, champion.classifier.predict_proba(features), cfg.classes
     )
-    blessed = gate(metrics, champion_metrics, cfg.gates).blessed
-    return Model(classifier, reference_accuracy=metrics["accuracy"]), blessed
+    decision = gate(metrics, champion_metrics, cfg.gates)
+    _logger.info(
+        "retrain on %d rows (%d errors): holdout %d rows, accuracy %.3f vs champion %.3f: %s",
+        len(rows),
+        (window["role"] == "error").sum(),
+        len(holdout),
+        metrics["accuracy"],
+        champion_metrics["accuracy"],
+        "; ".join(decision.reasons) or "blessed",
+    )
+    return Model(classifier, reference_accuracy=metrics["accuracy"]), decision.blessed
 
 
 def fit_all(cfg: ModelConfig, rows: pd.DataFrame) -> Model:
@@ -254,9 +266,10 @@ def _ab_step(
 
 
 def _decayed(cfg: ModelConfig, log: Log, champion: Model, hour: int) -> bool:
-    """The drift monitor's performance verdict on the champion's last ``window_hours``."""
+    """The drift monitor's performance verdict on the champion's performance window."""
     predicted, actual = [], []
-    for day, mask in log.rows(hour - cfg.drift.window_hours, hour, hour):
+    hours = performance_window_hours(cfg.drift.window_hours, cfg.drift.outcome_delay_hours)
+    for day, mask in log.rows(hour - hours, hour, hour):
         mine = mask & (log.served[day] == champion.id)
         predicted += log.predicted[day][mine].tolist()
         actual += log.days[day].labels[mine].tolist()
@@ -297,10 +310,13 @@ def run_policy(
     share: list[float],
 ) -> Trace:
     """Replay ``spec`` hour by hour over ``days``; what served each hour, and its events."""
-    if spec.ab_policy != cfg.abtest.policy:
-        cfg = cfg.model_copy(
-            update={"abtest": cfg.abtest.model_copy(update={"policy": spec.ab_policy})}
-        )
+    # Configured as the README tells users: drift.outcome_delay_hours = the outcome delay.
+    cfg = cfg.model_copy(
+        update={
+            "abtest": cfg.abtest.model_copy(update={"policy": spec.ab_policy}),
+            "drift": cfg.drift.model_copy(update={"outcome_delay_hours": delay}),
+        }
+    )
     log = Log(cfg, days, delay)
     trace = Trace(models={v1.id: v1})
     champion, test, pending = v1, None, None
@@ -309,10 +325,11 @@ def run_policy(
     rng = np.random.default_rng(2026)
     units = [rng.random(len(d.labels)) for d in days]
 
-    def candidate(lookback_days: float, hour: int) -> None:
+    def candidate(lookback_days: float, hour: int, fine_tune: bool) -> None:
         nonlocal test, pending
+        _logger.info("%s h%d: retrain on the last %g days", spec.name, hour, lookback_days)
         rows = log.labelled(hour - lookback_days * 24, hour, hour)
-        model, blessed = retrain(cfg, champion, rows, spec.fine_tune)
+        model, blessed = retrain(cfg, champion, rows, fine_tune)
         trace.retrains += 1
         if model is None or not blessed:
             return
@@ -343,7 +360,7 @@ def run_policy(
                 elif len(rows) >= drift.min_labelled_rows:
                     promote(hour, fit_all(cfg, rows))
             elif spec.kind == "relearn":
-                candidate(rf.lookback_days, hour)
+                candidate(rf.lookback_days, hour, spec.fine_tune)
         if (
             spec.kind == "relearn"
             and spec.drift_retrain
@@ -351,9 +368,15 @@ def run_policy(
             and _decayed(cfg, log, champion, hour)
         ):
             last_drift_retrain = hour
-            candidate(drift.retrain_lookback_days, hour)
+            # The drift monitor's retrain: fine-tuned as drift.fine_tune says (both off for
+            # the "scratch" policy).
+            candidate(drift.retrain_lookback_days, hour, spec.fine_tune and drift.fine_tune)
         if test is not None and hour > test.started:
             decision = _ab_step(cfg, test, log, champion, hour)
+            if decision.action != policy.HOLD:
+                _logger.info(
+                    "%s h%d: A/B %s: %s", spec.name, hour, decision.action, decision.reason
+                )
             if decision.action == policy.PROMOTE:
                 promote(hour, test.challenger)
                 test = None

@@ -15,6 +15,7 @@ GATES = GateConfig(
     min_mean_confidence=0.70,
     min_eval_samples=100,
     max_regression=0.01,
+    min_improvement=0.0,
 )
 
 
@@ -127,3 +128,16 @@ def test_as_dict_carries_the_decision_and_every_number():
     assert data["blessed"] is False
     assert data["reasons"] == ["mean_confidence 0.5000 < 0.7000"]
     assert {"name", "value", "threshold", "passed"} == set(data["checks"][0])
+
+
+def test_a_candidate_no_better_than_min_improvement_is_not_blessed():
+    gates = GATES.model_copy(update={"min_improvement": 0.01})
+    same = decide(metrics(accuracy=0.805), metrics(accuracy=0.80), gates)
+    assert not same.blessed and failed(same) == {"accuracy_gain_vs_champion"}
+    assert same.reasons == ["accuracy_gain_vs_champion 0.0050 < 0.0100"]
+    assert decide(metrics(accuracy=0.82), metrics(accuracy=0.80), gates).blessed
+
+
+def test_min_improvement_zero_keeps_only_the_regression_bar():
+    names = {c.name for c in decide(metrics(), metrics(), GATES).checks}
+    assert "accuracy_gain_vs_champion" not in names

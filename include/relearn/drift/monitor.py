@@ -4,8 +4,9 @@
 
 - **feature drift** (``relearn.drift.compare.compare`` against the version's stored profile):
   the score is the share of assessed features that drifted, compared with ``threshold``;
-- **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows
-  against the accuracy the version was registered with;
+- **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows of
+  the last ``window_hours`` + ``drift.outcome_delay_hours`` against the accuracy the version
+  was registered with;
 - **estimated performance** (``relearn.drift.estimate``): the accuracy expected from the
   calibrated confidences (CBPE) of the champion and, during an A/B test, the challenger,
   beside the realised accuracy and calibration error once outcomes are in.
@@ -36,7 +37,11 @@ from relearn.drift.columns import json_safe
 from relearn.drift.compare import Verdict, compare
 from relearn.drift.estimate import challenger_estimate, estimate_window, judge
 from relearn.drift.html import render_report
-from relearn.drift.performance import PerformanceCheck, check_performance
+from relearn.drift.performance import (
+    PerformanceCheck,
+    check_performance,
+    performance_window_hours,
+)
 from relearn.drift.reference import MissingProfileError, load_profile
 from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
 from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
@@ -141,13 +146,15 @@ def check(
 
 @dataclass(frozen=True)
 class Window:
-    """The champion's predictions a check looks at: ``[since, until)`` of one version."""
+    """The champion's predictions a check looks at: ``[since, until)`` of one version, and
+    those whose outcomes the performance check reads (from further back when they are late)."""
 
     model_name: str
     version: str
     since: datetime
     until: datetime
     frame: pd.DataFrame
+    outcomes: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -177,10 +184,18 @@ def _champion_profile(services: Services, model_cfg: ModelConfig) -> tuple[str, 
 def _load(
     services: Services, model_cfg: ModelConfig, version: str, options: CheckOptions, now: datetime
 ) -> Window:
-    """The version's predictions of the last ``window_hours`` before ``now``."""
+    """The version's predictions of the last ``window_hours`` before ``now`` (and of the
+    performance window, when outcomes are late)."""
     since = now - timedelta(hours=options.window_hours)
+    delay = model_cfg.drift.outcome_delay_hours
     with transaction(services.database_url) as connection:
         frame = load_window(connection, model_cfg, version, since=since, until=now)
+        outcomes = frame
+        if delay > 0:
+            hours = performance_window_hours(options.window_hours, delay)
+            outcomes = load_window(
+                connection, model_cfg, version, since=now - timedelta(hours=hours), until=now
+            )
     log.info(
         "%s v%s: checking %d predictions of [%s, %s)",
         model_cfg.name,
@@ -189,7 +204,7 @@ def _load(
         since.isoformat(),
         now.isoformat(),
     )
-    return Window(model_cfg.name, version, since, now, frame)
+    return Window(model_cfg.name, version, since, now, frame, outcomes)
 
 
 def _assess(
@@ -199,8 +214,8 @@ def _assess(
     champion: Window,
     challenger: PerformanceEstimate | None,
 ) -> Assessment:
-    """Compare the window with the profile, and its outcomes (or, while they are late, its
-    estimated accuracy) with the reference accuracy."""
+    """Compare the window with the profile, the performance window's outcomes (or, while they
+    are late, the window's estimated accuracy) with the reference accuracy."""
     window = champion.frame
     drift = compare(
         profile,
@@ -212,8 +227,8 @@ def _assess(
         min_rows=options.min_rows,
     )
     performance = check_performance(
-        window[PREDICTED].tolist(),
-        window[ACTUAL].tolist(),
+        champion.outcomes[PREDICTED].tolist(),
+        champion.outcomes[ACTUAL].tolist(),
         profile.reference_accuracy,
         min_rows=model_cfg.drift.min_labelled_rows,
         max_drop=model_cfg.drift.max_accuracy_drop,

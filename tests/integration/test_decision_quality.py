@@ -1,0 +1,174 @@
+"""The loop's decisions after a change (issue 13 §1), against the real Postgres and MLflow:
+a candidate no better than the champion is not blessed, an inconclusive A/B test ends, a
+decisive one promotes within hours, and the drift check sees outcomes that arrive late.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import mlflow
+import numpy as np
+import pytest
+
+from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.deploy import check_test, start_test
+from relearn.drift.monitor import CheckOptions, check
+from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
+from relearn.services import Services
+from relearn.serving.predictor import Predictor
+from relearn.serving.router import SplitRouter, live_split
+from relearn.simulate.traffic import simulate_traffic
+from relearn.simulate.world import ConceptShift, World
+from relearn.store import abtests
+from relearn.store.db import transaction
+from relearn.training.factory import new_classifier
+from relearn.training.pyfunc import log_pyfunc_model
+from tests.integration.traffic import log_traffic, register_copy
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2027, 2, 1, tzinfo=UTC)  # this module's periods: 2027-02 .. 2027-04
+UNITS = [f"unit-{i:04d}" for i in range(2000)]
+
+
+@pytest.fixture(scope="module")
+def services(database_url, tracking_uri) -> Services:
+    return Services(database_url, tracking_uri)
+
+
+def _model(model_cfg, name: str):
+    return model_cfg.model_copy(update={"name": name})
+
+
+def _serve(cfg, services, world: World, start: datetime, hours: int) -> None:
+    """Predictions routed by the live split, outcomes in at once."""
+    router = SplitRouter(live_split(services.database_url, cfg.name), ttl=0)
+    rng = np.random.default_rng(int(start.timestamp()))
+    with Predictor(services, cfg, router=router) as predictor:
+        for hour in range(hours):
+            at = start + timedelta(hours=hour)
+            frame, labels = world.sample(len(UNITS), at, rng)
+            predictions = predictor.predict(frame, unit_ids=UNITS, at=at)
+            predictor.record_outcomes(
+                (p.prediction_id, str(label), at)
+                for p, label in zip(predictions, labels, strict=True)
+            )
+
+
+def _aliases(services, name: str) -> dict[str, str]:
+    return aliases(registry_client(services.tracking_uri), name)
+
+
+def test_an_inconclusive_test_is_rolled_back_after_max_duration(
+    model_cfg, champion, services, tracking_uri
+):
+    cfg = _model(model_cfg, "dq_aa")
+    v1 = register_copy(model_cfg, tracking_uri, name=cfg.name, source=champion.version)
+    v2 = register_copy(model_cfg, tracking_uri, name=cfg.name, source=champion.version)
+    client = registry_client(tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    start_test(services, cfg, now=T0, trigger_key="dq-aa-start")
+    _serve(cfg, services, World(cfg), T0, 2)
+    limit = cfg.abtest.max_duration_hours
+    held = check_test(
+        services, cfg, now=T0 + timedelta(hours=limit - 1), trigger_key="dq-aa-1", auto_start=False
+    )
+    assert held.action == "hold", held.reason
+    ended = check_test(
+        services, cfg, now=T0 + timedelta(hours=limit), trigger_key="dq-aa-2", auto_start=False
+    )
+    assert ended.action == "rollback"
+    assert ended.reason.startswith(f"inconclusive after {limit:.0f} h"), ended.reason
+    assert _aliases(services, cfg.name) == {CHAMPION: v1}  # champion kept, challenger gone
+    with transaction(services.database_url) as connection:
+        test = abtests.find_test(connection, cfg.name, v2)
+        decided = abtests.decisions(connection, test.id)
+    assert test.status == abtests.ROLLED_BACK
+    assert decided[-1].action == "rollback" and decided[-1].reason == ended.reason
+
+
+def test_a_decisive_challenger_is_promoted_within_hours(model_cfg, champion, services):
+    """After a concept shift, a model of the new concept beats the old champion so clearly
+    that the first check with the guardrails' sample promotes it (no week of stages)."""
+    cfg = _model(model_cfg, "dq_shift")
+    shifted = World(cfg).with_drift(ConceptShift(T0, 1.0))
+    frame, labels = shifted.sample(4000, T0 + timedelta(days=20), np.random.default_rng(5))
+    classifier = new_classifier(cfg)
+    classifier.fit(
+        frame[:3200], list(labels[:3200]), val_frame=frame[3200:], val_labels=list(labels[3200:])
+    )
+    v1 = register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+    mlflow.set_tracking_uri(services.tracking_uri)
+    mlflow.set_experiment(f"relearn/{cfg.name}")
+    with mlflow.start_run(run_name="dq-new-concept"):
+        v2 = str(
+            log_pyfunc_model(
+                classifier, cfg, registered_model_name=cfg.name
+            ).registered_model_version
+        )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    start = T0 + timedelta(days=21)
+    start_test(services, cfg, now=start, trigger_key="dq-shift-start")
+    _serve(cfg, services, shifted, start, 1)  # ~200 outcomes at 10 %
+    outcome = check_test(
+        services, cfg, now=start + timedelta(hours=1), trigger_key="dq-shift-1", auto_start=False
+    )
+    assert outcome.action == "promote", outcome.reason
+    assert outcome.reason.startswith("decisive")
+    assert outcome.numbers["challenger"]["labelled"] < cfg.abtest.min_samples_per_arm
+    current = _aliases(services, cfg.name)
+    assert current[CHAMPION] == v2 and current[PREVIOUS_CHAMPION] == v1
+
+
+def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):
+    """Unchanged traffic: the fine-tuned candidate is about as good as the champion, so it
+    would only hold the A/B slot; the gate says so."""
+    end = datetime(2027, 3, 4, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        services.database_url,
+        services.tracking_uri,
+        start=end - timedelta(days=3),
+        end=end,
+    )
+    options = ReinforceOptions.from_config(model_cfg, lookback_days=3, dry_run=True)
+    run = reinforce(services, model_cfg, options, trigger_key="dq-no-gain", now=end)
+    gate = run.metrics["gate"]
+    assert not gate["blessed"]
+    assert any(r.startswith("accuracy_gain_vs_champion") for r in gate["reasons"]), gate
+    gain = next(c for c in gate["checks"] if c["name"] == "accuracy_gain_vs_champion")
+    assert gain["threshold"] == model_cfg.gates.min_improvement
+
+
+def test_the_performance_check_reaches_back_over_the_outcome_delay(model_cfg, champion, services):
+    """Outcomes 48 h late: the last 24 h hold none, so only a window widened by
+    ``drift.outcome_delay_hours`` sees that the champion decayed after a concept shift."""
+    now = datetime(2027, 4, 10, tzinfo=UTC)
+    start = now - timedelta(hours=96)
+    world = World(model_cfg).with_drift(ConceptShift(start, 1.0))
+    with Predictor(services, model_cfg) as predictor:
+        simulate_traffic(
+            world,
+            predictor,
+            start=start,
+            end=now,
+            predictions_per_hour=60,
+            outcome_delay=timedelta(hours=48),
+            rng=np.random.default_rng(3),
+        )
+    reports = {}
+    for delay in (0.0, 48.0):
+        cfg = model_cfg.model_copy(
+            update={"drift": model_cfg.drift.model_copy(update={"outcome_delay_hours": delay})}
+        )
+        options = CheckOptions.from_config(cfg, dry_run=True)
+        reports[delay] = check(services, cfg, options, trigger_key=f"dq-late-{delay:g}", now=now)
+    assert reports[0.0].labelled_rows == 0 and reports[0.0].verdict != "decayed"
+    assert reports[48.0].labelled_rows > cfg.drift.min_labelled_rows
+    assert reports[48.0].verdict == "decayed", reports[48.0].performance
