@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sklearn.metrics import f1_score
 
 from relearn.abtest import policy
@@ -318,3 +319,9 @@ def test_units_seen_many_times_widen_the_interval():
         robust += clustered.significantly_better or clustered.significantly_worse
     assert robust / 200 <= 0.05
     assert naive / 200 > 0.15, naive
+
+
+def test_a_max_duration_shorter_than_the_last_dwell_is_refused():
+    with pytest.raises(ValidationError, match=r"max_duration_hours \(48\) must be at least"):
+        ABTestConfig(max_duration_hours=48)
+    assert ABTestConfig(max_duration_hours=72).max_duration_hours == 72

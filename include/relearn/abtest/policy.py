@@ -26,8 +26,8 @@ Two exits keep a test from holding the model's only test slot for long:
   **promote** at once. After a change that broke the champion, the better model then serves
   within hours, not after a week of stages; the interval is valid at every look, so an A/A
   test passes this bar less often than it passes the final stage's (``bench/abtest.py``);
-- **inconclusive** after ``max_duration_hours`` since the start (a test that would hold, of
-  either policy) -> **rollback**: the champion stays, the challenger goes, and the next
+- **inconclusive** after ``max_duration_hours`` since the start (a test that has not passed,
+  of either policy, whatever step it would take next) -> **rollback**: the champion stays, the challenger goes, and the next
   blessed candidate can be tested.
 
 Bandit policy: the challenger's share is P(challenger better) under Beta posteriors
@@ -126,7 +126,7 @@ def decide(
     else:
         verdict = _staged(test, champion, challenger, cfg, numbers, comparison)
     hours = numbers["hours_running"]
-    if verdict.action in (HOLD, REBALANCE) and hours >= cfg.max_duration_hours:
+    if verdict.action in (HOLD, REBALANCE, EXPAND) and hours >= cfg.max_duration_hours:
         return decision(
             ROLLBACK,
             0,
