@@ -47,6 +47,7 @@ class Model:
     classifier: TabularClassifier
     id: int = field(default_factory=lambda: next(_ids))
     reference_accuracy: float | None = None
+    gain: float | None = None  # holdout accuracy over the champion's, as the gate saw it
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ def retrain(
         champion_metrics["accuracy"],
         "; ".join(decision.reasons) or "blessed",
     )
-    return Model(classifier, reference_accuracy=metrics["accuracy"]), decision.blessed
+    gain = metrics["accuracy"] - champion_metrics["accuracy"]
+    return Model(classifier, reference_accuracy=metrics["accuracy"], gain=gain), decision.blessed
 
 
 def fit_all(cfg: ModelConfig, rows: pd.DataFrame) -> Model:
@@ -319,14 +321,18 @@ def run_policy(
     )
     log = Log(cfg, days, delay)
     trace = Trace(models={v1.id: v1})
-    champion, test, pending = v1, None, None
+    champion, test = v1, None
+    waiting: list[Model] = []  # pending tests, oldest first
     last_drift_retrain = -math.inf
     rf, drift = cfg.reinforcement, cfg.drift
     rng = np.random.default_rng(2026)
     units = [rng.random(len(d.labels)) for d in days]
 
-    def candidate(lookback_days: float, hour: int, fine_tune: bool) -> None:
-        nonlocal test, pending
+    def candidate(lookback_days: float, hour: int, fine_tune: bool, drift_source: bool) -> None:
+        """A blessed candidate is tested at once if the slot is free; else, as the retraining
+        hand-over does, a drift-triggered one waits as a pending test and a scheduled one is
+        not aliased (dropped)."""
+        nonlocal test
         _logger.info("%s h%d: retrain on the last %g days", spec.name, hour, lookback_days)
         rows = log.labelled(hour - lookback_days * 24, hour, hour)
         model, blessed = retrain(cfg, champion, rows, fine_tune)
@@ -337,8 +343,8 @@ def run_policy(
         trace.models[model.id] = model
         if test is None:
             test = _start(cfg, model, hour)
-        else:
-            pending = model
+        elif drift_source:
+            waiting.append(model)
 
     def promote(hour: int, model: Model) -> None:
         nonlocal champion
@@ -360,7 +366,7 @@ def run_policy(
                 elif len(rows) >= drift.min_labelled_rows:
                     promote(hour, fit_all(cfg, rows))
             elif spec.kind == "relearn":
-                candidate(rf.lookback_days, hour, spec.fine_tune)
+                candidate(rf.lookback_days, hour, spec.fine_tune, drift_source=False)
         if (
             spec.kind == "relearn"
             and spec.drift_retrain
@@ -370,7 +376,21 @@ def run_policy(
             last_drift_retrain = hour
             # The drift monitor's retrain: fine-tuned as drift.fine_tune says (both off for
             # the "scratch" policy).
-            candidate(drift.retrain_lookback_days, hour, spec.fine_tune and drift.fine_tune)
+            candidate(
+                drift.retrain_lookback_days,
+                hour,
+                spec.fine_tune and drift.fine_tune,
+                drift_source=True,
+            )
+        if (
+            test is not None
+            and waiting
+            and policy.replaces(test.challenger.gain, waiting[0].gain, cfg.gates.min_improvement)
+        ):
+            # The deployer's replacement (relearn.abtest.replace): the same rule.
+            _logger.info("%s h%d: A/B replaced by a better waiting candidate", spec.name, hour)
+            trace.rollbacks += 1
+            test = _start(cfg, waiting.pop(0), hour)
         if test is not None and hour > test.started:
             decision = _ab_step(cfg, test, log, champion, hour)
             if decision.action != policy.HOLD:
@@ -391,8 +411,8 @@ def run_policy(
                     stage_index=test.state.stage_index if stage is None else stage,
                 )
                 test.period_starts.append(hour)
-            if test is None and pending is not None:
-                test, pending = _start(cfg, pending, hour), None
+            if test is None and waiting:
+                test = _start(cfg, waiting.pop(0), hour)
         d = days[day]
         now = np.flatnonzero((d.hours >= hour) & (d.hours < hour + 1))
         share_now = 0.0 if test is None else test.state.traffic_percent / 100

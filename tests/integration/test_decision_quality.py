@@ -15,6 +15,7 @@ from relearn.abtest.aliases import PREVIOUS_CHAMPION
 from relearn.abtest.deploy import check_test, start_test
 from relearn.drift.monitor import CheckOptions, check
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
+from relearn.retraining.artifacts import RUN_TAG
 from relearn.retraining.loop import reinforce
 from relearn.retraining.options import ReinforceOptions
 from relearn.services import Services
@@ -22,7 +23,7 @@ from relearn.serving.predictor import Predictor
 from relearn.serving.router import SplitRouter, live_split
 from relearn.simulate.traffic import simulate_traffic
 from relearn.simulate.world import ConceptShift, World
-from relearn.store import abtests
+from relearn.store import abtests, runs
 from relearn.store.db import transaction
 from relearn.training.factory import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
@@ -125,6 +126,76 @@ def test_a_decisive_challenger_is_promoted_within_hours(model_cfg, champion, ser
     assert outcome.numbers["challenger"]["labelled"] < cfg.abtest.min_samples_per_arm
     current = _aliases(services, cfg.name)
     assert current[CHAMPION] == v2 and current[PREVIOUS_CHAMPION] == v1
+
+
+def _with_gain(services, name: str, version: str, gain: float, key: str) -> str:
+    """A retraining run whose gate measured ``gain`` over the champion, owning ``version``."""
+    with transaction(services.database_url) as connection:
+        run = runs.start_run(
+            connection,
+            model_name=name,
+            trigger_key=key,
+            source="decay_triggered",
+            params={},
+            started_at=T0,
+        )
+        runs.merge_metrics(
+            connection,
+            run.id,
+            {"holdout": {"accuracy": 0.5 + gain}, "champion_holdout": {"accuracy": 0.5}},
+        )
+    client = registry_client(services.tracking_uri)
+    client.set_model_version_tag(name, version, RUN_TAG, str(run.id))
+    return str(run.id)
+
+
+def test_a_clearly_better_waiting_candidate_replaces_the_running_challenger(
+    model_cfg, champion, services
+):
+    """A drift retraining asked for a test of a candidate far better than the one under test:
+    the next check rolls the running test back (saying why) and starts the waiting one; a
+    candidate only a little better waits its turn."""
+    cfg = _model(model_cfg, "dq_swap")
+    v1, v2, v3, v4 = (
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(4)
+    )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    _with_gain(services, cfg.name, v2, 0.03, "dq-swap-v2")
+    start = T0 + timedelta(days=30)
+    start_test(services, cfg, now=start, trigger_key="dq-swap-start")
+    with transaction(services.database_url) as connection:
+        for version, gain in ((v3, 0.04), (v4, 0.30)):
+            run_id = _with_gain(services, cfg.name, version, gain, f"dq-swap-{version}")
+            abtests.request_test(
+                connection,
+                model_name=cfg.name,
+                champion_version=v1,
+                challenger_version=version,
+                stages=cfg.abtest.stages,
+                retraining_run_id=run_id,
+                reason="decay_triggered retraining",
+            )
+    # v3 (+0.04 vs +0.03) is the oldest waiting test and not clearly better: v2 stays.
+    kept = check_test(services, cfg, now=start + timedelta(hours=1), trigger_key="dq-swap-1")
+    assert kept.action == "hold" and kept.version == v2, kept.reason
+    with transaction(services.database_url) as connection:
+        v3_test = abtests.find_test(connection, cfg.name, v3)
+        abtests.update_test(connection, v3_test.id, status=abtests.ABORTED)
+    swapped = check_test(services, cfg, now=start + timedelta(hours=2), trigger_key="dq-swap-2")
+    assert (swapped.action, swapped.version) == ("start", v4)
+    with transaction(services.database_url) as connection:
+        old = abtests.find_test(connection, cfg.name, v2)
+        reason = abtests.decisions(connection, old.id)[-1].reason
+        live = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    assert old.status == abtests.ROLLED_BACK
+    assert reason.startswith(
+        f"replaced by v{v4}: holdout gain over the champion +0.3000 vs +0.0300"
+    )
+    assert live.challenger_version == v4
+    assert _aliases(services, cfg.name) == {CHAMPION: v1, CHALLENGER: v4}
 
 
 def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):

@@ -27,8 +27,11 @@ Two exits keep a test from holding the model's only test slot for long:
   within hours, not after a week of stages; the interval is valid at every look, so an A/A
   test passes this bar less often than it passes the final stage's (``bench/abtest.py``);
 - **inconclusive** after ``max_duration_hours`` since the start (a test that has not passed,
-  of either policy, whatever step it would take next) -> **rollback**: the champion stays, the challenger goes, and the next
-  blessed candidate can be tested.
+  of either policy, whatever step it would take next) -> **rollback**: the champion stays,
+  the challenger goes, and the next blessed candidate can be tested.
+
+``replaces`` is the deployer's rule for letting a clearly better waiting candidate take a
+running test's place (``relearn.abtest.replace``).
 
 Bandit policy: the challenger's share is P(challenger better) under Beta posteriors
 (Thompson sampling), kept within [``bandit_floor``, 1 - ``bandit_floor``], so traffic moves to
@@ -134,6 +137,14 @@ def decide(
             f"{verdict.reason}",
         )
     return verdict
+
+
+def replaces(running_gain: float | None, waiting_gain: float | None, margin: float) -> bool:
+    """A waiting candidate takes a running test's place when its holdout gain over the
+    champion beats the running challenger's (0 when unknown) by ``margin``."""
+    if waiting_gain is None:
+        return False
+    return waiting_gain >= (running_gain or 0.0) + margin
 
 
 def decisive(
