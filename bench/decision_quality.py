@@ -20,7 +20,9 @@ until the hourly accuracy first recovers 95 % of the oracle's gain, promotions, 
 promotions (the promoted model's mean accuracy over the following 7 days below the replaced
 one's by > 0.5 point) and A/B rollbacks.
 
-    .venv/bin/python bench/decision_quality.py [--quick] [--model churn]
+    .venv/bin/python bench/decision_quality.py [--quick] [--model churn] [--trace]
+
+``--trace`` logs every retraining's gate verdict and every A/B step that is not a hold.
 """
 
 from __future__ import annotations
