@@ -80,7 +80,7 @@ def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
     share = [scenario.share(d, args.change_day) for d in range(args.days)]
     preds = Predictions(cfg, days)
     traces = {}
-    for spec in POLICIES:
+    for spec in (p for p in POLICIES if p.name in args.policies):
         started = time.perf_counter()
         traces[spec.name] = run_policy(cfg, spec, days, delay, v1, preds, share)
         seconds = time.perf_counter() - started
@@ -148,7 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=None)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--trace", action="store_true", help="log retrains and A/B decisions")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=[p.name for p in POLICIES],
+        default=[p.name for p in POLICIES],
+        help="(none and oracle are always replayed: the ratios need them)",
+    )
     args = parser.parse_args(argv)
+    args.policies = {*args.policies, "none", "oracle"}
     scenarios = args.scenarios or list(SCENARIOS)
     if args.quick:
         args.days, args.change_day, args.per_hour, args.delays = 10, 3, 30, [6.0]
