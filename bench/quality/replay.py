@@ -374,6 +374,7 @@ def run_policy(
         if (
             spec.kind == "relearn"
             and spec.drift_retrain
+            and not waiting  # the monitor's cooldown: a pending test (a running one does not)
             and hour - last_drift_retrain >= drift.cooldown_hours
             and _decayed(cfg, log, champion, hour)
         ):

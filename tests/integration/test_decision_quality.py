@@ -218,29 +218,77 @@ def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champ
     assert gain["threshold"] == model_cfg.gates.min_improvement
 
 
-def test_the_performance_check_reaches_back_over_the_outcome_delay(model_cfg, champion, services):
-    """Outcomes 48 h late: the last 24 h hold none, so only a window widened by
-    ``drift.outcome_delay_hours`` sees that the champion decayed after a concept shift."""
-    now = datetime(2025, 6, 20, tzinfo=UTC)
-    start = now - timedelta(hours=96)
+LATE_NOW = datetime(2025, 6, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def late_outcomes(model_cfg, champion, services):
+    """Four days of the champion's predictions after a concept shift, outcomes 48 h late."""
+    start = LATE_NOW - timedelta(hours=96)
     world = World(model_cfg).with_drift(ConceptShift(start, 1.0))
     with Predictor(services, model_cfg) as predictor:
         simulate_traffic(
             world,
             predictor,
             start=start,
-            end=now,
+            end=LATE_NOW,
             predictions_per_hour=60,
             outcome_delay=timedelta(hours=48),
             rng=np.random.default_rng(3),
         )
+    return model_cfg.model_copy(
+        update={"drift": model_cfg.drift.model_copy(update={"outcome_delay_hours": 48.0})}
+    )
+
+
+def test_the_performance_check_reaches_back_over_the_outcome_delay(
+    model_cfg, late_outcomes, services
+):
+    """Outcomes 48 h late: the last 24 h hold none, so only a window widened by
+    ``drift.outcome_delay_hours`` sees that the champion decayed after a concept shift."""
     reports = {}
-    for delay in (0.0, 48.0):
-        cfg = model_cfg.model_copy(
-            update={"drift": model_cfg.drift.model_copy(update={"outcome_delay_hours": delay})}
-        )
+    for cfg in (model_cfg, late_outcomes):
+        delay = cfg.drift.outcome_delay_hours
         options = CheckOptions.from_config(cfg, dry_run=True)
-        reports[delay] = check(services, cfg, options, trigger_key=f"dq-late-{delay:g}", now=now)
+        reports[delay] = check(
+            services, cfg, options, trigger_key=f"dq-late-{delay:g}", now=LATE_NOW
+        )
     assert reports[0.0].labelled_rows == 0 and reports[0.0].verdict != "decayed"
-    assert reports[48.0].labelled_rows > cfg.drift.min_labelled_rows
+    assert reports[48.0].labelled_rows > model_cfg.drift.min_labelled_rows
     assert reports[48.0].verdict == "decayed", reports[48.0].performance
+
+
+def test_a_running_test_does_not_cool_down_a_decayed_champion(late_outcomes, services, champion):
+    """The test under way may be of a candidate from before the change: the decayed champion
+    is retrained anyway (the result waits as a pending test); a pending test does cool down."""
+    cfg = late_outcomes
+    with transaction(services.database_url) as connection, connection.cursor() as cursor:
+        # Earlier modules may leave a churn test live; here it would mean "cooldown".
+        cursor.execute(
+            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
+            "WHERE model_name = %s AND status IN ('pending', 'running', 'paused')",
+            (cfg.name,),
+        )
+        test = abtests.request_test(
+            connection,
+            model_name=cfg.name,
+            champion_version=champion.version,
+            challenger_version="dq-older",
+            stages=cfg.abtest.stages,
+            retraining_run_id=None,
+            reason="an older candidate",
+        )
+        abtests.update_test(connection, test.id, status=abtests.RUNNING)
+    try:
+        options = CheckOptions.from_config(cfg)
+        running = check(services, cfg, options, trigger_key="dq-cool-1", now=LATE_NOW)
+        assert (running.verdict, running.action) == ("decayed", "retrain"), running.action_reason
+        with transaction(services.database_url) as connection:
+            abtests.update_test(connection, test.id, status=abtests.PENDING)
+        pending = check(
+            services, cfg, options, trigger_key="dq-cool-2", now=LATE_NOW + timedelta(minutes=1)
+        )
+        assert pending.action == "cooldown" and "is pending" in pending.action_reason
+    finally:
+        with transaction(services.database_url) as connection:
+            abtests.update_test(connection, test.id, status=abtests.ABORTED)

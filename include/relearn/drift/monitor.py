@@ -18,7 +18,8 @@ the estimate fell by ``max_accuracy_drop``: an early warning), else ``stable`` /
 ``drift_triggered`` or ``decay_triggered``; ``estimated_decay`` only when
 ``drift.retrain_on_estimated_decay`` is on, as ``decay_triggered``) unless this is a dry run or
 the model is cooling down: a retraining of it is running, an A/B test of it is pending or
-live, or the last drift retraining started less than ``cooldown_hours`` before ``now``.
+paused (a running one may be replaced by a better candidate), or the last drift retraining
+started less than ``cooldown_hours`` before ``now``.
 
 Every check writes one ``drift_reports`` row, keyed by ``trigger_key`` so a retried check returns
 the same report instead of computing another; a drifted or decayed one also gets an HTML
@@ -348,7 +349,9 @@ def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> s
     running = runs.running_run(connection, model_cfg.name)
     if running:
         return f"retraining run {running[0]} ({running[1]}) is still running"
-    test = abtests.live_test(connection, model_cfg.name)
+    # A running test does not cool down: its challenger may predate the change, and a better
+    # candidate waits as a pending test that may replace it (relearn.abtest.replace).
+    test = abtests.live_test(connection, model_cfg.name, (abtests.PENDING, abtests.PAUSED))
     if test:
         return f"A/B test {test.id} of v{test.challenger_version} is {test.status}"
     hours = model_cfg.drift.cooldown_hours
