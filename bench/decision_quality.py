@@ -20,7 +20,9 @@ until the hourly accuracy first recovers 95 % of the oracle's gain, promotions, 
 promotions (the promoted model's mean accuracy over the following 7 days below the replaced
 one's by > 0.5 point) and A/B rollbacks.
 
-    .venv/bin/python bench/decision_quality.py [--quick] [--model churn]
+    .venv/bin/python bench/decision_quality.py [--quick] [--model churn] [--trace]
+
+``--trace`` logs every retraining's gate verdict and every A/B step that is not a hold.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
     share = [scenario.share(d, args.change_day) for d in range(args.days)]
     preds = Predictions(cfg, days)
     traces = {}
-    for spec in POLICIES:
+    for spec in (p for p in POLICIES if p.name in args.policies):
         started = time.perf_counter()
         traces[spec.name] = run_policy(cfg, spec, days, delay, v1, preds, share)
         seconds = time.perf_counter() - started
@@ -145,12 +147,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", type=float, nargs="+", default=[6.0, 48.0])
     parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=None)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--trace", action="store_true", help="log retrains and A/B decisions")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=[p.name for p in POLICIES],
+        default=[p.name for p in POLICIES],
+        help="(none and oracle are always replayed: the ratios need them)",
+    )
     args = parser.parse_args(argv)
+    args.policies = {*args.policies, "none", "oracle"}
     scenarios = args.scenarios or list(SCENARIOS)
     if args.quick:
         args.days, args.change_day, args.per_hour, args.delays = 10, 3, 30, [6.0]
         scenarios = args.scenarios or ["no drift", "abrupt concept"]
     logging.basicConfig(level=logging.WARNING)
+    if args.trace:
+        logging.getLogger("quality.replay").setLevel(logging.INFO)
     cfg = load_config(ROOT / "relearn.yaml").model(args.model)
     if args.per_hour is None:
         args.per_hour = round(cfg.simulation.predictions_per_hour)

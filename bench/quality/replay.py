@@ -4,15 +4,20 @@ Relearn's daily loop is replayed with the functions the real steps call: the win
 replay / holdout selection (``relearn.store.prediction_log`` semantics), ``build_dataset``,
 ``TabularClassifier.fit`` from the champion (or from scratch), the gates
 (``relearn.gates.decide``), the drift monitor's performance check
-(``relearn.drift.performance.check_performance``, hourly, with its cooldown and short lookback)
-and the A/B policy (``relearn.abtest.policy.decide``, hourly, strata per traffic period).
-Postgres, MLflow and GX are left out: they store and validate, they do not decide.
+(``relearn.drift.performance.check_performance`` over ``performance_window_hours``, hourly,
+with its cooldown and short lookback) and the A/B policy (``relearn.abtest.policy.decide``,
+hourly, strata per traffic period: decisive promotion, ``max_duration_hours``). Candidates are
+handed over as ``relearn.retraining.handover`` does: tested at once when no test runs, else a
+drift-triggered one waits as a pending test (and replaces the running challenger when
+``relearn.abtest.policy.replaces`` says so, as the deployer does) and a scheduled one is
+dropped. Postgres, MLflow and GX are left out: they store and validate, they do not decide.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import logging
 import math
 import zlib
 from dataclasses import dataclass, field, replace
@@ -27,7 +32,7 @@ from relearn.abtest import policy
 from relearn.abtest.arms import ArmStats
 from relearn.abtest.stats import Stratum
 from relearn.data.dataset import build_dataset
-from relearn.drift.performance import check_performance
+from relearn.drift.performance import check_performance, performance_window_hours
 from relearn.evaluation import classification_metrics
 from relearn.gates import decide as gate
 from relearn.training.factory import new_classifier
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
     from relearn.training.classifier import TabularClassifier
 
 _ids = itertools.count(1)
+_logger = logging.getLogger("quality.replay")
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Model:
     classifier: TabularClassifier
     id: int = field(default_factory=lambda: next(_ids))
     reference_accuracy: float | None = None
+    gain: float | None = None  # holdout accuracy over the champion's, as the gate saw it
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class Log:
             part["confidence"] = self.confidence[d.index][mask]
             part["served_by"] = self.served[d.index][mask]
             part["hour"] = d.hours[mask]
+            part["predicted_at"] = pd.Timestamp(START) + pd.to_timedelta(d.hours[mask], unit="h")
             part["after"] = d.after[mask]
             part["prediction_id"] = d.row_ids[mask].astype(str)
             parts.append(part)
@@ -195,8 +203,18 @@ def retrain(
     champion_metrics = classification_metrics(
         truth, champion.classifier.predict_proba(features), cfg.classes
     )
-    blessed = gate(metrics, champion_metrics, cfg.gates).blessed
-    return Model(classifier, reference_accuracy=metrics["accuracy"]), blessed
+    decision = gate(metrics, champion_metrics, cfg.gates)
+    _logger.info(
+        "retrain on %d rows (%d errors): holdout %d rows, accuracy %.3f vs champion %.3f: %s",
+        len(rows),
+        (window["role"] == "error").sum(),
+        len(holdout),
+        metrics["accuracy"],
+        champion_metrics["accuracy"],
+        "; ".join(decision.reasons) or "blessed",
+    )
+    gain = metrics["accuracy"] - champion_metrics["accuracy"]
+    return Model(classifier, reference_accuracy=metrics["accuracy"], gain=gain), decision.blessed
 
 
 def fit_all(cfg: ModelConfig, rows: pd.DataFrame) -> Model:
@@ -254,9 +272,10 @@ def _ab_step(
 
 
 def _decayed(cfg: ModelConfig, log: Log, champion: Model, hour: int) -> bool:
-    """The drift monitor's performance verdict on the champion's last ``window_hours``."""
+    """The drift monitor's performance verdict on the champion's performance window."""
     predicted, actual = [], []
-    for day, mask in log.rows(hour - cfg.drift.window_hours, hour, hour):
+    hours = performance_window_hours(cfg.drift.window_hours, cfg.drift.outcome_delay_hours)
+    for day, mask in log.rows(hour - hours, hour, hour):
         mine = mask & (log.served[day] == champion.id)
         predicted += log.predicted[day][mine].tolist()
         actual += log.days[day].labels[mine].tolist()
@@ -297,22 +316,30 @@ def run_policy(
     share: list[float],
 ) -> Trace:
     """Replay ``spec`` hour by hour over ``days``; what served each hour, and its events."""
-    if spec.ab_policy != cfg.abtest.policy:
-        cfg = cfg.model_copy(
-            update={"abtest": cfg.abtest.model_copy(update={"policy": spec.ab_policy})}
-        )
+    # Configured as the README tells users: drift.outcome_delay_hours = the outcome delay.
+    cfg = cfg.model_copy(
+        update={
+            "abtest": cfg.abtest.model_copy(update={"policy": spec.ab_policy}),
+            "drift": cfg.drift.model_copy(update={"outcome_delay_hours": delay}),
+        }
+    )
     log = Log(cfg, days, delay)
     trace = Trace(models={v1.id: v1})
-    champion, test, pending = v1, None, None
+    champion, test = v1, None
+    waiting: list[Model] = []  # pending tests, oldest first
     last_drift_retrain = -math.inf
     rf, drift = cfg.reinforcement, cfg.drift
     rng = np.random.default_rng(2026)
     units = [rng.random(len(d.labels)) for d in days]
 
-    def candidate(lookback_days: float, hour: int) -> None:
-        nonlocal test, pending
+    def candidate(lookback_days: float, hour: int, fine_tune: bool, drift_source: bool) -> None:
+        """A blessed candidate is tested at once if the slot is free; else, as the retraining
+        hand-over does, a drift-triggered one waits as a pending test and a scheduled one is
+        not aliased (dropped)."""
+        nonlocal test
+        _logger.info("%s h%d: retrain on the last %g days", spec.name, hour, lookback_days)
         rows = log.labelled(hour - lookback_days * 24, hour, hour)
-        model, blessed = retrain(cfg, champion, rows, spec.fine_tune)
+        model, blessed = retrain(cfg, champion, rows, fine_tune)
         trace.retrains += 1
         if model is None or not blessed:
             return
@@ -320,8 +347,8 @@ def run_policy(
         trace.models[model.id] = model
         if test is None:
             test = _start(cfg, model, hour)
-        else:
-            pending = model
+        elif drift_source:
+            waiting.append(model)
 
     def promote(hour: int, model: Model) -> None:
         nonlocal champion
@@ -343,17 +370,38 @@ def run_policy(
                 elif len(rows) >= drift.min_labelled_rows:
                     promote(hour, fit_all(cfg, rows))
             elif spec.kind == "relearn":
-                candidate(rf.lookback_days, hour)
+                candidate(rf.lookback_days, hour, spec.fine_tune, drift_source=False)
         if (
             spec.kind == "relearn"
             and spec.drift_retrain
+            and not waiting  # the monitor's cooldown: a pending test (a running one does not)
             and hour - last_drift_retrain >= drift.cooldown_hours
             and _decayed(cfg, log, champion, hour)
         ):
             last_drift_retrain = hour
-            candidate(drift.retrain_lookback_days, hour)
+            # The drift monitor's retrain: fine-tuned as drift.fine_tune says (both off for
+            # the "scratch" policy).
+            candidate(
+                drift.retrain_lookback_days,
+                hour,
+                spec.fine_tune and drift.fine_tune,
+                drift_source=True,
+            )
+        if (
+            test is not None
+            and waiting
+            and policy.replaces(test.challenger.gain, waiting[0].gain, cfg.gates.min_improvement)
+        ):
+            # The deployer's replacement (relearn.abtest.replace): the same rule.
+            _logger.info("%s h%d: A/B replaced by a better waiting candidate", spec.name, hour)
+            trace.rollbacks += 1
+            test = _start(cfg, waiting.pop(0), hour)
         if test is not None and hour > test.started:
             decision = _ab_step(cfg, test, log, champion, hour)
+            if decision.action != policy.HOLD:
+                _logger.info(
+                    "%s h%d: A/B %s: %s", spec.name, hour, decision.action, decision.reason
+                )
             if decision.action == policy.PROMOTE:
                 promote(hour, test.challenger)
                 test = None
@@ -368,8 +416,8 @@ def run_policy(
                     stage_index=test.state.stage_index if stage is None else stage,
                 )
                 test.period_starts.append(hour)
-            if test is None and pending is not None:
-                test, pending = _start(cfg, pending, hour), None
+            if test is None and waiting:
+                test = _start(cfg, waiting.pop(0), hour)
         d = days[day]
         now = np.flatnonzero((d.hours >= hour) & (d.hours < hour + 1))
         share_now = 0.0 if test is None else test.state.traffic_percent / 100

@@ -139,6 +139,10 @@ class GateConfig(_Strict):
     min_mean_confidence: Fraction = 0.70
     min_eval_samples: PositiveInt = 100
     max_regression: Fraction = 0.01
+    # The candidate's holdout accuracy must exceed the champion's by this much (absolute) to be
+    # blessed, i.e. to become the challenger and get an A/B test. 0 turns this bar off (then a
+    # candidate within max_regression of the champion is blessed, as before).
+    min_improvement: Fraction = 0.02
 
 
 class DriftConfig(_Strict):
@@ -154,6 +158,9 @@ class DriftConfig(_Strict):
     # Performance decay: the champion's accuracy this far (absolute) below its reference
     # accuracy, and significantly so.
     max_accuracy_drop: Fraction = 0.05
+    # How late outcomes usually arrive: the performance check reads the labelled rows of the
+    # last window_hours + this, so with 48 h delays it is not blind (0: window_hours only).
+    outcome_delay_hours: Annotated[float, Field(ge=0)] = 0.0
     # No drift retrain within this many hours after the last one.
     cooldown_hours: Annotated[float, Field(ge=0)] = 24
     # The retrain learns from this many recent days (short: mostly post-drift traffic).
@@ -179,8 +186,12 @@ class ABTestConfig(_Strict):
         default_factory=lambda: [24, 48, 72]
     )
     min_samples_per_arm: PositiveInt = 1000
-    # Relative accuracy improvement over the champion needed to promote.
+    # Relative accuracy improvement over the champion needed to promote (also promoted at once,
+    # skipping stages, once even the anytime-valid interval's lower end clears it).
     min_improvement: Fraction = 0.02
+    # A test still inconclusive this many hours after its start is rolled back (champion kept),
+    # so the next blessed candidate can be tested. At least the last min_dwell_hours.
+    max_duration_hours: Annotated[float, Field(gt=0)] = 168.0
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_approval: bool = False
     # Guardrails (checked from min_guardrail_samples labelled rows on): roll back when the
@@ -202,6 +213,12 @@ class ABTestConfig(_Strict):
             raise ValueError("stages must be strictly increasing and end at 100")
         if len(self.min_dwell_hours) != len(self.stages) - 1:
             raise ValueError("min_dwell_hours needs one entry per stage transition")
+        if self.min_dwell_hours and self.max_duration_hours < self.min_dwell_hours[-1]:
+            raise ValueError(
+                f"max_duration_hours ({self.max_duration_hours:g}) must be at least the last "
+                f"min_dwell_hours ({self.min_dwell_hours[-1]:g}): a test would end before "
+                "it could pass"
+            )
         return self
 
 

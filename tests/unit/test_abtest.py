@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sklearn.metrics import f1_score
 
 from relearn.abtest import policy
@@ -85,15 +86,58 @@ def test_probability_challenger_better_is_seeded_and_sensible():
 
 
 def test_too_few_samples_hold_instead_of_failing():
+    # Widening needs the guardrails' sample, promoting min_samples_per_arm.
+    for stage, traffic, labelled in ((0, 10, 60), (2, 50, 400)):
+        decision = policy.decide(
+            state(stage, traffic),
+            arm("champion", 5000, 0.8),
+            arm("challenger", labelled, 0.8),
+            CFG,
+            START + timedelta(hours=80),
+        )
+        assert decision.action == policy.HOLD and "labelled rows" in decision.reason
+        assert decision.traffic == traffic
+
+
+def test_the_first_step_needs_the_guardrail_sample_only():
+    # At 60 outcomes/h a 10 % arm has ~110 after a day: enough to widen, not a week's wait.
     decision = policy.decide(
         state(),
-        arm("champion", 5000, 0.8),
-        arm("challenger", 400, 0.8),
+        arm("champion", 1000, 0.8),
+        arm("challenger", 110, 0.8),
         CFG,
-        START + timedelta(hours=30),
+        START + timedelta(hours=25),
     )
-    assert decision.action == policy.HOLD and "labelled rows" in decision.reason
-    assert decision.traffic == 10
+    assert (decision.action, decision.traffic) == (policy.EXPAND, 25)
+
+
+def test_a_decisive_win_promotes_at_once_and_a_narrow_one_does_not():
+    champion = arm("champion", 1000, 0.45)
+    early = START + timedelta(hours=5)
+    decisive = policy.decide(state(), champion, arm("challenger", 150, 0.78), CFG, early)
+    assert (decisive.action, decisive.traffic) == (policy.PROMOTE, 100)
+    assert decisive.reason.startswith("decisive") and decisive.stage_index == 3
+    narrow = policy.decide(state(), champion, arm("challenger", 150, 0.55), CFG, early)
+    assert narrow.action == policy.HOLD  # better, but its interval still reaches below +2 %
+    asked = policy.decide(
+        state(),
+        champion,
+        arm("challenger", 150, 0.78),
+        CFG.model_copy(update={"require_approval": True}),
+        early,
+    )
+    assert asked.action == policy.AWAIT_APPROVAL
+
+
+@pytest.mark.parametrize("name", ["staged", "bandit"])
+def test_an_inconclusive_test_ends_after_max_duration(name):
+    cfg = CFG.model_copy(update={"policy": name, "max_duration_hours": 100})
+    champion, same = arm("champion", 900, 0.8), arm("challenger", 300, 0.8)
+    before = policy.decide(state(2, 50), champion, same, cfg, START + timedelta(hours=99))
+    assert before.action in (policy.HOLD, policy.REBALANCE)
+    after = policy.decide(state(2, 50), champion, same, cfg, START + timedelta(hours=100))
+    assert (after.action, after.traffic) == (policy.ROLLBACK, 0)
+    assert after.reason.startswith("inconclusive after 100 h (max_duration_hours 100)")
 
 
 def test_stages_need_their_dwell_time_and_evidence():
@@ -275,3 +319,9 @@ def test_units_seen_many_times_widen_the_interval():
         robust += clustered.significantly_better or clustered.significantly_worse
     assert robust / 200 <= 0.05
     assert naive / 200 > 0.15, naive
+
+
+def test_a_max_duration_shorter_than_the_last_dwell_is_refused():
+    with pytest.raises(ValidationError, match=r"max_duration_hours \(48\) must be at least"):
+        ABTestConfig(max_duration_hours=48)
+    assert ABTestConfig(max_duration_hours=72).max_duration_hours == 72

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from relearn.config import GateConfig
 from relearn.gates import decide
@@ -15,6 +16,7 @@ GATES = GateConfig(
     min_mean_confidence=0.70,
     min_eval_samples=100,
     max_regression=0.01,
+    min_improvement=0.0,
 )
 
 
@@ -127,3 +129,37 @@ def test_as_dict_carries_the_decision_and_every_number():
     assert data["blessed"] is False
     assert data["reasons"] == ["mean_confidence 0.5000 < 0.7000"]
     assert {"name", "value", "threshold", "passed"} == set(data["checks"][0])
+
+
+def test_a_candidate_no_better_than_min_improvement_is_not_blessed():
+    gates = GATES.model_copy(update={"min_improvement": 0.01})
+    same = decide(metrics(accuracy=0.805), metrics(accuracy=0.80), gates)
+    assert not same.blessed and failed(same) == {"accuracy_gain_vs_champion"}
+    assert same.reasons == ["accuracy_gain_vs_champion 0.0050 < 0.0100"]
+    assert decide(metrics(accuracy=0.82), metrics(accuracy=0.80), gates).blessed
+
+
+def test_min_improvement_zero_keeps_only_the_regression_bar():
+    names = {c.name for c in decide(metrics(), metrics(), GATES).checks}
+    assert "accuracy_gain_vs_champion" not in names
+
+
+def test_a_bar_the_champion_misses_asks_only_for_no_worse_than_the_champion():
+    # After a change broke the champion: recall[yes] 0.40 is below the 0.60 bar, but the
+    # champion manages 0.30 on the same holdout, so the far better candidate is blessed.
+    broken = metrics(accuracy=0.50, f1_macro=0.45, recall={"yes": 0.30})
+    better = metrics(accuracy=0.70, f1_macro=0.62, recall={"yes": 0.40})
+    decision = decide(better, broken, GATES)
+    assert decision.blessed, decision.reasons
+    checks = {c.name: c for c in decision.checks}
+    assert checks["recall[yes]"].threshold == pytest.approx(0.30)
+    assert checks["f1_macro"].threshold == pytest.approx(0.45)
+    assert checks["accuracy"].threshold == pytest.approx(0.50)
+    assert checks["precision[yes]"].threshold == pytest.approx(0.60)  # the champion passes it
+    worse = decide(metrics(recall={"yes": 0.25}), broken, GATES)
+    assert failed(worse) == {"recall[yes]"}
+
+
+def test_min_improvement_is_a_fraction():
+    with pytest.raises(ValidationError, match="min_improvement"):
+        GateConfig(min_improvement=1.5)

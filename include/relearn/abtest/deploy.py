@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from relearn.abtest import DeployError, policy
 from relearn.abtest.aliases import finish_pending_moves, locked, move_aliases, require_version
 from relearn.abtest.decision import Outcome, apply_decision, next_decision
+from relearn.abtest.replace import find_replacement
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import NoChampionError, utcnow
 from relearn.store import abtests
@@ -194,7 +195,8 @@ def check_test(
     """Decide and apply the next step of the model's test (``action`` overrides the policy).
 
     With no running test and ``auto_start`` (default: the model's ``abtest.auto_start``), a
-    pending test, else an untested ``challenger``, is started.
+    pending test, else an untested ``challenger``, is started. A policy check of a running
+    test first lets a clearly better pending one take its place (``relearn.abtest.replace``).
     Once per ``trigger_key``: a retried check returns what the first one decided.
     """
     if action not in ACTIONS:
@@ -231,6 +233,21 @@ def check_test(
         return Outcome(
             "hold", "paused", str(test.id), test.traffic_percent, test.challenger_version
         )
+    if action == "check" and test.status == abtests.RUNNING:
+        swap = find_replacement(services, model_cfg, test)
+        if swap is not None:
+            ended = policy.Decision(policy.ROLLBACK, 0, swap.reason)
+            apply_decision(
+                services, model_cfg, test, ended, now=now, trigger_key=trigger_key, by=by
+            )
+            return start_test(
+                services,
+                model_cfg,
+                now=now,
+                trigger_key=f"{trigger_key}/replacement",
+                version=swap.waiting.challenger_version,
+                by=by,
+            )
     decision = next_decision(services, model_cfg, test, action, traffic, now)
     if decision.action == policy.AWAIT_APPROVAL and test.approval == "requested":
         decision = policy.Decision(

@@ -9,14 +9,29 @@ Staged policy (default), checked in this order:
    model should not wait for significance);
 2. **significantly worse** (the anytime-valid interval of challenger - champion accuracy is
    below 0, ``relearn.abtest.stats``) -> **rollback**;
-3. fewer than ``min_samples_per_arm`` labelled rows in an arm -> **hold** (never fail a test
-   for lack of traffic);
+3. fewer labelled rows in an arm than the next step needs -> **hold** (never fail a test for
+   lack of traffic): ``min_guardrail_samples`` to widen the test to the next stage,
+   ``min_samples_per_arm`` to promote;
 4. less time since the start than ``min_dwell_hours`` for the next stage -> **hold**;
 5. the next stage's bar: the first step needs the challenger *stable* (not significantly
    worse: already true here), later steps *positive* (accuracy above the champion's), the
    final step (100 %) a *passed* test (significantly better and relative improvement
    >= ``min_improvement``) -> **expand** / **promote** (or **await_approval** first when
    ``require_approval``); otherwise **hold** as inconclusive.
+
+Two exits keep a test from holding the model's only test slot for long:
+
+- **decisive** (before 3.-5., from ``min_guardrail_samples`` per arm): even the lower end of
+  the anytime-valid interval beats the champion by ``min_improvement`` (relative) ->
+  **promote** at once. After a change that broke the champion, the better model then serves
+  within hours, not after a week of stages; the interval is valid at every look, so an A/A
+  test passes this bar less often than it passes the final stage's (``bench/abtest.py``);
+- **inconclusive** after ``max_duration_hours`` since the start (a test that has not passed,
+  of either policy, whatever step it would take next) -> **rollback**: the champion stays,
+  the challenger goes, and the next blessed candidate can be tested.
+
+``replaces`` is the deployer's rule for letting a clearly better waiting candidate take a
+running test's place (``relearn.abtest.replace``).
 
 Bandit policy: the challenger's share is P(challenger better) under Beta posteriors
 (Thompson sampling), kept within [``bandit_floor``, 1 - ``bandit_floor``], so traffic moves to
@@ -34,7 +49,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from relearn.abtest.stats import Stratum, compare_strata, probability_challenger_better
+from relearn.abtest.stats import (
+    Comparison,
+    Stratum,
+    compare_strata,
+    probability_challenger_better,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -102,18 +122,67 @@ def decide(
         return decision(ROLLBACK, 0, f"significantly worse: {_interval(comparison)}")
     if test.approval == "rejected":
         return decision(ROLLBACK, 0, "promotion rejected by a human")
+    if decisive(comparison, champion, challenger, cfg):
+        return _pass(test, cfg, numbers, "decisive", comparison, len(cfg.stages) - 1)
     if cfg.policy == "bandit":
-        return _bandit(test, champion, challenger, cfg, now, numbers, comparison)
-    low = min(champion.labelled, challenger.labelled)
-    if low < cfg.min_samples_per_arm:
+        verdict = _bandit(test, champion, challenger, cfg, now, numbers, comparison)
+    else:
+        verdict = _staged(test, champion, challenger, cfg, numbers, comparison)
+    hours = numbers["hours_running"]
+    if verdict.action in (HOLD, REBALANCE, EXPAND) and hours >= cfg.max_duration_hours:
         return decision(
-            HOLD,
-            test.traffic_percent,
-            f"{low} labelled rows in the smaller arm (< {cfg.min_samples_per_arm})",
+            ROLLBACK,
+            0,
+            f"inconclusive after {hours:.0f} h (max_duration_hours {cfg.max_duration_hours:g}): "
+            f"{verdict.reason}",
         )
+    return verdict
+
+
+def replaces(running_gain: float | None, waiting_gain: float | None, margin: float) -> bool:
+    """A waiting candidate takes a running test's place when its holdout gain over the
+    champion beats the running challenger's (0 when unknown) by ``margin``."""
+    if waiting_gain is None:
+        return False
+    return waiting_gain >= (running_gain or 0.0) + margin
+
+
+def decisive(
+    comparison: Comparison, champion: ArmStats, challenger: ArmStats, cfg: ABTestConfig
+) -> bool:
+    """Even the interval's lower end beats the champion by ``min_improvement`` (relative), on
+    at least ``min_guardrail_samples`` labelled rows per arm (so the guardrails saw it)."""
+    if min(champion.labelled, challenger.labelled) < cfg.min_guardrail_samples:
+        return False
+    return comparison.low > 0 and comparison.low >= cfg.min_improvement * (champion.accuracy or 0.0)
+
+
+def _staged(
+    test: TestState,
+    champion: ArmStats,
+    challenger: ArmStats,
+    cfg: ABTestConfig,
+    numbers: dict[str, Any],
+    comparison: Comparison,
+) -> Decision:
+    """The staged policy's next step once no rollback or decisive win applies (3.-5.)."""
+
+    def decision(action: str, traffic: int, reason: str, stage: int | None = None) -> Decision:
+        return Decision(action, traffic, reason, numbers, stage)
+
     following = test.stage_index + 1
     if following >= len(cfg.stages):
         return decision(HOLD, test.traffic_percent, "already at the last stage")
+    # Evidence sized to the step: the guardrails' sample to widen the test, the full sample to
+    # promote (at 60 outcomes/h, 1,000 rows at 10 % would take a week before the first step).
+    needed = (
+        cfg.min_samples_per_arm if following == len(cfg.stages) - 1 else cfg.min_guardrail_samples
+    )
+    low = min(champion.labelled, challenger.labelled)
+    if low < needed:
+        return decision(
+            HOLD, test.traffic_percent, f"{low} labelled rows in the smaller arm (< {needed})"
+        )
     hours = numbers["hours_running"]
     dwell = cfg.min_dwell_hours[test.stage_index]
     if hours < dwell:
@@ -132,13 +201,25 @@ def decide(
                 f"{comparison.relative:+.1%} (needs >= {cfg.min_improvement:.0%} and "
                 "significance)",
             )
-        if cfg.require_approval and test.approval != "approved":
-            return decision(AWAIT_APPROVAL, test.traffic_percent, "passed: awaiting approval")
-        return decision(PROMOTE, 100, f"passed: {_interval(comparison)}", following)
+        return _pass(test, cfg, numbers, "passed", comparison, following)
     if following >= 2 and comparison.difference <= 0:
         return decision(HOLD, test.traffic_percent, f"not positive yet: {_interval(comparison)}")
     bar = "stable" if following == 1 else "positive"
     return decision(EXPAND, target, f"{bar}: {_interval(comparison)}", following)
+
+
+def _pass(
+    test: TestState,
+    cfg: ABTestConfig,
+    numbers: dict[str, Any],
+    bar: str,
+    comparison: Comparison,
+    stage: int | None,
+) -> Decision:
+    """Promote a challenger that passed ``bar``, or ask a human first (``require_approval``)."""
+    if cfg.require_approval and test.approval != "approved":
+        return Decision(AWAIT_APPROVAL, test.traffic_percent, f"{bar}: awaiting approval", numbers)
+    return Decision(PROMOTE, 100, f"{bar}: {_interval(comparison)}", numbers, stage)
 
 
 def guardrail_breach(champion: ArmStats, challenger: ArmStats, cfg: ABTestConfig) -> str | None:
@@ -180,7 +261,7 @@ def _bandit(
     cfg: ABTestConfig,
     now: datetime,
     numbers: dict[str, Any],
-    comparison: Any,
+    comparison: Comparison,
 ) -> Decision:
     seed = zlib.crc32(f"{test.test_id}@{now.isoformat()}".encode())
     better = probability_challenger_better(
@@ -195,11 +276,7 @@ def _bandit(
         and comparison.relative >= cfg.min_improvement
         and hours >= cfg.min_dwell_hours[-1]
     ):
-        if cfg.require_approval and test.approval != "approved":
-            return Decision(
-                AWAIT_APPROVAL, test.traffic_percent, "passed: awaiting approval", numbers
-            )
-        return Decision(PROMOTE, 100, f"passed: {_interval(comparison)}", numbers)
+        return _pass(test, cfg, numbers, "passed", comparison, None)
     floor = max(1, round(cfg.bandit_floor * 100))
     share = min(100 - floor, max(floor, round(better * 100)))
     if min(champion.labelled, challenger.labelled) < cfg.min_guardrail_samples:

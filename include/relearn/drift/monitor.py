@@ -4,8 +4,9 @@
 
 - **feature drift** (``relearn.drift.compare.compare`` against the version's stored profile):
   the score is the share of assessed features that drifted, compared with ``threshold``;
-- **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows
-  against the accuracy the version was registered with;
+- **performance decay** (``relearn.drift.performance``): accuracy on the labelled rows of
+  the last ``window_hours`` + ``drift.outcome_delay_hours`` against the accuracy the version
+  was registered with;
 - **estimated performance** (``relearn.drift.estimate``): the accuracy expected from the
   calibrated confidences (CBPE) of the champion and, during an A/B test, the challenger,
   beside the realised accuracy and calibration error once outcomes are in.
@@ -17,7 +18,8 @@ the estimate fell by ``max_accuracy_drop``: an early warning), else ``stable`` /
 ``drift_triggered`` or ``decay_triggered``; ``estimated_decay`` only when
 ``drift.retrain_on_estimated_decay`` is on, as ``decay_triggered``) unless this is a dry run or
 the model is cooling down: a retraining of it is running, an A/B test of it is pending or
-live, or the last drift retraining started less than ``cooldown_hours`` before ``now``.
+paused (a running one may be replaced by a better candidate), or the last drift retraining
+started less than ``cooldown_hours`` before ``now``.
 
 Every check writes one ``drift_reports`` row, keyed by ``trigger_key`` so a retried check returns
 the same report instead of computing another; a drifted or decayed one also gets an HTML
@@ -36,7 +38,11 @@ from relearn.drift.columns import json_safe
 from relearn.drift.compare import Verdict, compare
 from relearn.drift.estimate import challenger_estimate, estimate_window, judge
 from relearn.drift.html import render_report
-from relearn.drift.performance import PerformanceCheck, check_performance
+from relearn.drift.performance import (
+    PerformanceCheck,
+    check_performance,
+    performance_window_hours,
+)
 from relearn.drift.reference import MissingProfileError, load_profile
 from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
 from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
@@ -141,13 +147,15 @@ def check(
 
 @dataclass(frozen=True)
 class Window:
-    """The champion's predictions a check looks at: ``[since, until)`` of one version."""
+    """The champion's predictions a check looks at: ``[since, until)`` of one version, and
+    those whose outcomes the performance check reads (from further back when they are late)."""
 
     model_name: str
     version: str
     since: datetime
     until: datetime
     frame: pd.DataFrame
+    outcomes: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -177,10 +185,18 @@ def _champion_profile(services: Services, model_cfg: ModelConfig) -> tuple[str, 
 def _load(
     services: Services, model_cfg: ModelConfig, version: str, options: CheckOptions, now: datetime
 ) -> Window:
-    """The version's predictions of the last ``window_hours`` before ``now``."""
+    """The version's predictions of the last ``window_hours`` before ``now`` (and of the
+    performance window, when outcomes are late)."""
     since = now - timedelta(hours=options.window_hours)
+    delay = model_cfg.drift.outcome_delay_hours
     with transaction(services.database_url) as connection:
         frame = load_window(connection, model_cfg, version, since=since, until=now)
+        outcomes = frame
+        if delay > 0:
+            hours = performance_window_hours(options.window_hours, delay)
+            outcomes = load_window(
+                connection, model_cfg, version, since=now - timedelta(hours=hours), until=now
+            )
     log.info(
         "%s v%s: checking %d predictions of [%s, %s)",
         model_cfg.name,
@@ -189,7 +205,7 @@ def _load(
         since.isoformat(),
         now.isoformat(),
     )
-    return Window(model_cfg.name, version, since, now, frame)
+    return Window(model_cfg.name, version, since, now, frame, outcomes)
 
 
 def _assess(
@@ -199,8 +215,8 @@ def _assess(
     champion: Window,
     challenger: PerformanceEstimate | None,
 ) -> Assessment:
-    """Compare the window with the profile, and its outcomes (or, while they are late, its
-    estimated accuracy) with the reference accuracy."""
+    """Compare the window with the profile, the performance window's outcomes (or, while they
+    are late, the window's estimated accuracy) with the reference accuracy."""
     window = champion.frame
     drift = compare(
         profile,
@@ -212,8 +228,8 @@ def _assess(
         min_rows=options.min_rows,
     )
     performance = check_performance(
-        window[PREDICTED].tolist(),
-        window[ACTUAL].tolist(),
+        champion.outcomes[PREDICTED].tolist(),
+        champion.outcomes[ACTUAL].tolist(),
         profile.reference_accuracy,
         min_rows=model_cfg.drift.min_labelled_rows,
         max_drop=model_cfg.drift.max_accuracy_drop,
@@ -333,7 +349,9 @@ def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> s
     running = runs.running_run(connection, model_cfg.name)
     if running:
         return f"retraining run {running[0]} ({running[1]}) is still running"
-    test = abtests.live_test(connection, model_cfg.name)
+    # A running test does not cool down: its challenger may predate the change, and a better
+    # candidate waits as a pending test that may replace it (relearn.abtest.replace).
+    test = abtests.live_test(connection, model_cfg.name, (abtests.PENDING, abtests.PAUSED))
     if test:
         return f"A/B test {test.id} of v{test.challenger_version} is {test.status}"
     hours = model_cfg.drift.cooldown_hours

@@ -6,6 +6,9 @@ accuracy is at least ``max_drop`` below the reference *and* an exact one-sided b
 says a model still as accurate as the reference would score this low with probability below
 ``significance`` (so a small, noisy window cannot raise it, and a huge one cannot alarm on a
 trivial dip).
+
+Its window reaches ``drift.outcome_delay_hours`` further back than the feature window: with
+outcomes 48 h late, the last 24 h of predictions have none.
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 SIGNIFICANCE = 0.01
+
+
+def performance_window_hours(window_hours: float, outcome_delay_hours: float) -> float:
+    """How far back the performance check reads: the feature window plus the usual outcome
+    delay (``drift.outcome_delay_hours``), so it holds a window's worth of labelled rows even
+    when every outcome of the last ``window_hours`` is still to come."""
+    return window_hours + outcome_delay_hours
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,79 @@
+"""A running test's challenger replaced by a clearly better candidate waiting for the slot.
+
+A model has one test at a time. After a change, the candidate under test may be one trained
+before the change had fully shown, while a drift-triggered retraining already asked for a
+test of a much better one (a ``pending`` test). Waiting for the running test to end would
+keep the better model out for days, so the deployer compares the two candidates' holdout
+gains over the champion (recorded by each retraining run's gate) and, when the waiting one's
+is larger by ``gates.min_improvement`` (``policy.replaces``), rolls the running test back with
+that reason and starts the waiting one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mlflow.exceptions import MlflowException
+
+from relearn.abtest import policy
+from relearn.registry import registry_client
+from relearn.retraining.artifacts import RUN_TAG
+from relearn.store import abtests, runs
+from relearn.store.db import transaction
+
+if TYPE_CHECKING:
+    from relearn.config import ModelConfig
+    from relearn.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The waiting test that should take the running one's place, and why."""
+
+    waiting: abtests.ABTest
+    reason: str
+
+
+def holdout_gain(services: Services, model_name: str, version: str) -> float | None:
+    """The version's holdout accuracy minus the champion's on the same holdout, as its
+    retraining run's gate measured it (None for a version no retraining run produced)."""
+    try:
+        tags = registry_client(services.tracking_uri).get_model_version(model_name, version).tags
+    except MlflowException:
+        return None
+    run_id = tags.get(RUN_TAG)
+    if not run_id:
+        return None
+    with transaction(services.database_url) as connection:
+        metrics = runs.get_run(connection, run_id).metrics or {}
+    candidate, champion = metrics.get("holdout") or {}, metrics.get("champion_holdout") or {}
+    if "accuracy" not in candidate or "accuracy" not in champion:
+        return None
+    return float(candidate["accuracy"]) - float(champion["accuracy"])
+
+
+def find_replacement(
+    services: Services, model_cfg: ModelConfig, running: abtests.ABTest
+) -> Replacement | None:
+    """The pending test whose challenger clearly beats the running test's, or None."""
+    name = model_cfg.name
+    with transaction(services.database_url) as connection:
+        waiting = abtests.live_test(connection, name, (abtests.PENDING,))
+    if waiting is None or waiting.challenger_version == running.challenger_version:
+        return None
+    current = holdout_gain(services, name, running.challenger_version)
+    better = holdout_gain(services, name, waiting.challenger_version)
+    margin = model_cfg.gates.min_improvement
+    if not policy.replaces(current, better, margin):
+        return None
+    shown = "unknown" if current is None else f"{current:+.4f}"
+    reason = (
+        f"replaced by v{waiting.challenger_version}: holdout gain over the champion "
+        f"{better:+.4f} vs {shown} (margin {margin:g})"
+    )
+    log.info("%s: A/B test %s: %s", name, running.id, reason)
+    return Replacement(waiting, reason)

@@ -1,0 +1,294 @@
+"""The loop's decisions after a change (issue 13 §1), against the real Postgres and MLflow:
+a candidate no better than the champion is not blessed, an inconclusive A/B test ends, a
+decisive one promotes within hours, and the drift check sees outcomes that arrive late.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import mlflow
+import numpy as np
+import pytest
+
+from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.deploy import check_test, start_test
+from relearn.drift.monitor import CheckOptions, check
+from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
+from relearn.retraining.artifacts import RUN_TAG
+from relearn.retraining.loop import reinforce
+from relearn.retraining.options import ReinforceOptions
+from relearn.services import Services
+from relearn.serving.predictor import Predictor
+from relearn.serving.router import SplitRouter, live_split
+from relearn.simulate.traffic import simulate_traffic
+from relearn.simulate.world import ConceptShift, World
+from relearn.store import abtests, runs
+from relearn.store.db import transaction
+from relearn.training.factory import new_classifier
+from relearn.training.pyfunc import log_pyfunc_model
+from tests.integration.traffic import log_traffic, register_copy
+
+pytestmark = pytest.mark.integration
+
+# This module's periods: 2025-05 .. 2025-06 (in the past: validation refuses future rows).
+T0 = datetime(2025, 5, 1, tzinfo=UTC)
+UNITS = [f"unit-{i:04d}" for i in range(2000)]
+
+
+@pytest.fixture(scope="module")
+def services(database_url, tracking_uri) -> Services:
+    return Services(database_url, tracking_uri)
+
+
+def _model(model_cfg, name: str):
+    return model_cfg.model_copy(update={"name": name})
+
+
+def _serve(cfg, services, world: World, start: datetime, hours: int) -> None:
+    """Predictions routed by the live split, outcomes in at once."""
+    router = SplitRouter(live_split(services.database_url, cfg.name), ttl=0)
+    rng = np.random.default_rng(int(start.timestamp()))
+    with Predictor(services, cfg, router=router) as predictor:
+        for hour in range(hours):
+            at = start + timedelta(hours=hour)
+            frame, labels = world.sample(len(UNITS), at, rng)
+            predictions = predictor.predict(frame, unit_ids=UNITS, at=at)
+            predictor.record_outcomes(
+                (p.prediction_id, str(label), at)
+                for p, label in zip(predictions, labels, strict=True)
+            )
+
+
+def _aliases(services, name: str) -> dict[str, str]:
+    return aliases(registry_client(services.tracking_uri), name)
+
+
+def test_an_inconclusive_test_is_rolled_back_after_max_duration(
+    model_cfg, champion, services, tracking_uri
+):
+    cfg = _model(model_cfg, "dq_aa")
+    v1 = register_copy(model_cfg, tracking_uri, name=cfg.name, source=champion.version)
+    v2 = register_copy(model_cfg, tracking_uri, name=cfg.name, source=champion.version)
+    client = registry_client(tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    start_test(services, cfg, now=T0, trigger_key="dq-aa-start")
+    _serve(cfg, services, World(cfg), T0, 2)
+    limit = cfg.abtest.max_duration_hours
+    held = check_test(
+        services, cfg, now=T0 + timedelta(hours=limit - 1), trigger_key="dq-aa-1", auto_start=False
+    )
+    assert held.action in ("hold", "expand"), held.reason
+    ended = check_test(
+        services, cfg, now=T0 + timedelta(hours=limit), trigger_key="dq-aa-2", auto_start=False
+    )
+    assert ended.action == "rollback"
+    assert ended.reason.startswith(f"inconclusive after {limit:.0f} h"), ended.reason
+    assert _aliases(services, cfg.name) == {CHAMPION: v1}  # champion kept, challenger gone
+    with transaction(services.database_url) as connection:
+        test = abtests.find_test(connection, cfg.name, v2)
+        decided = abtests.decisions(connection, test.id)
+    assert test.status == abtests.ROLLED_BACK
+    assert decided[-1].action == "rollback" and decided[-1].reason == ended.reason
+
+
+def test_a_decisive_challenger_is_promoted_within_hours(model_cfg, champion, services):
+    """After a concept shift, a model of the new concept beats the old champion so clearly
+    that the first check with the guardrails' sample promotes it (no week of stages)."""
+    cfg = _model(model_cfg, "dq_shift")
+    shifted = World(cfg).with_drift(ConceptShift(T0, 1.0))
+    frame, labels = shifted.sample(4000, T0 + timedelta(days=20), np.random.default_rng(5))
+    classifier = new_classifier(cfg)
+    classifier.fit(
+        frame[:3200], list(labels[:3200]), val_frame=frame[3200:], val_labels=list(labels[3200:])
+    )
+    v1 = register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+    mlflow.set_tracking_uri(services.tracking_uri)
+    mlflow.set_experiment(f"relearn/{cfg.name}")
+    with mlflow.start_run(run_name="dq-new-concept"):
+        v2 = str(
+            log_pyfunc_model(
+                classifier, cfg, registered_model_name=cfg.name
+            ).registered_model_version
+        )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    start = T0 + timedelta(days=21)
+    start_test(services, cfg, now=start, trigger_key="dq-shift-start")
+    _serve(cfg, services, shifted, start, 1)  # ~200 outcomes at 10 %
+    outcome = check_test(
+        services, cfg, now=start + timedelta(hours=1), trigger_key="dq-shift-1", auto_start=False
+    )
+    assert outcome.action == "promote", outcome.reason
+    assert outcome.reason.startswith("decisive")
+    assert outcome.numbers["challenger"]["labelled"] < cfg.abtest.min_samples_per_arm
+    current = _aliases(services, cfg.name)
+    assert current[CHAMPION] == v2 and current[PREVIOUS_CHAMPION] == v1
+
+
+def _with_gain(services, name: str, version: str, gain: float, key: str) -> str:
+    """A retraining run whose gate measured ``gain`` over the champion, owning ``version``."""
+    with transaction(services.database_url) as connection:
+        run = runs.start_run(
+            connection,
+            model_name=name,
+            trigger_key=key,
+            source="decay_triggered",
+            params={},
+            started_at=T0,
+        )
+        runs.merge_metrics(
+            connection,
+            run.id,
+            {"holdout": {"accuracy": 0.5 + gain}, "champion_holdout": {"accuracy": 0.5}},
+        )
+    client = registry_client(services.tracking_uri)
+    client.set_model_version_tag(name, version, RUN_TAG, str(run.id))
+    return str(run.id)
+
+
+def test_a_clearly_better_waiting_candidate_replaces_the_running_challenger(
+    model_cfg, champion, services
+):
+    """A drift retraining asked for a test of a candidate far better than the one under test:
+    the next check rolls the running test back (saying why) and starts the waiting one; a
+    candidate only a little better waits its turn."""
+    cfg = _model(model_cfg, "dq_swap")
+    v1, v2, v3, v4 = (
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(4)
+    )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    _with_gain(services, cfg.name, v2, 0.03, "dq-swap-v2")
+    start = T0 + timedelta(days=30)
+    start_test(services, cfg, now=start, trigger_key="dq-swap-start")
+    with transaction(services.database_url) as connection:
+        for version, gain in ((v3, 0.04), (v4, 0.30)):
+            run_id = _with_gain(services, cfg.name, version, gain, f"dq-swap-{version}")
+            abtests.request_test(
+                connection,
+                model_name=cfg.name,
+                champion_version=v1,
+                challenger_version=version,
+                stages=cfg.abtest.stages,
+                retraining_run_id=run_id,
+                reason="decay_triggered retraining",
+            )
+    # v3 (+0.04 vs +0.03) is the oldest waiting test and not clearly better: v2 stays.
+    kept = check_test(services, cfg, now=start + timedelta(hours=1), trigger_key="dq-swap-1")
+    assert kept.action == "hold" and kept.version == v2, kept.reason
+    with transaction(services.database_url) as connection:
+        v3_test = abtests.find_test(connection, cfg.name, v3)
+        abtests.update_test(connection, v3_test.id, status=abtests.ABORTED)
+    swapped = check_test(services, cfg, now=start + timedelta(hours=2), trigger_key="dq-swap-2")
+    assert (swapped.action, swapped.version) == ("start", v4)
+    with transaction(services.database_url) as connection:
+        old = abtests.find_test(connection, cfg.name, v2)
+        reason = abtests.decisions(connection, old.id)[-1].reason
+        live = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    assert old.status == abtests.ROLLED_BACK
+    assert reason.startswith(
+        f"replaced by v{v4}: holdout gain over the champion +0.3000 vs +0.0300"
+    )
+    assert live.challenger_version == v4
+    assert _aliases(services, cfg.name) == {CHAMPION: v1, CHALLENGER: v4}
+
+
+def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):
+    """Unchanged traffic: the fine-tuned candidate is about as good as the champion, so it
+    would only hold the A/B slot; the gate says so."""
+    end = datetime(2025, 6, 10, tzinfo=UTC)
+    log_traffic(
+        model_cfg,
+        services.database_url,
+        services.tracking_uri,
+        start=end - timedelta(days=3),
+        end=end,
+    )
+    options = ReinforceOptions.from_config(model_cfg, lookback_days=3, dry_run=True)
+    run = reinforce(services, model_cfg, options, trigger_key="dq-no-gain", now=end)
+    gate = run.metrics["gate"]
+    assert not gate["blessed"]
+    assert any(r.startswith("accuracy_gain_vs_champion") for r in gate["reasons"]), gate
+    gain = next(c for c in gate["checks"] if c["name"] == "accuracy_gain_vs_champion")
+    assert gain["threshold"] == model_cfg.gates.min_improvement
+
+
+LATE_NOW = datetime(2025, 6, 20, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def late_outcomes(model_cfg, champion, services):
+    """Four days of the champion's predictions after a concept shift, outcomes 48 h late."""
+    start = LATE_NOW - timedelta(hours=96)
+    world = World(model_cfg).with_drift(ConceptShift(start, 1.0))
+    with Predictor(services, model_cfg) as predictor:
+        simulate_traffic(
+            world,
+            predictor,
+            start=start,
+            end=LATE_NOW,
+            predictions_per_hour=60,
+            outcome_delay=timedelta(hours=48),
+            rng=np.random.default_rng(3),
+        )
+    return model_cfg.model_copy(
+        update={"drift": model_cfg.drift.model_copy(update={"outcome_delay_hours": 48.0})}
+    )
+
+
+def test_the_performance_check_reaches_back_over_the_outcome_delay(
+    model_cfg, late_outcomes, services
+):
+    """Outcomes 48 h late: the last 24 h hold none, so only a window widened by
+    ``drift.outcome_delay_hours`` sees that the champion decayed after a concept shift."""
+    reports = {}
+    for cfg in (model_cfg, late_outcomes):
+        delay = cfg.drift.outcome_delay_hours
+        options = CheckOptions.from_config(cfg, dry_run=True)
+        reports[delay] = check(
+            services, cfg, options, trigger_key=f"dq-late-{delay:g}", now=LATE_NOW
+        )
+    assert reports[0.0].labelled_rows == 0 and reports[0.0].verdict != "decayed"
+    assert reports[48.0].labelled_rows > model_cfg.drift.min_labelled_rows
+    assert reports[48.0].verdict == "decayed", reports[48.0].performance
+
+
+def test_a_running_test_does_not_cool_down_a_decayed_champion(late_outcomes, services, champion):
+    """The test under way may be of a candidate from before the change: the decayed champion
+    is retrained anyway (the result waits as a pending test); a pending test does cool down."""
+    cfg = late_outcomes
+    with transaction(services.database_url) as connection, connection.cursor() as cursor:
+        # Earlier modules may leave a churn test live; here it would mean "cooldown".
+        cursor.execute(
+            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
+            "WHERE model_name = %s AND status IN ('pending', 'running', 'paused')",
+            (cfg.name,),
+        )
+        test = abtests.request_test(
+            connection,
+            model_name=cfg.name,
+            champion_version=champion.version,
+            challenger_version="dq-older",
+            stages=cfg.abtest.stages,
+            retraining_run_id=None,
+            reason="an older candidate",
+        )
+        abtests.update_test(connection, test.id, status=abtests.RUNNING)
+    try:
+        options = CheckOptions.from_config(cfg)
+        running = check(services, cfg, options, trigger_key="dq-cool-1", now=LATE_NOW)
+        assert (running.verdict, running.action) == ("decayed", "retrain"), running.action_reason
+        with transaction(services.database_url) as connection:
+            abtests.update_test(connection, test.id, status=abtests.PENDING)
+        pending = check(
+            services, cfg, options, trigger_key="dq-cool-2", now=LATE_NOW + timedelta(minutes=1)
+        )
+        assert pending.action == "cooldown" and "is pending" in pending.action_reason
+    finally:
+        with transaction(services.database_url) as connection:
+            abtests.update_test(connection, test.id, status=abtests.ABORTED)
