@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -52,7 +53,6 @@ from relearn.store.predictions import (
     _COPY_COLUMNS,
     LoggedPrediction,
     PredictionColumns,
-    _copy_text,
     insert_predictions,
 )
 from relearn_dev.stack.throwaway import throwaway_stack
@@ -244,7 +244,7 @@ def baseline_rates(database_url: str, model_cfg: ModelConfig, n: int) -> tuple[f
     with transaction(database_url) as connection:
         insert_predictions(connection, rows)
     insert_rate = n / (time.perf_counter() - started)
-    buffer = _copy_text(_columns(_rows(model_cfg, n, seed=10_002)))
+    buffer = io.StringIO(_columns(_rows(model_cfg, n, seed=10_002)).copy_text)
     started = time.perf_counter()
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.copy_expert(f"COPY prediction_log ({_COPY_COLUMNS}) FROM STDIN", buffer)

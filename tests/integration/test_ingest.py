@@ -138,3 +138,20 @@ def test_a_file_of_many_chunks_keeps_file_order_and_skips_known_ids(
     ids = list(frame["prediction_id"])
     good = set(ids) - {ids[i] for i in (2, 9, 15, 22, 31)}
     assert set(_labels(database_url, ids)) == good | {ids[15]}
+
+
+def test_ids_repeated_across_chunks_in_crossed_order_are_logged_once(
+    stack, config, model_cfg, database_url, tmp_path: Path, monkeypatch
+):
+    """Chunks written side by side that repeat each other's ids in reverse order: each id is
+    logged once and counted once as repeated (when the two writes overlap, Postgres breaks a
+    deadlock and the aborted chunk is written again; the overlap depends on timing)."""
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2_000)
+    frame = _flat(prediction_rows(model_cfg, 2_000, seed=14))
+    path = tmp_path / "twice.csv"
+    pd.concat([frame, frame.iloc[::-1]]).to_csv(path, index=False)
+
+    report = ingest_file(database_url, config, IngestKind.PREDICTIONS, path, model="churn")
+
+    assert (report.rows, report.logged, report.repeated, report.bad) == (4_000, 2_000, 2_000, [])
+    assert set(_labels(database_url, list(frame["prediction_id"]))) == set(frame["prediction_id"])

@@ -13,7 +13,7 @@ from relearn.collect.rows import _UNSTORABLE as UNSTORABLE
 from relearn.collect.rows import _documents, _flat, screen_predictions
 from relearn.collect.wire import WireError, decode_predictions
 from relearn.config import load_config
-from relearn.store.predictions import PredictionColumns, _copy_text
+from relearn.store.predictions import PredictionColumns
 from relearn.validation import validate_window
 from tests.conftest import ROOT
 
@@ -176,7 +176,7 @@ def test_copy_text_escapes_only_what_copy_needs():
         latency_ms=[None],
         served_by=["champion"],
     )
-    line = _copy_text(rows).getvalue()
+    line = rows.copy_text
     assert line == (
         "00000000-0000-0000-0000-000000000001\tm\tv\\\\1\t\\N\t2026-07-01T11:00:00.000000Z\t"
         '{"a":"x\\\\ny"}\ttab\\tlabel\t0.5\t\\N\t\\N\tchampion\n'

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 from pandas.api.types import is_string_dtype
+from psycopg2.errors import DeadlockDetected
 
-from relearn.collect.record import log_screened, record_outcomes
+from relearn.collect.record import PredictionReceipt, log_screened, record_outcomes
 from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
 from relearn.validation.frame import utc
@@ -36,8 +37,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHUNK_ROWS = 100000
-_IN_FLIGHT = 2
+# Measured with bench/collect.py: chunks this small keep screening and writing overlapped
+# over most of a file; two writers let Postgres use the second core while this one screens.
+CHUNK_ROWS = 25_000
+_WRITERS = 2
+_IN_FLIGHT = _WRITERS + 1
+# Two writers can deadlock on an id the file repeats in two chunks in crossed order; Postgres
+# aborts one transaction, whose retry then finds the other's rows in the log.
+_DEADLOCK_RETRIES = 3
 MODEL_COLUMN = "model_name"
 # Read as text whatever they look like: "007" is an id, not the number 7.
 _TEXT_COLUMNS = (
@@ -192,11 +199,11 @@ def ingest_file(
     report = IngestReport()
     moment = now or utcnow()
     sender = f"ingest:{path.name}"
-    # A pipeline of two stages: this thread reads and screens chunk k+1 while one writer
-    # thread has chunk k written (psycopg2 waits for Postgres without the GIL), so Python
-    # and the server work at the same time. One writer keeps the chunks in file order; at
-    # most _IN_FLIGHT screened chunks wait for it (memory stays at a few chunks).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+    # A pipeline of two stages: this thread reads and screens the next chunks while writer
+    # threads have the earlier ones written (psycopg2 waits for Postgres without the GIL), so
+    # Python and the server work at the same time. Reports are merged in file order; at most
+    # _IN_FLIGHT screened chunks wait for the writers (memory stays at a few chunks).
+    with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="ingest-writer") as writer:
         pending: deque[Future[IngestReport]] = deque()
         for chunk in _chunks(path):
             first_row = report.rows + 1
@@ -236,10 +243,23 @@ def _prepare(
             prepared.bad.extend(BadRow(row, None, [reason]) for row in rows)
         elif kind is IngestKind.PREDICTIONS:
             screened = screen_predictions(group, model_cfg, now=now)
+            screened.accepted.copy_text  # noqa: B018 -- rendered here, not in the writer
             prepared.groups.append(_Group(model_cfg, rows, predictions=screened))
         else:
             prepared.groups.append(_Group(model_cfg, rows, outcomes=_outcomes(group)))
     return prepared
+
+
+def _logged(
+    database_url: str, model_cfg: ModelConfig, screened: Screened, rows: int, sender: str
+) -> PredictionReceipt:
+    """``log_screened``, written again when Postgres broke a deadlock with another writer."""
+    for _ in range(_DEADLOCK_RETRIES - 1):
+        try:
+            return log_screened(database_url, model_cfg, screened, rows=rows, sender=sender)
+        except DeadlockDetected:
+            log.warning("model %s: a chunk met another on a repeated id; again", model_cfg.name)
+    return log_screened(database_url, model_cfg, screened, rows=rows, sender=sender)
 
 
 def _write(database_url: str, prepared: _Prepared, now: datetime, sender: str) -> IngestReport:
@@ -249,9 +269,7 @@ def _write(database_url: str, prepared: _Prepared, now: datetime, sender: str) -
         model_cfg, rows = group.model_cfg, group.rows
         rejected: list[Rejected]
         if group.predictions is not None:
-            receipt = log_screened(
-                database_url, model_cfg, group.predictions, rows=len(rows), sender=sender
-            )
+            receipt = _logged(database_url, model_cfg, group.predictions, len(rows), sender)
             part.logged += receipt.logged
             part.repeated += receipt.repeated
             rejected = receipt.rejected

@@ -9,6 +9,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,12 @@ class PredictionColumns:
     def __len__(self) -> int:
         return len(self.prediction_id)
 
+    @cached_property
+    def copy_text(self) -> str:
+        """The rows in COPY's text format, rendered once: a backfill renders a chunk in its
+        screening thread, so the thread writing the previous chunk only waits for Postgres."""
+        return _render(self)
+
 
 def _text(value: str) -> str:
     """A value in COPY's text format (backslash escapes; ``\\N`` is NULL)."""
@@ -142,7 +149,7 @@ def _number_column(values: Sequence[float | None]) -> list[str]:
     return [_NULL if v is None else repr(float(v)) for v in values]
 
 
-def _copy_text(rows: PredictionColumns) -> io.StringIO:
+def _render(rows: PredictionColumns) -> str:
     columns = (
         rows.prediction_id,
         repeat(_text(rows.model_name)),
@@ -159,7 +166,7 @@ def _copy_text(rows: PredictionColumns) -> io.StringIO:
     )
     lines = list(map("\t".join, zip(*columns, strict=False)))  # the model name repeats
     lines.append("")
-    return io.StringIO("\n".join(lines))
+    return "\n".join(lines)
 
 
 def copy_predictions(connection: Connection, rows: PredictionColumns) -> set[str]:
@@ -172,7 +179,7 @@ def copy_predictions(connection: Connection, rows: PredictionColumns) -> set[str
     """
     if not len(rows):
         return set()
-    text = _copy_text(rows)
+    text = io.StringIO(rows.copy_text)
     with connection.cursor() as cursor:
         copy = f"COPY prediction_log ({_COPY_COLUMNS}) FROM STDIN"
         cursor.execute("SAVEPOINT copy_predictions")
