@@ -23,7 +23,7 @@ executors within one run. Everything runs on a throw-away stack (temporary RELEA
 ports), torn down at the end.
 
     .venv/bin/python bench/scale.py [--models 20] [--predictions 100000] [--log-rows 50000000]
-        [--skip-executors] [--skip-plans] [--keep]
+        [--executors local celery] [--skip-executors] [--skip-plans] [--keep]
 
 The two parts run separately with ``--skip-plans`` / ``--skip-executors`` (the plans part needs
 no bootstrapped model); ``--keep`` leaves the throw-away Postgres running with its log.
@@ -358,6 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--predictions", type=int, default=100_000)
     parser.add_argument("--log-rows", type=int, default=50_000_000)
+    parser.add_argument(
+        "--executors",
+        nargs="+",
+        choices=("local", "celery"),
+        default=["local", "celery"],
+        help="the executors to compare, in this order (the first is the baseline)",
+    )
     parser.add_argument("--skip-executors", action="store_true")
     parser.add_argument("--skip-plans", action="store_true")
     parser.add_argument(
@@ -405,11 +412,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{time.monotonic() - started:.0f} s",
                 flush=True,
             )
-            results = {executor: one_run(stack, executor) for executor in ("local", "celery")}
-            base = results["local"][0]
+            results = {executor: one_run(stack, executor) for executor in args.executors}
+            first = args.executors[0]
+            base = results[first][0]
             print(f"\none auto_reinforcement run over {len(models)} models (dry run):")
             for executor, (wall, peaks, states) in results.items():
-                print(f"  {executor:6s} wall {wall:7.1f} s ({wall / base:.2f}x local)  {states}")
+                print(f"  {executor:6s} wall {wall:7.1f} s ({wall / base:.2f}x {first})  {states}")
                 for name, peak in peaks.items():
                     print(f"         peak RSS {peak:7.0f} MB  {name}")
         if not args.skip_plans:
