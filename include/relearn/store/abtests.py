@@ -231,13 +231,10 @@ def decisions(connection: Connection, test_id: uuid.UUID | str) -> list[Decision
 
 
 # Only units with an id were randomised between the arms (the router sends the others to the
-# champion), so only they are compared. ``served_by = ANY`` repeats what the OR below implies
-# so that the planner can scan the arm index ``(model_name, served_by, predicted_at)`` for both
-# arms at once: it cannot derive an index condition from an OR of ANDs.
+# champion), so only they are compared.
 _ARMS = """
     model_name = %(model)s AND predicted_at >= %(since)s AND predicted_at < %(until)s
     AND unit_id IS NOT NULL
-    AND served_by = ANY(ARRAY['champion', 'challenger'])
     AND ((served_by = 'champion' AND model_version = %(champion)s)
          OR (served_by = 'challenger' AND model_version = %(challenger)s))
 """
