@@ -12,7 +12,9 @@ and the prediction log's hot queries on a large log with their plans.
    with its executor's worker processes), sampled every 0.5 s — summed RSS, so pages the forked
    processes share are counted once per process (an upper bound).
 2. A log of ``--log-rows`` rows over 90 days for the same models (10 % served by a challenger),
-   then ``EXPLAIN (ANALYZE, BUFFERS)`` of the queries the product runs — captured from the real
+   appended day by day in time order with every model's rows interleaved, as a live log grows
+   (set-based SQL on two connections; secondary indexes rebuilt after the load), then
+   ``EXPLAIN (ANALYZE, BUFFERS)`` of the queries the product runs — captured from the real
    store functions, not copied: the drift window (``drift_rows``), the A/B arm statistics
    (``arm_totals``) and the health window (``window_stats``) — with the index each one uses.
 
@@ -21,11 +23,16 @@ executors within one run. Everything runs on a throw-away stack (temporary RELEA
 ports), torn down at the end.
 
     .venv/bin/python bench/scale.py [--models 20] [--predictions 100000] [--log-rows 50000000]
+        [--executors local celery] [--skip-executors] [--skip-plans] [--keep]
+
+The two parts run separately with ``--skip-plans`` / ``--skip-executors`` (the plans part needs
+no bootstrapped model); ``--keep`` leaves the throw-away Postgres running with its log.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -51,7 +58,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "auto_reinforcement"
 WINDOW = timedelta(days=7)
 LOG_DAYS = 90
-CHUNK = 500_000
+# Connections loading the big log at once.
+LOADERS = 2
 INDEX_USE = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\S+)")
 
 
@@ -77,25 +85,16 @@ def _feature_value(feature: Any) -> sql.Composable:
     )
 
 
-def generate_predictions(
-    connection: Any,
-    model_cfg: ModelConfig,
-    rows: int,
-    *,
-    end: datetime,
-    days: float,
-    challenger_share: float = 0.0,
-) -> None:
-    """``rows`` labelled predictions of v1 (and v2 as challenger) spread over ``days``."""
+def _predictions(
+    model_cfg: ModelConfig, rows: int, *, end: datetime, span: timedelta, challenger_share: float
+) -> sql.Composable:
+    """SELECT ``rows`` labelled predictions of v1 (v2: challenger) in ``[end - span, end)``."""
     pairs = sql.SQL(", ").join(
         sql.SQL("{}, {}").format(sql.Literal(f.name), _feature_value(f)) for f in model_cfg.features
     )
     classes = sql.SQL(", ").join(sql.Literal(c) for c in model_cfg.classes)
-    query = sql.SQL(
+    return sql.SQL(
         """
-        INSERT INTO prediction_log (prediction_id, model_name, model_version, predicted_at,
-            features, predicted_label, confidence, served_by, actual_label, outcome_at,
-            latency_ms, unit_id)
         SELECT gen_random_uuid(), {model}, CASE WHEN arm THEN '2' ELSE '1' END, at,
                jsonb_build_object({pairs}), predicted, confidence,
                CASE WHEN arm THEN 'challenger' ELSE 'champion' END,
@@ -116,13 +115,93 @@ def generate_predictions(
         classes=classes,
         n=sql.Literal(len(model_cfg.classes)),
         end=sql.Literal(end),
-        span=sql.Literal(timedelta(days=days)),
+        span=sql.Literal(span),
         share=sql.Literal(challenger_share),
         rows=sql.Literal(rows),
     )
+
+
+def _insert(selects: list[sql.Composable]) -> sql.Composable:
+    """One INSERT of the ``selects``' rows in time order, as a live log is appended."""
+    return sql.SQL(
+        """
+        INSERT INTO prediction_log (prediction_id, model_name, model_version, predicted_at,
+            features, predicted_label, confidence, served_by, actual_label, outcome_at,
+            latency_ms, unit_id)
+        SELECT * FROM ({union}) AS rows ORDER BY 4
+        """
+    ).format(union=sql.SQL(" UNION ALL ").join(selects))
+
+
+def generate_predictions(
+    connection: Any, model_cfg: ModelConfig, rows: int, *, end: datetime
+) -> None:
+    """``rows`` labelled predictions of ``model_cfg``'s v1 over the retraining window."""
     with connection.cursor() as cursor:
-        cursor.execute(query)
+        cursor.execute(
+            _insert([_predictions(model_cfg, rows, end=end, span=WINDOW, challenger_share=0.0)])
+        )
     connection.commit()
+
+
+def _log_days(url: str, models: list[ModelConfig], per_day: int, ends: list[datetime]) -> None:
+    """Append whole days of every model's predictions, interleaved in time as they are served."""
+    from relearn.settings import libpq_url
+
+    with psycopg2.connect(libpq_url(url)) as connection, connection.cursor() as cursor:
+        # A bench load, not the product's writes: nothing to lose on a crash, so no fsync wait;
+        # the per-day sort stays in memory.
+        cursor.execute("SET synchronous_commit = off; SET work_mem = '512MB'")
+        for end in ends:
+            selects = [
+                _predictions(m, per_day, end=end, span=timedelta(days=1), challenger_share=0.1)
+                for m in models
+            ]
+            cursor.execute(_insert(selects))
+            connection.commit()
+
+
+def load_log(url: str, models: list[ModelConfig], rows: int, end: datetime) -> int:
+    """``rows`` predictions over LOG_DAYS days, loaded by ``LOADERS`` connections in parallel.
+
+    The secondary indexes are dropped during the load and rebuilt from their own definitions
+    after it (a bulk load's usual order, many times faster than updating them row by row); the
+    primary key stays, so every row still goes through its uniqueness check.
+    """
+    from relearn.settings import libpq_url
+
+    per_day = max(1, rows // (len(models) * LOG_DAYS))
+    days = [end - timedelta(days=d) for d in range(LOG_DAYS - 1, -1, -1)]
+    # Not ``with connect()``: that holds one transaction (and DROP INDEX's lock) to its end.
+    with contextlib.closing(psycopg2.connect(libpq_url(url))) as connection:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'prediction_log' "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint "
+                "WHERE conrelid = 'prediction_log'::regclass)"
+            )
+            indexes = cursor.fetchall()
+            for name, _ in indexes:
+                cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        started = time.monotonic()
+        loaders = [
+            threading.Thread(target=_log_days, args=(url, models, per_day, days[i::LOADERS]))
+            for i in range(LOADERS)
+        ]
+        for loader in loaders:
+            loader.start()
+        for loader in loaders:
+            loader.join()
+        print(f"  rows loaded in {time.monotonic() - started:.0f} s", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            for name, definition in indexes:
+                started = time.monotonic()
+                cursor.execute(definition)
+                print(f"  {name} built in {time.monotonic() - started:.0f} s", flush=True)
+            cursor.execute("ANALYZE prediction_log")
+    return per_day * len(models) * LOG_DAYS
 
 
 @dataclass
@@ -247,23 +326,12 @@ def query_plans(database_url: str, models: list[ModelConfig], log_rows: int) -> 
     from relearn.store.prediction_log import drift_rows, window_stats
 
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    per_model = max(1, log_rows // len(models))
     started = time.monotonic()
-    with psycopg2.connect(libpq_url(database_url)) as connection:
-        for model_cfg in models:
-            for offset in range(0, per_model, CHUNK):
-                rows = min(CHUNK, per_model - offset)
-                generate_predictions(
-                    connection, model_cfg, rows, end=end, days=LOG_DAYS, challenger_share=0.1
-                )
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE prediction_log")
-            cursor.execute(
-                "SELECT count(*), pg_size_pretty(pg_total_relation_size('prediction_log'))"
-                " FROM prediction_log"
-            )
-            total, size = cursor.fetchone()
+    total = load_log(database_url, models, log_rows, end)
+    with psycopg2.connect(libpq_url(database_url)) as connection, connection.cursor() as cursor:
+        # Not count(*): a sequential scan of the whole log, minutes at 50M rows.
+        cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('prediction_log'))")
+        (size,) = cursor.fetchone()
     print(
         f"\nlog: {total:,} rows ({size} with indexes), generated in "
         f"{time.monotonic() - started:.0f} s"
@@ -289,8 +357,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--predictions", type=int, default=100_000)
     parser.add_argument("--log-rows", type=int, default=50_000_000)
+    parser.add_argument(
+        "--executors",
+        nargs="+",
+        choices=("local", "celery"),
+        default=["local", "celery"],
+        help="the executors to compare, in this order (the first is the baseline)",
+    )
     parser.add_argument("--skip-executors", action="store_true")
     parser.add_argument("--skip-plans", action="store_true")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the throw-away Postgres (and its log) running, to EXPLAIN more queries",
+    )
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix="relearn-scale-"))
@@ -313,37 +393,46 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(settings, ROOT)
     try:
         stack.start_database()
-        stack.start_mlflow()
         database_url = settings.database_url("relearn")
-        services = Services(database_url, settings.tracking_uri)
-        started = time.monotonic()
-        for model_cfg in models:
-            bootstrap_model(services, model_cfg)
-        print(f"{len(models)} models bootstrapped in {time.monotonic() - started:.0f} s")
         if not args.skip_executors:
+            stack.start_mlflow()
+            services = Services(database_url, settings.tracking_uri)
+            started = time.monotonic()
+            for model_cfg in models:
+                bootstrap_model(services, model_cfg)
+            print(f"{len(models)} models bootstrapped in {time.monotonic() - started:.0f} s")
             end = datetime.now(UTC)
             started = time.monotonic()
             with psycopg2.connect(libpq_url(database_url)) as connection:
                 for model_cfg in models:
-                    generate_predictions(
-                        connection, model_cfg, args.predictions, end=end, days=WINDOW.days
-                    )
+                    generate_predictions(connection, model_cfg, args.predictions, end=end)
             print(
                 f"{args.predictions:,} predictions x {len(models)} models logged in "
-                f"{time.monotonic() - started:.0f} s"
+                f"{time.monotonic() - started:.0f} s",
+                flush=True,
             )
-            results = {executor: one_run(stack, executor) for executor in ("local", "celery")}
-            base = results["local"][0]
+            results = {executor: one_run(stack, executor) for executor in args.executors}
+            first = args.executors[0]
+            base = results[first][0]
             print(f"\none auto_reinforcement run over {len(models)} models (dry run):")
             for executor, (wall, peaks, states) in results.items():
-                print(f"  {executor:6s} wall {wall:7.1f} s ({wall / base:.2f}x local)  {states}")
+                print(f"  {executor:6s} wall {wall:7.1f} s ({wall / base:.2f}x {first})  {states}")
                 for name, peak in peaks.items():
                     print(f"         peak RSS {peak:7.0f} MB  {name}")
         if not args.skip_plans:
             query_plans(database_url, models, args.log_rows)
     finally:
-        stack.discard()
-        shutil.rmtree(home, ignore_errors=True)
+        if args.keep and stack.postgres is not None:
+            stack.down(keep_database=True)
+            postgres = stack.postgres
+            pid = (postgres.data_dir / "postmaster.pid").read_text().split()[0]
+            print(
+                f"\nPostgres keeps running: psql '{libpq_url(database_url)}'\n"
+                f"when done: kill -INT {pid}; rm -rf {home} {postgres.cluster_dir}"
+            )
+        else:
+            stack.discard()
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag
 
-from relearn_airflow.limits import Limit, timeout, waiting_run_timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout, waiting_run_timeout
 from relearn_airflow.operators.approval import PromotionApprovalOperator
 from relearn_airflow.tasks import APPROVAL_ASSET, approval_requests
 
@@ -28,7 +28,7 @@ from relearn_airflow.tasks import APPROVAL_ASSET, approval_requests
     dagrun_timeout=waiting_run_timeout(Limit.APPROVAL_WAIT, then=Limit.CHECK_RUN),
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=1),
+        "retry_delay": retry_delay(pendulum.duration(minutes=1)),
         # Bounds the asking and the carrying out; the wait itself is response_timeout.
         "execution_timeout": timeout(Limit.CHECK),
     },

@@ -29,7 +29,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task_group
 
-from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout
 from relearn_airflow.operators.abtest import ROLLBACK_CHAMPION, ABTestOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import CHALLENGER_ASSET, models_for_action, request_approval
@@ -47,7 +47,7 @@ from relearn_airflow.tasks import CHALLENGER_ASSET, models_for_action, request_a
     dagrun_timeout=timeout(Limit.CHECK_RUN),
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=1),
+        "retry_delay": retry_delay(pendulum.duration(minutes=1)),
         "execution_timeout": timeout(Limit.CHECK),
     },
     params={

@@ -26,7 +26,7 @@ from airflow.sdk import Param, dag, task_group
 
 from relearn_airflow.callbacks import mark_retraining_run_failed
 from relearn_airflow.chains import retraining_steps
-from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout
 from relearn_airflow.operators.retraining import StartRetrainingRunOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import announce_challenger, configured_models
@@ -42,7 +42,7 @@ from relearn_airflow.tasks import announce_challenger, configured_models
     tags=["relearn", "retraining"],
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=2),
+        "retry_delay": retry_delay(pendulum.duration(minutes=2)),
         "on_failure_callback": mark_retraining_run_failed,
         "execution_timeout": timeout(Limit.CHECK),
     },

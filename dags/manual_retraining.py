@@ -24,7 +24,7 @@ from airflow.sdk import dag
 
 from relearn_airflow.callbacks import mark_retraining_run_failed
 from relearn_airflow.chains import retraining_steps
-from relearn_airflow.limits import Limit, timeout, waiting_run_timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout, waiting_run_timeout
 from relearn_airflow.operators.retraining import StartRetrainingRunOperator
 from relearn_airflow.sensors.requests import RetrainingRequestSensor
 from relearn_airflow.tasks import announce_challenger, close_request
@@ -42,7 +42,7 @@ REQUEST = "ti.xcom_pull(task_ids='wait_for_request')"
     tags=["relearn", "retraining"],
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=1),
+        "retry_delay": retry_delay(pendulum.duration(minutes=1)),
         "on_failure_callback": mark_retraining_run_failed,
         "execution_timeout": timeout(Limit.BOOKKEEPING),
     },

@@ -24,7 +24,7 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag
 
-from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout
 from relearn_airflow.operators.health import AlertsOperator, ModelHealthOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import configured_models
@@ -40,7 +40,7 @@ from relearn_airflow.tasks import configured_models
     dagrun_timeout=timeout(Limit.CHECK_RUN),
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=2),
+        "retry_delay": retry_delay(pendulum.duration(minutes=2)),
         "execution_timeout": timeout(Limit.CHECK),
     },
     params={

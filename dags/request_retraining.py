@@ -12,7 +12,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
-from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import create_request
 
@@ -26,7 +26,7 @@ from relearn_airflow.tasks import create_request
     dagrun_timeout=timeout(Limit.CHECK_RUN),
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(seconds=30),
+        "retry_delay": retry_delay(pendulum.duration(seconds=30)),
         "execution_timeout": timeout(Limit.BOOKKEEPING),
     },
     params={

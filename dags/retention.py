@@ -33,7 +33,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 
-from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout
 from relearn_airflow.operators.retention import RetentionOperator, VersionRetentionOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import configured_models
@@ -50,7 +50,7 @@ from relearn_airflow.tasks import configured_models
     dagrun_timeout=timeout(Limit.RETENTION_RUN),
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=5),
+        "retry_delay": retry_delay(pendulum.duration(minutes=5)),
         "execution_timeout": timeout(Limit.RETENTION),
     },
     params={

@@ -25,7 +25,7 @@ from airflow.sdk import Param, dag, task, task_group
 
 from relearn_airflow.callbacks import mark_retraining_run_failed
 from relearn_airflow.chains import retraining_steps
-from relearn_airflow.limits import Limit, timeout
+from relearn_airflow.limits import Limit, retry_delay, timeout
 from relearn_airflow.operators.retraining import StartRetrainingRunOperator
 from relearn_airflow.params import model_param
 from relearn_airflow.tasks import announce_challenger, configured_models
@@ -59,7 +59,7 @@ def check_volume(model_name: str, data_interval_end: Any = None) -> dict:
     tags=["relearn", "retraining"],
     default_args={
         "retries": 2,
-        "retry_delay": pendulum.duration(minutes=1),
+        "retry_delay": retry_delay(pendulum.duration(minutes=1)),
         "on_failure_callback": mark_retraining_run_failed,
         "execution_timeout": timeout(Limit.CHECK),
     },

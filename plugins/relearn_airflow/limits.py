@@ -8,6 +8,7 @@ files are parsed, e.g. ``RELEARN_TIMEOUT_TRAINING_MINUTES=360``.
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import timedelta
 from enum import StrEnum
@@ -65,3 +66,24 @@ def timeout(limit: Limit) -> timedelta:
 def waiting_run_timeout(wait: Limit, then: Limit) -> timedelta:
     """A run that waits (for a request, for a human), then runs what ``then`` bounds."""
     return timeout(wait) + timeout(then)
+
+
+RETRY_DELAY_VARIABLE = "RELEARN_RETRY_DELAY_SECONDS"
+
+
+def retry_delay(default: timedelta) -> timedelta:
+    """The DAG's own ``default`` wait before a retry, or every DAG's from the environment.
+
+    One value for all DAGs: a deployment with fast-recovering services (or a test that kills a
+    worker on purpose) retries sooner without editing DAG files.
+    """
+    raw = os.environ.get(RETRY_DELAY_VARIABLE)
+    if raw is None:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"{RETRY_DELAY_VARIABLE} must be a number of seconds >= 0, got {raw!r}")
+    return timedelta(seconds=seconds)

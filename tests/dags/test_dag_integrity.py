@@ -51,6 +51,26 @@ def test_training_gets_more_time_than_a_check(dagbag) -> None:
     assert reinforcement.dagrun_timeout > dagbag.dags["model_health"].dagrun_timeout
 
 
+def test_one_setting_sets_every_dags_retry_delay(monkeypatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("RELEARN_RETRY_DELAY_SECONDS", "5")
+    shortened = DagBag(dag_folder=str(ROOT / "dags"))
+    assert shortened.import_errors == {}
+    delays = {dag_id: dag.default_args["retry_delay"] for dag_id, dag in shortened.dags.items()}
+    assert delays == dict.fromkeys(shortened.dag_ids, timedelta(seconds=5))
+
+
+@pytest.mark.parametrize("raw", ["-1", "soon", "nan", "inf"])
+def test_a_bad_retry_delay_is_refused(monkeypatch, raw) -> None:
+    from relearn_airflow.limits import retry_delay
+
+    assert retry_delay(timedelta(minutes=2)) == timedelta(minutes=2)
+    monkeypatch.setenv("RELEARN_RETRY_DELAY_SECONDS", raw)
+    with pytest.raises(ValueError, match="RELEARN_RETRY_DELAY_SECONDS must be a number of sec"):
+        retry_delay(timedelta(minutes=2))
+
+
 def test_limits_come_from_the_environment(monkeypatch) -> None:
     from relearn_airflow.limits import Limit, timeout
 

@@ -15,6 +15,7 @@ from airflow_client.client.api.dag_run_api import DagRunApi
 from airflow_client.client.api.import_error_api import ImportErrorApi
 from airflow_client.client.api.task_instance_api import TaskInstanceApi
 from airflow_client.client.api.x_com_api import XComApi
+from airflow_client.client.exceptions import ServiceException
 from airflow_client.client.models.dag_patch_body import DAGPatchBody
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
@@ -77,11 +78,24 @@ class AirflowRest:
         return self.runs.trigger_dag_run(dag_id, body).dag_run_id
 
     def wait(self, dag_id: str, run_id: str, timeout: float = WAIT) -> str:
+        """The run's final state; a poll the api-server fails (5xx: its database connection
+        lost under load, ...) is polled again, the last such error named on timeout."""
+        errors: list[ServiceException] = []
+
         def probe() -> str | None:
-            state = self.runs.get_dag_run(dag_id, run_id).state
+            try:
+                state = self.runs.get_dag_run(dag_id, run_id).state
+            except ServiceException as error:
+                errors.append(error)
+                return None
             return state.value if state and state.value in TERMINAL else None
 
-        return until(f"{dag_id} run {run_id}", probe, timeout)
+        try:
+            return until(f"{dag_id} run {run_id}", probe, timeout)
+        except AssertionError as timed_out:
+            if errors:
+                raise AssertionError(f"{timed_out} (last server error: {errors[-1]})") from None
+            raise
 
     def task_instances_of(self, dag_id: str, run_id: str, map_index: int = 0) -> dict[str, Any]:
         """The run's task instances by task id without its group, unmapped ones and those of
