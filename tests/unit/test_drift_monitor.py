@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from relearn.drift import build_profile, compare
@@ -44,6 +45,20 @@ def test_unlabelled_rows_are_ignored_and_too_few_give_no_verdict():
     assert "no verdict" in result.reason
     unknown = check_performance(["a"], ["b"], None, min_rows=1, max_drop=0.05)
     assert not unknown.decayed and unknown.reason == "no reference accuracy"
+
+
+def test_rows_without_outcome_in_a_frame_are_not_labelled_wrong():
+    """A window frame holds a missing outcome as NaN, not None (pandas' text columns)."""
+    records = [("a", "a")] * 300 + [("a", None)] * 300
+    window = pd.DataFrame.from_records(records, columns=["predicted", "actual"])
+    result = check_performance(
+        window["predicted"].tolist(),
+        window["actual"].tolist(),
+        0.8,
+        min_rows=200,
+        max_drop=0.05,
+    )
+    assert (result.labelled_rows, result.accuracy, result.decayed) == (300, 1.0, False)
 
 
 def test_binomial_pvalue_matches_scipy():

@@ -54,8 +54,11 @@ def check_performance(
     max_drop: float,
     significance: float = SIGNIFICANCE,
 ) -> PerformanceCheck:
-    """Compare the accuracy on the labelled rows (``actual`` not None) with the reference."""
-    pairs = [(p, a) for p, a in zip(predicted, actual, strict=True) if a is not None]
+    """Compare the accuracy on the labelled rows (``actual`` a label) with the reference.
+
+    A missing outcome is ``None`` in a list and NaN in a pandas text column: neither is a label.
+    """
+    pairs = [(p, a) for p, a in zip(predicted, actual, strict=True) if isinstance(a, str)]
     n = len(pairs)
     if reference_accuracy is None:
         return PerformanceCheck(n, None, None, None, None, False, "no reference accuracy")
