@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from relearn.collect.ingest import _normalised
 from relearn.collect.rows import _UNSTORABLE as UNSTORABLE
 from relearn.collect.rows import _documents, _flat, screen_predictions
 from relearn.collect.wire import WireError, decode_predictions
@@ -181,3 +182,13 @@ def test_copy_text_escapes_only_what_copy_needs():
         "00000000-0000-0000-0000-000000000001\tm\tv\\\\1\t\\N\t2026-07-01T11:00:00.000000Z\t"
         '{"a":"x\\\\ny"}\ttab\\tlabel\t0.5\t\\N\t\\N\tchampion\n'
     )
+
+
+def test_ingest_reads_ids_and_labels_as_text_whatever_their_type():
+    """A JSON Lines column mixing numbers and text (labels 0 and "1") is text throughout."""
+    chunk = pd.DataFrame({"predicted_label": [0, "1", None], "prediction_id": ["a", "b", "c"]})
+    chunk["prediction_id"] = chunk["prediction_id"].astype("string")
+    normalised = _normalised(chunk)
+    labels = normalised["predicted_label"].tolist()
+    assert labels[:2] == ["0", "1"] and pd.isna(labels[2])
+    assert normalised["prediction_id"].tolist() == ["a", "b", "c"]

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
-from pandas.api.types import is_string_dtype
 from psycopg2.errors import DeadlockDetected
 
 from relearn.collect.record import PredictionReceipt, log_screened, record_outcomes
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 # over most of a file; two writers let Postgres use the second core while this one screens.
 CHUNK_ROWS = 25_000
 _WRITERS = 2
-_IN_FLIGHT = _WRITERS + 1
 # Two writers can deadlock on an id the file repeats in two chunks in crossed order; Postgres
 # aborts one transaction, whose retry then finds the other's rows in the log.
 _DEADLOCK_RETRIES = 3
@@ -122,10 +120,10 @@ def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
         if name in chunk.columns:
             column = chunk[name]
             values = column.astype(object).where(column.notna(), None)
-            # Text already (a CSV's columns are read as such); a Parquet id may be a number.
-            chunk[name] = (
-                values if is_string_dtype(column.dtype) else values.map(str, na_action="ignore")
-            )
+            # Text already (a CSV's columns are read as such); a Parquet or JSON Lines column
+            # may hold numbers (an object column is judged per value).
+            text = isinstance(column.dtype, pd.StringDtype)
+            chunk[name] = values if text else values.map(str, na_action="ignore")
     return chunk
 
 
@@ -202,18 +200,24 @@ def ingest_file(
     # A pipeline of two stages: this thread reads and screens the next chunks while writer
     # threads have the earlier ones written (psycopg2 waits for Postgres without the GIL), so
     # Python and the server work at the same time. Reports are merged in file order; at most
-    # _IN_FLIGHT screened chunks wait for the writers (memory stays at a few chunks).
-    with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="ingest-writer") as writer:
+    # one screened chunk per writer waits for them (memory stays at a few chunks).
+    # Outcomes have one writer: the first outcome of a prediction wins in file order.
+    writers = _WRITERS if kind is IngestKind.PREDICTIONS else 1
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-writer") as writer:
         pending: deque[Future[IngestReport]] = deque()
-        for chunk in _chunks(path):
-            first_row = report.rows + 1
-            report.rows += len(chunk)
-            prepared = _prepare(config, kind, chunk, first_row, model, moment)
-            pending.append(writer.submit(_write, database_url, prepared, moment, sender))
-            if len(pending) >= _IN_FLIGHT:
+        try:
+            for chunk in _chunks(path):
+                first_row = report.rows + 1
+                report.rows += len(chunk)
+                prepared = _prepare(config, kind, chunk, first_row, model, moment)
+                pending.append(writer.submit(_write, database_url, prepared, moment, sender))
+                if len(pending) >= writers + 1:
+                    _merge(report, pending.popleft().result(), path)
+            while pending:
                 _merge(report, pending.popleft().result(), path)
-        while pending:
-            _merge(report, pending.popleft().result(), path)
+        except BaseException:
+            writer.shutdown(cancel_futures=True)  # no chunk is written after a failed one
+            raise
     return report
 
 
@@ -285,4 +289,5 @@ def _write(database_url: str, prepared: _Prepared, now: datetime, sender: str) -
                 Rejected(position[pid], str(pid), [reason]) for pid in outcome.result.unknown
             ]
         part.bad += [BadRow(rows[r.position], model_cfg.name, r.reasons) for r in rejected]
+    part.bad.sort(key=lambda bad: bad.row)  # groups per model interleave in the file
     return part
