@@ -21,6 +21,8 @@ DEFAULT_CONFIG_FILE = "relearn.yaml"
 ENV_PREFIX = "RELEARN__"
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+# A span of hours a window or a pause reaches back: finite, at most a year.
+Hours = Annotated[float, Field(ge=0, le=24 * 365, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
@@ -160,9 +162,9 @@ class DriftConfig(_Strict):
     max_accuracy_drop: Fraction = 0.05
     # How late outcomes usually arrive: the performance check reads the labelled rows of the
     # last window_hours + this, so with 48 h delays it is not blind (0: window_hours only).
-    outcome_delay_hours: Annotated[float, Field(ge=0)] = 0.0
+    outcome_delay_hours: Hours = 0.0
     # No drift retrain within this many hours after the last one.
-    cooldown_hours: Annotated[float, Field(ge=0)] = 24
+    cooldown_hours: Hours = 24
     # The retrain learns from this many recent days (short: mostly post-drift traffic).
     retrain_lookback_days: PositiveInt = 2
     fine_tune: bool = True

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from relearn.config import ConfigError, load_config, parse_config
+from relearn.config import ConfigError, DriftConfig, load_config, parse_config
 from tests.conftest import ROOT, run_cli
 
 VALID = yaml.safe_load((ROOT / "relearn.yaml").read_text())
@@ -87,3 +88,11 @@ def test_cli_exits_1_with_a_clear_message_on_bad_config(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "models[0].name" in result.stderr and str(bad) in result.stderr
     assert run_cli("config").returncode == 0
+
+
+@pytest.mark.parametrize("hours", [float("inf"), float("nan"), 24 * 366])
+def test_drift_hours_are_finite_and_at_most_a_year(hours: float) -> None:
+    with pytest.raises(ValidationError, match="outcome_delay_hours"):
+        DriftConfig(outcome_delay_hours=hours)
+    with pytest.raises(ValidationError, match="cooldown_hours"):
+        DriftConfig(cooldown_hours=hours)

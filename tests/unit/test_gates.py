@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from relearn.abtest.policy import replaces
 from relearn.config import GateConfig
 from relearn.gates import decide
 
@@ -163,3 +164,12 @@ def test_a_bar_the_champion_misses_asks_only_for_no_worse_than_the_champion():
 def test_min_improvement_is_a_fraction():
     with pytest.raises(ValidationError, match="min_improvement"):
         GateConfig(min_improvement=1.5)
+
+
+def test_a_gain_of_exactly_min_improvement_passes():
+    """410/500 - 400/500 is 0.019999999999999907 in floating point: still the 2 points asked."""
+    gates = GATES.model_copy(update={"min_improvement": 0.02})
+    exact = decide(metrics(accuracy=410 / 500), metrics(accuracy=400 / 500), gates)
+    assert exact.blessed, exact.reasons
+    assert replaces(running_gain=0.0, waiting_gain=410 / 500 - 400 / 500, margin=0.02)
+    assert not replaces(running_gain=0.0, waiting_gain=0.0199, margin=0.02)

@@ -55,6 +55,7 @@ from relearn.abtest.stats import (
     compare_strata,
     probability_challenger_better,
 )
+from relearn.gates import TOLERANCE
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -144,7 +145,7 @@ def replaces(running_gain: float | None, waiting_gain: float | None, margin: flo
     champion beats the running challenger's (0 when unknown) by ``margin``."""
     if waiting_gain is None:
         return False
-    return waiting_gain >= (running_gain or 0.0) + margin
+    return waiting_gain >= (running_gain or 0.0) + margin - TOLERANCE
 
 
 def decisive(
