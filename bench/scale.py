@@ -32,6 +32,7 @@ no bootstrapped model); ``--keep`` leaves the throw-away Postgres running with i
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -185,14 +186,13 @@ def load_log(url: str, models: list[ModelConfig], rows: int, end: datetime) -> i
             for name, _ in indexes:
                 cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
         started = time.monotonic()
-        loaders = [
-            threading.Thread(target=_log_days, args=(url, models, per_day, days[i::LOADERS]))
-            for i in range(LOADERS)
-        ]
-        for loader in loaders:
-            loader.start()
-        for loader in loaders:
-            loader.join()
+        with concurrent.futures.ThreadPoolExecutor(LOADERS) as pool:
+            loaders = [
+                pool.submit(_log_days, url, models, per_day, days[i::LOADERS])
+                for i in range(LOADERS)
+            ]
+            for loader in loaders:
+                loader.result()  # a failed loader fails the bench, never a partial log
         print(f"  rows loaded in {time.monotonic() - started:.0f} s", flush=True)
         with connection.cursor() as cursor:
             cursor.execute("SET maintenance_work_mem = '1GB'")

@@ -54,7 +54,7 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
     if window.empty:
         return _insufficient(services, model_cfg, run, errors=0, options=options)
     report, mlflow_run_id = _validate(services, model_cfg, run, window)
-    del window  # the valid rows are a copy: the window's memory goes before the dataset's
+    del window  # with bad rows quarantined the valid rows are a copy: free the window first
     errors = count_high_confidence_errors(report.valid, options.confidence_threshold)
     if errors < options.min_error_samples:
         return _insufficient(services, model_cfg, run, errors=errors, options=options)
