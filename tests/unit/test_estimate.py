@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from relearn.config import ModelConfig, load_config
@@ -18,9 +18,6 @@ from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED
 from relearn.simulate.world import CovariateShift, World
 from relearn.store import drift_reports as store
 from relearn.training.factory import new_classifier
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -112,8 +109,10 @@ def churn_profile():
     return cfg, build_profile(frame, cfg, accuracy=0.82)
 
 
-def _window(cfg, frame) -> Window:
-    return Window(cfg.name, "1", T0 - timedelta(hours=24), T0, frame)
+def _window(cfg, frame, outcomes: pd.DataFrame | None = None) -> Window:
+    """A check's window; the performance check reads ``outcomes`` (the window by default)."""
+    since = T0 - timedelta(hours=24)
+    return Window(cfg.name, "1", since, T0, frame, frame if outcomes is None else outcomes)
 
 
 def test_a_fall_of_the_estimate_before_outcomes_arrive_is_an_early_warning(churn_profile):
@@ -142,3 +141,15 @@ def test_once_outcomes_are_in_they_speak_instead_of_the_estimate(churn_profile):
     assert found.verdict == store.STABLE
     assert found.estimates[0].decayed and found.estimates[0].miscalibrated
     assert found.performance.accuracy == pytest.approx(1.0)
+
+
+def test_the_estimate_still_warns_when_only_older_outcomes_are_in(churn_profile):
+    """With ``outcome_delay_hours`` the performance check reads older outcomes (here: all
+    right); the last hours have none, and there the estimate's fall is the early warning."""
+    cfg, profile = churn_profile
+    options = CheckOptions.from_config(cfg)
+    recent = _unsure_window(cfg, DAY, 0.6, False)
+    older = pd.concat([_unsure_window(cfg, DAY, 0.9, True), recent], ignore_index=True)
+    found = _assess(cfg, options, profile, _window(cfg, recent, outcomes=older), None)
+    assert found.performance.accuracy == pytest.approx(1.0) and not found.performance.decayed
+    assert found.verdict == store.ESTIMATED_DECAY

@@ -247,12 +247,13 @@ def _assess(
     )
     estimates = [estimate] if challenger is None else [estimate, challenger]
     # Outcomes saying the model got worse matter more than inputs that moved; an estimate
-    # only speaks while too few outcomes are in for a realised verdict.
+    # only speaks while too few of the window's own outcomes are in (the performance check
+    # may read older ones, from before whatever the window holds).
     if performance.decayed:
         verdict = store.DECAYED
     elif drift.verdict is Verdict.DRIFTED:
         verdict = store.DRIFTED
-    elif estimate.decayed and performance.accuracy is None:
+    elif estimate.decayed and estimate.realised_accuracy is None:
         verdict = store.ESTIMATED_DECAY
     else:
         verdict = str(drift.verdict)
