@@ -173,3 +173,5 @@ def test_a_gain_of_exactly_min_improvement_passes():
     assert exact.blessed, exact.reasons
     assert replaces(running_gain=0.0, waiting_gain=410 / 500 - 400 / 500, margin=0.02)
     assert not replaces(running_gain=0.0, waiting_gain=0.0199, margin=0.02)
+    # A challenger no retraining run measured (registered by hand) is never replaced.
+    assert not replaces(running_gain=None, waiting_gain=0.5, margin=0.02)

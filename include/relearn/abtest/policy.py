@@ -142,10 +142,11 @@ def decide(
 
 def replaces(running_gain: float | None, waiting_gain: float | None, margin: float) -> bool:
     """A waiting candidate takes a running test's place when its holdout gain over the
-    champion beats the running challenger's (0 when unknown) by ``margin``."""
-    if waiting_gain is None:
+    champion beats the running challenger's by ``margin``. A challenger whose gain is unknown
+    (a version registered by hand, not by a retraining run) is someone's choice: kept."""
+    if waiting_gain is None or running_gain is None:
         return False
-    return waiting_gain >= (running_gain or 0.0) + margin - TOLERANCE
+    return waiting_gain >= running_gain + margin - TOLERANCE
 
 
 def decisive(

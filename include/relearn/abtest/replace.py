@@ -48,8 +48,11 @@ def holdout_gain(services: Services, model_name: str, version: str) -> float | N
     run_id = tags.get(RUN_TAG)
     if not run_id:
         return None
-    with transaction(services.database_url) as connection:
-        metrics = runs.get_run(connection, run_id).metrics or {}
+    try:
+        with transaction(services.database_url) as connection:
+            metrics = runs.get_run(connection, run_id).metrics or {}
+    except LookupError:  # the tag names a run of another database (a copied registry)
+        return None
     candidate, champion = metrics.get("holdout") or {}, metrics.get("champion_holdout") or {}
     if "accuracy" not in candidate or "accuracy" not in champion:
         return None
@@ -70,10 +73,9 @@ def find_replacement(
     margin = model_cfg.gates.min_improvement
     if not policy.replaces(current, better, margin):
         return None
-    shown = "unknown" if current is None else f"{current:+.4f}"
     reason = (
         f"replaced by v{waiting.challenger_version}: holdout gain over the champion "
-        f"{better:+.4f} vs {shown} (margin {margin:g})"
+        f"{better:+.4f} vs {current:+.4f} (margin {margin:g})"
     )
     log.info("%s: A/B test %s: %s", name, running.id, reason)
     return Replacement(waiting, reason)
