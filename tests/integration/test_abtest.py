@@ -22,13 +22,13 @@ from relearn.abtest.deploy import check_test, start_test
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import NoChampionError, Services
 from relearn.serving.predictor import Predictor
-from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm, live_split
+from relearn.serving.router import CHALLENGER_ARM, Split, SplitRouter, choose_arm
 from relearn.simulate.world import World
 from relearn.store import abtests
 from relearn.store.aliases import history
 from relearn.store.db import transaction
 from tests.conftest import ROOT, run_cli
-from tests.integration.traffic import register_copy
+from tests.integration.traffic import register_copy, serve_by_split
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,19 +66,7 @@ def versions(register, tracking_uri):
 
 
 def _traffic(ab_cfg, services, start: datetime, hours: int) -> None:
-    """Predictions routed by the live split, with outcomes."""
-    world = World(ab_cfg)
-    router = SplitRouter(live_split(services.database_url, NAME), ttl=0)
-    rng = np.random.default_rng(int(start.timestamp()))
-    with Predictor(services, ab_cfg, router=router) as predictor:
-        for hour in range(hours):
-            at = start + timedelta(hours=hour)
-            frame, labels = world.sample(len(UNITS), at, rng)
-            predictions = predictor.predict(frame, unit_ids=UNITS, at=at)
-            predictor.record_outcomes(
-                (p.prediction_id, str(label), at)
-                for p, label in zip(predictions, labels, strict=True)
-            )
+    serve_by_split(ab_cfg, services, World(ab_cfg), units=UNITS, start=start, hours=hours)
 
 
 def _arms_by_unit(database_url) -> dict[str, set[str]]:

@@ -20,14 +20,13 @@ from relearn.retraining.loop import reinforce
 from relearn.retraining.options import ReinforceOptions
 from relearn.services import Services
 from relearn.serving.predictor import Predictor
-from relearn.serving.router import SplitRouter, live_split
 from relearn.simulate.traffic import simulate_traffic
 from relearn.simulate.world import ConceptShift, World
 from relearn.store import abtests, runs
 from relearn.store.db import transaction
 from relearn.training.factory import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
-from tests.integration.traffic import log_traffic, register_copy
+from tests.integration.traffic import log_traffic, register_copy, serve_by_split
 
 pytestmark = pytest.mark.integration
 
@@ -46,18 +45,7 @@ def _model(model_cfg, name: str):
 
 
 def _serve(cfg, services, world: World, start: datetime, hours: int) -> None:
-    """Predictions routed by the live split, outcomes in at once."""
-    router = SplitRouter(live_split(services.database_url, cfg.name), ttl=0)
-    rng = np.random.default_rng(int(start.timestamp()))
-    with Predictor(services, cfg, router=router) as predictor:
-        for hour in range(hours):
-            at = start + timedelta(hours=hour)
-            frame, labels = world.sample(len(UNITS), at, rng)
-            predictions = predictor.predict(frame, unit_ids=UNITS, at=at)
-            predictor.record_outcomes(
-                (p.prediction_id, str(label), at)
-                for p, label in zip(predictions, labels, strict=True)
-            )
+    serve_by_split(cfg, services, world, units=UNITS, start=start, hours=hours)
 
 
 def _aliases(services, name: str) -> dict[str, str]:

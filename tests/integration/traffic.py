@@ -14,6 +14,7 @@ import numpy as np
 
 from relearn.services import Services
 from relearn.serving.predictor import Predictor
+from relearn.serving.router import SplitRouter, live_split
 from relearn.simulate.traffic import simulate_traffic
 from relearn.simulate.world import ConceptShift, CovariateShift, World
 from relearn.store.db import transaction
@@ -96,3 +97,27 @@ def register_copy(model_cfg: ModelConfig, tracking_uri: str, *, name: str, sourc
     with mlflow.start_run(run_name=f"{name}-copy-of-v{source}"):
         info = log_pyfunc_model(classifier, model_cfg, registered_model_name=name)
     return str(info.registered_model_version)
+
+
+def serve_by_split(
+    model_cfg: ModelConfig,
+    services: Services,
+    world: World,
+    *,
+    units: Sequence[str],
+    start: datetime,
+    hours: int,
+) -> None:
+    """One prediction per unit each hour, routed by the model's live A/B split (read afresh
+    every time), with its outcome at once."""
+    router = SplitRouter(live_split(services.database_url, model_cfg.name), ttl=0)
+    rng = np.random.default_rng(int(start.timestamp()))
+    with Predictor(services, model_cfg, router=router) as predictor:
+        for hour in range(hours):
+            at = start + timedelta(hours=hour)
+            frame, labels = world.sample(len(units), at, rng)
+            predictions = predictor.predict(frame, unit_ids=list(units), at=at)
+            predictor.record_outcomes(
+                (p.prediction_id, str(label), at)
+                for p, label in zip(predictions, labels, strict=True)
+            )
