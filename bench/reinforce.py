@@ -881,8 +881,13 @@ def _report_steps(after: dict, before: dict | None) -> None:
         f" {_mb(after['peak_rss_mb']):>8} {_ratio(then, after['peak_rss_mb']):>6}"
         f"   (target <= {TARGET_RSS_MB:,.0f} MB per step)"
     )
-    loads = [value for step in after["steps"] for value in step["load_average"]]
-    print(f"   1-min load average during the after steps: {min(loads):.1f} .. {max(loads):.1f}")
+    for name, steps in (("after", after), ("before", before)):
+        if steps:
+            loads = [value for step in steps["steps"] for value in step["load_average"]]
+            print(
+                f"   1-min load average during the {name} steps: {min(loads):.1f} .. "
+                f"{max(loads):.1f} on {os.cpu_count()} CPUs"
+            )
 
 
 def _report_load(after: dict, before: dict | None) -> None:
