@@ -1,5 +1,5 @@
 """Each retraining step runs in its own Airflow task process: importing one step must not
-load the heavy libraries only another step needs (torch is ~270 MB, Great Expectations ~110 MB
+load the heavy libraries only another step needs (torch is ~210 MB, Great Expectations ~150 MB
 on top of pandas), since an import at the top of any module it reaches counts."""
 
 from __future__ import annotations
