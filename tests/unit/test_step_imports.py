@@ -1,6 +1,6 @@
 """Each retraining step runs in its own Airflow task process: importing one step must not
 load the heavy libraries only another step needs (torch is ~210 MB, Great Expectations ~150 MB
-on top of pandas), since an import at the top of any module it reaches counts."""
+on top of MLflow), since an import at the top of any module it reaches counts."""
 
 from __future__ import annotations
 
