@@ -16,13 +16,20 @@ same data and stack:
    their own product code. Then the two runs' decisions are compared: rows loaded per role,
    quarantined rows, errors, the dataset snapshot's content digest (same rows, same values,
    same split, same order), holdout metrics and the gate's result.
+2b. The same steps as Airflow runs them: each in its own fresh process (one task of the
+   ``auto_reinforcement`` DAG each), importing what the operator imports, with the step's log
+   captured as the operator does; per step its seconds, peak RSS, the peak after its imports
+   and which heavy libraries its imports (and its run) loaded; then the maximum over the
+   steps, before and after, and whether this run's decisions equal the one-process loop's.
+   Airflow's own task-runner memory is not included.
 3. ``load_window`` alone, before and after, each in a fresh child process (warm cache): time,
    rows, peak RSS and a digest of the whole frame (dtypes and values); plus ``EXPLAIN
    ANALYZE`` of the three window queries.
 
 Targets (issue 15 section 4): <= 10 s for the whole loop and <= 512 MB peak RSS. Importing
 torch, MLflow, Great Expectations, scikit-learn and pandas into one process already costs
-about 550-600 MB before a row is read: the bench prints that floor next to the peaks.
+about 550-600 MB before a row is read: the bench prints that floor next to the peaks. In
+production each step is its own process, so the peak that matters there is 2b's maximum.
 
 The stack is a throw-away embedded Postgres and MLflow server in a temporary RELEARN_HOME on
 free ports, torn down at the end (also on error or Ctrl-C) unless ``--keep``. With
@@ -74,8 +81,9 @@ CHUNK_ROWS = 100_000
 MIN_ERRORS = 10_000
 TARGET_SECONDS = 10.0
 TARGET_RSS_MB = 512.0
-# ``main`` before issue 15 section 4 (typed window columns, one-copy dataset).
-BEFORE_REF = "7aef3762b96ef813bd55ab3916095e7fe8df895c"
+# ``main`` before the fifth wave's work on issue 15 section 4 (chunked validation, partial
+# snapshot loads); 7aef376 is ``main`` before the issue (no typed window, no one-copy dataset).
+BEFORE_REF = "a50d1b2f65419d5991816b583fc1756c0e6ee798"
 STAGES = ("start", "prepare", "train", "evaluate", "publish")
 COPY_COLUMNS = (
     "prediction_id",
@@ -433,6 +441,69 @@ def run_loop(database_url: str, tracking_uri: str, profile: bool) -> dict:
     }
 
 
+HEAVY = ("torch", "mlflow", "great_expectations", "sklearn", "pandas", "matplotlib")
+
+
+def run_step(database_url: str, tracking_uri: str, stage: str, run_id: str | None) -> dict:
+    """One step in this fresh process, as an Airflow task runs it (the operator's imports,
+    the step's log captured for MLflow); ``start`` creates the run and returns its id."""
+    started = time.perf_counter()
+    from relearn.retraining.record import fail, load_run
+    from relearn.retraining.runlog import captured_log
+
+    if stage == "start":
+        from relearn.retraining.options import ReinforceOptions
+        from relearn.retraining.record import start as step
+    elif stage == "prepare":
+        from relearn.retraining.prepare import prepare as step
+    elif stage == "train":
+        from relearn.retraining.train import train as step
+    elif stage == "evaluate":
+        from relearn.retraining.evaluate import evaluate as step
+    else:
+        from relearn.retraining.publish import publish as step
+    from relearn.services import Services
+
+    imported = [name for name in HEAVY if name in sys.modules]
+    result: dict[str, Any] = {
+        "stage": stage,
+        "import_seconds": time.perf_counter() - started,
+        "import_peak": _peak_mb(),
+        "imported": imported,
+    }
+    model_cfg = _model_cfg()
+    services = Services(database_url, tracking_uri)
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    if stage == "start":
+        options = ReinforceOptions.from_config(model_cfg)
+        outcome = step(services, model_cfg, options, trigger_key=f"bench-{uuid.uuid4()}", now=NOW)
+    else:
+        try:
+            with captured_log(services, model_cfg, str(run_id), f"bench-{stage}"):
+                outcome = step(services, model_cfg, str(run_id))
+        except Exception as error:
+            fail(services, str(run_id), error)
+            raise
+    run = load_run(services, outcome.retraining_run_id)
+    result.update(
+        seconds=time.perf_counter() - started,
+        peak=_peak_mb(),
+        used=[name for name in HEAVY if name in sys.modules and name not in imported],
+        status=outcome.status.value,
+        terminal=outcome.terminal,
+        retraining_run_id=outcome.retraining_run_id,
+        load_average=[load_before, os.getloadavg()[0]],
+        run={
+            "status": run.status,
+            "metrics": run.metrics,
+            "model_version": run.model_version,
+            "dataset_digest": run.dataset_digest,
+        },
+    )
+    return result
+
+
 def _profiler() -> Any:
     import cProfile
 
@@ -615,6 +686,21 @@ def _child(
         return json.loads(result_file.read_text())
 
 
+def _steps(database_url: str, tracking_uri: str, code: Path | None) -> dict:
+    """Each step in its own fresh process, in order, as the ``auto_reinforcement`` DAG runs
+    them (one task each); stops after a terminal step as the DAG skips what follows."""
+    urls = (database_url, tracking_uri)
+    steps, run_id = [], None
+    for stage in STAGES:
+        extra = ("--run-id", run_id) if run_id else ()
+        step = _child(f"--step-only={stage}", *urls, *extra, code=code)
+        run_id = step["retraining_run_id"]
+        steps.append(step)
+        if step["terminal"]:
+            break
+    return {"steps": steps, "run": steps[-1]["run"], "peak_rss_mb": max(s["peak"] for s in steps)}
+
+
 def _mb(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -753,17 +839,55 @@ def _decisions(loop: dict, load: dict) -> dict[str, Any]:
     }
 
 
-def _report_decisions(after: tuple[dict, dict], before: tuple[dict, dict] | None) -> None:
+def _report_decisions(
+    after: tuple[dict, dict], before: tuple[dict, dict] | None, what: str = "before and after"
+) -> None:
     if before is None:
         print("\n   (no 'before' run: --no-before)")
         return
     ours, theirs = _decisions(*after), _decisions(*before)
     different = [name for name in ours if ours[name] != theirs[name]]
-    print("\n   same decisions before and after: " + ("yes" if not different else "NO"))
+    print(f"\n   same decisions {what}: " + ("yes" if not different else "NO"))
     for name, value in ours.items():
         shown = value if "history" not in name and "holdout" not in name else "(compared)"
         mark = "same" if name not in different else f"DIFFERENT (before: {theirs[name]})"
         print(f"     {name:<44} {mark}: {shown}")
+
+
+def _report_steps(after: dict, before: dict | None) -> None:
+    """Per step in its own process: what the heaviest Airflow task of the DAG peaks at."""
+    print(
+        "\n2b. each step in its own fresh process, as the auto_reinforcement DAG's tasks run"
+        " (operator imports + step; Airflow's own task-runner memory not included)"
+    )
+    print(
+        f"   {'step':<10} {'before s':>9} {'after s':>8} {'ratio':>6}  {'before MB':>9}"
+        f" {'after MB':>8} {'ratio':>6}  {'imports MB':>10}  heavy libraries imported (+ at run)"
+    )
+    theirs = {step["stage"]: step for step in (before or {}).get("steps", [])}
+    for step in after["steps"]:
+        then = theirs.get(step["stage"], {})
+        cells = f"{then['seconds']:9.2f}" if then else f"{'':9}"
+        cells += f" {step['seconds']:8.2f} {_ratio(then.get('seconds'), step['seconds']):>6}"
+        cells += f"  {_mb(then['peak']) if then else '':>9} {_mb(step['peak']):>8}"
+        cells += f" {_ratio(then.get('peak'), step['peak']):>6}  {_mb(step['import_peak']):>10}"
+        libraries = ", ".join(step["imported"]) + (
+            f" (+ {', '.join(step['used'])})" if step["used"] else ""
+        )
+        print(f"   {step['stage']:<10} {cells}  {libraries}")
+    then = before["peak_rss_mb"] if before else None
+    print(
+        f"   {'max':<10} {'':9} {'':8} {'':6}  {_mb(then) if then else '':>9}"
+        f" {_mb(after['peak_rss_mb']):>8} {_ratio(then, after['peak_rss_mb']):>6}"
+        f"   (target <= {TARGET_RSS_MB:,.0f} MB per step)"
+    )
+    for name, steps in (("after", after), ("before", before)):
+        if steps:
+            loads = [value for step in steps["steps"] for value in step["load_average"]]
+            print(
+                f"   1-min load average during the {name} steps: {min(loads):.1f} .. "
+                f"{max(loads):.1f} on {os.cpu_count()} CPUs"
+            )
 
 
 def _report_load(after: dict, before: dict | None) -> None:
@@ -805,6 +929,8 @@ def main(argv: list[str] | None = None) -> int:
     only.add_argument("--generate-only", action="store_true", help="only log the rows")
     only.add_argument("--loop-only", action="store_true", help="only run the loop")
     only.add_argument("--load-only", action="store_true", help="only load_window")
+    only.add_argument("--step-only", choices=STAGES, help="only this step (with --run-id)")
+    parser.add_argument("--run-id", help="with --step-only: the retraining run")
     parser.add_argument("--explain", action="store_true", help="with --load-only: EXPLAIN too")
     parser.add_argument(
         "--before", default=BEFORE_REF, help="git ref of the 'before' code (default: %(default)s)"
@@ -816,13 +942,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    if args.generate_only or args.loop_only or args.load_only:
+    if args.generate_only or args.loop_only or args.load_only or args.step_only:
         if not args.database_url or not args.tracking_uri:
             parser.error("needs --database-url and --tracking-uri (or their env variables)")
         if args.generate_only:
             result = generate(args.database_url, args.tracking_uri, args.rows, args.drift_days)
         elif args.loop_only:
             result = run_loop(args.database_url, args.tracking_uri, args.profile)
+        elif args.step_only:
+            result = run_step(args.database_url, args.tracking_uri, args.step_only, args.run_id)
         else:
             result = run_window_load(args.database_url, args.explain)
         text = json.dumps(result, default=str)
@@ -852,6 +980,12 @@ def main(argv: list[str] | None = None) -> int:
                 if code is not None:
                     _progress(f"running the reinforcement loop, before: {args.before[:12]}")
                     loop_before = _child("--loop-only", *urls, *profile, code=code)
+                _progress("running each step in its own process, after (as Airflow runs them)")
+                steps = _steps(*urls, None)
+                steps_before = None
+                if code is not None:
+                    _progress(f"running each step in its own process, before: {args.before[:12]}")
+                    steps_before = _steps(*urls, code)
                 _progress("measuring load_window alone (child processes)")
                 load = _child("--load-only", *urls, "--explain")
                 load_before = None if code is None else _child("--load-only", *urls, code=code)
@@ -865,6 +999,8 @@ def main(argv: list[str] | None = None) -> int:
             _report_decisions(
                 (loop, load), None if loop_before is None else (loop_before, load_before)
             )
+            _report_steps(steps, steps_before)
+            _report_decisions((steps, load), (loop, load), "per step vs one process (after)")
             _report_load(load, load_before)
     except KeyboardInterrupt:
         _progress("interrupted (the stack was torn down unless --keep)")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pytest
+from great_expectations.util import convert_to_json_serializable
 
 from relearn.config import load_config
 from relearn.validation import DataValidationError, build_suite, validate_window
+from relearn.validation.frame import gx_frame
+from relearn.validation.window import chunks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -499,3 +504,86 @@ def test_a_features_document_that_is_not_an_object_is_quarantined(model_cfg: Mod
     reasons = reasons_by_row(report)
     assert set(reasons) == {label(2), label(3)}
     assert all("features is not a JSON object" in row for row in reasons.values())
+
+
+def _gx_result_of_one_run(frame: pd.DataFrame, model_cfg: ModelConfig) -> dict[str, Any]:
+    """GX's own result of one run over the whole window, in the stored result's fields."""
+    suite = build_suite(model_cfg)
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas("whole")
+        .add_dataframe_asset("window")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": gx_frame(frame, model_cfg)})
+    )
+    result = batch.validate(
+        suite,
+        result_format={"result_format": "COMPLETE", "partial_unexpected_count": 20},
+        expectation_parameters={"now": NOW},
+    )
+    fields = ("element_count", "missing_count", "unexpected_count", "unexpected_percent")
+    return convert_to_json_serializable(
+        {
+            "success": result.success,
+            "statistics": dict(result.statistics),
+            "results": [
+                {
+                    "description": item.expectation_config.description,
+                    "success": item.success,
+                    **{name: item.result.get(name) for name in fields},
+                    "partial_unexpected_list": item.result.get("partial_unexpected_list", []),
+                }
+                for item in result.results
+            ],
+        }
+    )
+
+
+def test_a_window_validated_in_chunks_gets_the_result_of_one_run(
+    hostile: tuple[pd.DataFrame, Any], model_cfg: ModelConfig
+) -> None:
+    """GX runs on bounded chunks; merged, they store what one run over the window reports:
+    counts, percentages, the first 20 unexpected values in row order, duplicates across chunks
+    and the same quarantined rows and reasons."""
+    frame = hostile[0].copy()
+    frame["features:json_type"] = "object"  # every check of the suite runs
+    _set("region", list(range(26, ROWS)), "mars")(frame)  # 25 unexpected: more than 20 kept
+    _set("prediction_id", [40, 49], "p001")(frame)  # duplicates far apart, in other chunks
+    whole = validate_window(frame, model_cfg, now=NOW, raise_on_unusable=False)
+
+    chunked = validate_window(frame, model_cfg, now=NOW, raise_on_unusable=False, chunk_rows=7)
+
+    assert len(chunks(frame, 7)) == math.ceil(ROWS / 7)
+    one_run = _gx_result_of_one_run(frame, model_cfg)
+    stored = chunked.result
+    assert stored["success"] == one_run["success"]
+    assert stored["statistics"] == one_run["statistics"]
+    assert [
+        {key: item[key] for key in one_run["results"][0]} for item in stored["results"]
+    ] == one_run["results"]
+    assert stored == whole.result
+    assert reasons_by_row(chunked) == reasons_by_row(whole)
+    assert reasons_by_row(chunked)[label(49)] == [
+        "prediction_id is duplicated",
+        "feature 'region' not in categories ['north', 'south', 'east', 'west']",
+    ]
+    pd.testing.assert_frame_equal(chunked.valid, whole.valid)
+    pd.testing.assert_frame_equal(chunked.quarantined, whole.quarantined)
+    assert chunked.problems == whole.problems
+
+
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_every_row_of_an_id_is_in_one_chunk(dtype: str) -> None:
+    """Text ids (the store's) are hashed, other columns factorized; both keep an id's rows
+    together and put every row in exactly one chunk, in window order."""
+    ids = pd.Series([f"id{n % 37}" for n in range(500)] + [None, None], dtype=dtype)
+    frame = pd.DataFrame({"prediction_id": ids})
+
+    parts = chunks(frame, 60)
+
+    assert len(parts) == 9
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(frame)))
+    assert all((np.diff(part) > 0).all() for part in parts)
+    chunk_of = {position: n for n, part in enumerate(parts) for position in part.tolist()}
+    for _, rows in frame.groupby("prediction_id").indices.items():
+        assert len({chunk_of[row] for row in rows.tolist()}) == 1

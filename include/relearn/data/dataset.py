@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
 from relearn.data.window import ERROR, HOLDOUT, REPLAY
 from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from relearn.config import ModelConfig
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION = "train", "validation"
 SPLITS = (TRAIN, VALIDATION, HOLDOUT)
+# Rows hashed at a time for the digest.
+DIGEST_ROWS = 50_000
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,17 @@ class RetrainingDataset:
 
     @cached_property
     def digest(self) -> str:
-        """SHA-256 of the content (row order and values), independent of the file format."""
-        hashes = pd.util.hash_pandas_object(self.frame, index=False).to_numpy()
-        return hashlib.sha256(hashes.tobytes()).hexdigest()
+        """SHA-256 of the content (row order and values), independent of the file format.
+
+        The SHA-256 of every row's hash in order, fed a slice of rows at a time: a row's hash
+        depends on that row only, and hashing a text column makes a Python string per value
+        (700k of them at once were the step's peak).
+        """
+        digest = hashlib.sha256()
+        for start in range(0, len(self.frame), DIGEST_ROWS):
+            rows = self.frame.iloc[start : start + DIGEST_ROWS]
+            digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+        return digest.hexdigest()
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,8 +76,25 @@ class RetrainingDataset:
         return path
 
     @classmethod
-    def load(cls, path: Path, model_cfg: ModelConfig) -> RetrainingDataset:
-        return cls(pd.read_parquet(path), model_cfg)
+    def load(
+        cls, path: Path, model_cfg: ModelConfig, *, splits: Sequence[str] | None = None
+    ) -> RetrainingDataset:
+        """The snapshot at ``path``; with ``splits``, only their rows and the columns a model
+        reads (features, label, ``split``, ``predicted_at``), in snapshot order.
+
+        Training needs no holdout and judging only the holdout: neither holds the whole window
+        (ids, roles) in memory. A partial dataset's ``digest`` is not the snapshot's.
+        """
+        if splits is None:
+            return cls(pd.read_parquet(path), model_cfg)
+        stored = set(pq.read_schema(path).names)
+        wanted = [*model_cfg.feature_names, model_cfg.label, "split", "predicted_at"]
+        frame = pd.read_parquet(
+            path,
+            columns=[name for name in wanted if name in stored],
+            filters=[("split", "in", list(splits))],
+        )
+        return cls(frame, model_cfg)
 
 
 def _error_mask(valid: pd.DataFrame, confidence_threshold: float) -> np.ndarray:

@@ -23,7 +23,7 @@ from relearn.store import runs
 from relearn.store.db import transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from relearn.config import ModelConfig
     from relearn.services import Services
@@ -94,12 +94,18 @@ def log_dataset(services: Services, mlflow_run_id: str, dataset: RetrainingDatas
 
 
 def load_dataset(
-    services: Services, model_cfg: ModelConfig, mlflow_run_id: str, tmp: str
+    services: Services,
+    model_cfg: ModelConfig,
+    mlflow_run_id: str,
+    tmp: str,
+    *,
+    splits: Sequence[str] | None = None,
 ) -> RetrainingDataset:
-    """The dataset snapshot of the run, downloaded into ``tmp``."""
+    """The dataset snapshot of the run, downloaded into ``tmp`` (only ``splits``' rows and the
+    model's columns when given: see ``RetrainingDataset.load``)."""
     client = registry_client(services.tracking_uri)
     path = client.download_artifacts(mlflow_run_id, DATASET_ARTIFACT, tmp)
-    return RetrainingDataset.load(Path(path), model_cfg)
+    return RetrainingDataset.load(Path(path), model_cfg, splits=splits)
 
 
 def candidate_model_id(services: Services, run: runs.RetrainingRun) -> str | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 
 from relearn.analysis.run import analyze_retraining_run
+from relearn.data.window import HOLDOUT
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics
 from relearn.gates import decide
@@ -42,7 +43,9 @@ def evaluate(services: Services, model_cfg: ModelConfig, retraining_run_id: str)
         return finished(retraining_run_id, model_cfg.name, run.status)
     options = ReinforceOptions.from_record(run.params)
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = artifacts.load_dataset(services, model_cfg, run.mlflow_run_id, tmp)
+        dataset = artifacts.load_dataset(
+            services, model_cfg, run.mlflow_run_id, tmp, splits=(HOLDOUT,)
+        )
     holdout, truth = dataset.features("holdout"), dataset.labels("holdout")
     if not truth:
         raise RetrainingError("the holdout is empty: the window has too few labelled rows")

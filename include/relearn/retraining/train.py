@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 
 from relearn.config import ModelKind
+from relearn.data.dataset import TRAIN, VALIDATION
 from relearn.evaluation import confusion
 from relearn.registry import model_uri
 from relearn.retraining import artifacts
@@ -61,7 +62,9 @@ def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) 
     options = ReinforceOptions.from_record(run.params)
     classifier, learning_rate = _starting_point(services, model_cfg, run, options)
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = artifacts.load_dataset(services, model_cfg, run.mlflow_run_id, tmp)
+        dataset = artifacts.load_dataset(
+            services, model_cfg, run.mlflow_run_id, tmp, splits=(TRAIN, VALIDATION)
+        )
         with artifacts.mlflow_run(services, run.mlflow_run_id):
             mlflow.log_params(
                 {

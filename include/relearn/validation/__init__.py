@@ -7,8 +7,10 @@ quarantined (with the reasons) instead of failing the run, and only batch-level 
 
 - ``checks``: the row-level checks of a model and the GX expectation suite built from them;
 - ``frame``: the prepared copy of a window the suite runs on (derived columns, total decoding);
-- ``report``: the outcome (valid and quarantined rows, problems, the compact GX result);
-- ``window``: ``validate_window``, which runs the suite and judges the batch.
+- ``report``: the outcome (valid and quarantined rows, problems, the compact GX result merged
+  over the chunks GX ran on);
+- ``window``: ``validate_window``, which runs the suite on bounded chunks of the window (GX's
+  memory grows with its input) and judges the batch.
 """
 
 import logging

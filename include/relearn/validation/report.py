@@ -61,59 +61,131 @@ class ValidationReport:
         }
 
 
-def compact_result(gx_result: Any, suite_name: str, rows: int, now: pd.Timestamp) -> dict:
-    """The GX result without the per-row lists (which can be as long as the window)."""
-    results = []
-    for item in gx_result.results:
+@dataclass
+class Outcome:
+    """One expectation's result over every chunk of a window, merged as one GX run gives it.
+
+    GX reports a map expectation's counts, its first ``partial`` unexpected values in row
+    order and (with ``COMPLETE``) every unexpected row; summing chunks whose rows partition
+    the window, and keeping the earliest values, is the whole window's result.
+    """
+
+    type: str
+    description: str
+    kwargs: dict[str, Any]
+    partial: int
+    success: bool = True
+    element_count: int | None = 0
+    missing_count: int | None = 0
+    unexpected_count: int = 0
+    exception: str | None = None
+    raised: bool = False
+    positions: list[np.ndarray] = field(default_factory=list, repr=False)
+    values: list[tuple[int, Any]] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def of(cls, item: Any, partial: int) -> Outcome:
         config = item.expectation_config
-        values = item.result or {}
         kwargs = {key: value for key, value in config.kwargs.items() if key != "batch_id"}
+        return cls(config.type, config.description, kwargs, partial)
+
+    def add(self, item: Any, rows: np.ndarray) -> None:
+        """Merge one chunk's result; ``rows`` maps the chunk's positions to the window's."""
         exception = item.exception_info or {}
-        results.append(
-            {
-                "type": config.type,
-                "description": config.description,
-                "kwargs": kwargs,
-                "success": bool(item.success),
-                "element_count": values.get("element_count"),
-                "missing_count": values.get("missing_count"),
-                "unexpected_count": values.get("unexpected_count", 0),
-                "unexpected_percent": values.get("unexpected_percent"),
-                "partial_unexpected_list": values.get("partial_unexpected_list", []),
-                "exception": exception.get("exception_message")
-                if exception.get("raised_exception")
-                else None,
+        self.success = self.success and bool(item.success)
+        if exception.get("raised_exception"):
+            if not self.raised:
+                self.raised, self.exception = True, exception.get("exception_message")
+            return
+        values = item.result or {}
+        self.element_count = _plus(self.element_count, values.get("element_count"))
+        self.missing_count = _plus(self.missing_count, values.get("missing_count"))
+        self.unexpected_count += values.get("unexpected_count", 0)
+        local = np.asarray(values.get("unexpected_index_list") or [], dtype=np.int64)
+        self.positions.append(rows[local])
+        # The chunk's rows are in window order: its first values are the only candidates.
+        unexpected = values.get("unexpected_list") or []
+        firsts = rows[local[: self.partial]].tolist()
+        self.values += zip(firsts, unexpected[: self.partial], strict=True)
+
+    @property
+    def unexpected_positions(self) -> np.ndarray:
+        return np.concatenate(self.positions) if self.positions else np.empty(0, np.int64)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored form of one expectation's result (GX's own fields and formulas)."""
+        if self.raised:
+            counts: dict[str, Any] = {"element_count": None, "missing_count": None}
+            counts.update(unexpected_count=0, unexpected_percent=None, partial_unexpected_list=[])
+        else:
+            earliest = sorted(self.values, key=lambda pair: pair[0])[: self.partial]
+            counts = {
+                "element_count": self.element_count,
+                "missing_count": self.missing_count,
+                "unexpected_count": self.unexpected_count,
+                "unexpected_percent": self._unexpected_percent(),
+                "partial_unexpected_list": [value for _, value in earliest],
             }
-        )
+        return {
+            "type": self.type,
+            "description": self.description,
+            "kwargs": self.kwargs,
+            "success": self.success,
+            **counts,
+            "exception": self.exception,
+        }
+
+    def _unexpected_percent(self) -> float | None:
+        """As GX's ``_format_map_output``: unexpected over the non-missing rows."""
+        total = self.element_count or 0
+        if total == 0:
+            return None
+        if self.missing_count is None:
+            return self.unexpected_count / total * 100
+        nonnull = total - self.missing_count
+        return self.unexpected_count / nonnull * 100 if nonnull > 0 else None
+
+
+def _plus(total: int | None, value: int | None) -> int | None:
+    return None if total is None or value is None else total + value
+
+
+def compact_result(
+    outcomes: list[Outcome], suite_name: str, rows: int, now: pd.Timestamp, version: str | None
+) -> dict:
+    """The GX result without the per-row lists (which can be as long as the window)."""
+    successful = sum(outcome.success for outcome in outcomes)
+    evaluated = len(outcomes)
     compact = {
         "suite_name": suite_name,
-        "success": bool(gx_result.success),
+        "success": successful == evaluated,
         "evaluated_at": now.isoformat(),
         "rows": rows,
-        "statistics": dict(gx_result.statistics),
-        "great_expectations_version": gx_result.meta.get("great_expectations_version"),
-        "results": results,
+        # GX's statistics (``calc_validation_statistics``), over the merged results.
+        "statistics": {
+            "evaluated_expectations": evaluated,
+            "successful_expectations": successful,
+            "unsuccessful_expectations": evaluated - successful,
+            "success_percent": successful / evaluated * 100 if evaluated else None,
+        },
+        "great_expectations_version": version,
+        "results": [outcome.as_dict() for outcome in outcomes],
     }
     return convert_to_json_serializable(compact)
 
 
-def row_reasons(gx_result: Any, rows: int) -> tuple[Any, list[list[str]], list[str]]:
+def row_reasons(outcomes: list[Outcome], rows: int) -> tuple[Any, list[list[str]], list[str]]:
     """Positions of rows failing >= 1 expectation, each such row's reasons in suite order, and
     the checks that could not run at all (a batch problem: they must not pass rows silently)."""
     failures: list[tuple[str, Any]] = []
     broken: list[str] = []
-    for item in gx_result.results:
-        exception = item.exception_info or {}
-        if exception.get("raised_exception"):
-            broken.append(
-                f"check '{item.expectation_config.description}' could not run: "
-                f"{exception.get('exception_message')}"
-            )
+    for outcome in outcomes:
+        if outcome.raised:
+            broken.append(f"check '{outcome.description}' could not run: {outcome.exception}")
             continue
-        if item.success:
+        if outcome.success:
             continue
-        positions = np.asarray(item.result.get("unexpected_index_list") or [], dtype=np.int64)
-        failures.append((item.expectation_config.description, positions))
+        failures.append((outcome.description, outcome.unexpected_positions))
     bad = np.zeros(rows, dtype=bool)
     for _, positions in failures:
         bad[positions] = True

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from relearn.validation.checks import (
     NOW_PARAMETER,
+    PREDICTION_ID,
     make_suite,
     model_checks,
     new_context,
@@ -19,6 +21,7 @@ from relearn.validation.frame import gx_frame, missing_columns, utc
 from relearn.validation.report import (
     REASONS,
     DataValidationError,
+    Outcome,
     ValidationReport,
     compact_result,
     row_reasons,
@@ -27,34 +30,89 @@ from relearn.validation.report import (
 if TYPE_CHECKING:
     from datetime import datetime
 
-    import great_expectations as gx
-
     from relearn.config import ModelConfig
+    from relearn.validation.checks import Check
 
 logger = logging.getLogger(__name__)
 
 # Values of a failing expectation kept in the stored result; the full list can be 200k long.
 PARTIAL_UNEXPECTED_COUNT = 20
+# Rows per GX run. GX's working memory grows with the frame it validates (about 450 MB for a
+# 700k-row window), so a window is validated in chunks of at most this many rows and the
+# results merged: the same result, quarantine and problems as one run over the whole window.
+CHUNK_ROWS = 100_000
+_HASH_SLICE = 20_000
+
+
+def chunks(frame: pd.DataFrame, chunk_rows: int) -> list[np.ndarray]:
+    """Row positions of each GX run, ascending, every position in exactly one chunk.
+
+    All rows of one prediction id fall in the same chunk, so the uniqueness check sees every
+    duplicate of an id.
+    """
+    count = max(1, math.ceil(len(frame) / chunk_rows))
+    if count == 1:
+        return [np.arange(len(frame))]
+    if PREDICTION_ID in frame.columns:
+        chunk_of = _id_keys(frame[PREDICTION_ID]) % count
+    else:
+        chunk_of = np.arange(len(frame)) % count
+    return [np.flatnonzero(chunk_of == chunk) for chunk in range(count)]
+
+
+def _id_keys(ids: pd.Series) -> np.ndarray:
+    """An integer per row, equal for equal ids (as the uniqueness check compares them).
+
+    The store's ids are a text column: hashed a slice at a time, since ``factorize`` of 700k
+    distinct strings holds 150 MB. Any other column: ``factorize``, pandas' own equality
+    (``1 == 1.0``), which a hash of each value's text would not give.
+    """
+    if not isinstance(ids.dtype, pd.StringDtype):
+        return pd.factorize(ids)[0]
+    return np.concatenate(
+        [
+            pd.util.hash_array(ids.iloc[start : start + _HASH_SLICE].to_numpy(dtype=object))
+            for start in range(0, len(ids), _HASH_SLICE)
+        ]
+    )
 
 
 def _run_suite(
-    context: Any, suite: gx.ExpectationSuite, data: pd.DataFrame, now: pd.Timestamp
-) -> Any:
+    model_cfg: ModelConfig,
+    frame: pd.DataFrame,
+    checks: list[Check],
+    now: pd.Timestamp,
+    chunk_rows: int,
+) -> tuple[list[Outcome], str | None]:
+    """Each expectation's result merged over the chunks, and the GX version that ran them."""
+    context = new_context()  # before the suite: GX needs an active context to build one
+    suite = make_suite(suite_name(model_cfg), checks)
     batch_definition = (
         context.data_sources.add_pandas("relearn")
         .add_dataframe_asset("window")
         .add_batch_definition_whole_dataframe("whole_window")
     )
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": data})
-    return batch.validate(
-        suite,
-        result_format={
-            "result_format": "COMPLETE",
-            "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
-            "return_unexpected_index_query": False,
-        },
-        expectation_parameters={NOW_PARAMETER: now},
-    )
+    outcomes: list[Outcome] = []
+    version = None
+    for rows in chunks(frame, chunk_rows):
+        data = gx_frame(frame.iloc[rows], model_cfg)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": data})
+        result = batch.validate(
+            suite,
+            result_format={
+                "result_format": "COMPLETE",
+                "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
+                "return_unexpected_index_query": False,
+            },
+            expectation_parameters={NOW_PARAMETER: now},
+        )
+        del batch, data
+        if not outcomes:
+            outcomes = [Outcome.of(item, PARTIAL_UNEXPECTED_COUNT) for item in result.results]
+            version = result.meta.get("great_expectations_version")
+        for outcome, item in zip(outcomes, result.results, strict=True):
+            outcome.add(item, rows)
+    return outcomes, version
 
 
 def validate_window(
@@ -63,11 +121,13 @@ def validate_window(
     *,
     now: datetime,
     raise_on_unusable: bool = True,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ValidationReport:
     """Split ``frame`` into valid and quarantined rows and judge whether the batch is usable.
 
     Row-level failures only quarantine rows; a missing column, an empty window or a quarantined
-    share above ``reinforcement.max_invalid_fraction`` are batch problems. With a missing
+    share above ``reinforcement.max_invalid_fraction`` are batch problems. GX runs on at
+    most ``chunk_rows`` rows at a time (``chunks``), which bounds its memory. With a missing
     column the remaining checks still run, so the report shows everything that is wrong.
 
     :raises DataValidationError: the batch is unusable and ``raise_on_unusable`` is set.
@@ -80,11 +140,8 @@ def validate_window(
     if rows == 0:
         problems.append("the window has no rows")
 
-    name = suite_name(model_cfg)
-    context = new_context()  # before the suite: GX needs an active context to build one
-    suite = make_suite(name, checks)
-    gx_result = _run_suite(context, suite, gx_frame(frame, model_cfg), moment)
-    bad_positions, reasons, broken = row_reasons(gx_result, rows)
+    outcomes, version = _run_suite(model_cfg, frame, checks, moment, chunk_rows)
+    bad_positions, reasons, broken = row_reasons(outcomes, rows)
     problems += broken
 
     keep = np.ones(rows, dtype=bool)
@@ -106,7 +163,7 @@ def validate_window(
         valid=valid,
         quarantined=quarantined,
         problems=problems,
-        result=compact_result(gx_result, name, rows, moment),
+        result=compact_result(outcomes, suite_name(model_cfg), rows, moment, version),
     )
     summary = report.summary()
     logger.info(
