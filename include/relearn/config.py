@@ -168,6 +168,15 @@ class DriftConfig(_Strict):
     # The retrain learns from this many recent days (short: mostly post-drift traffic).
     retrain_lookback_days: PositiveInt = 2
     fine_tune: bool = True
+    # A decayed verdict's retrain learns from the rows since the decline began (the performance
+    # check's change point, in hours) instead, and from every error there with at least this
+    # confidence (0: all of them; relearn.drift.retrain).
+    retrain_from_change: bool = True
+    decay_confidence_threshold: Fraction = 0.0
+    # ... for this many epochs (None: training.epochs), at training.learning_rate times this
+    # (a fine-tune's fine_tune_lr_factor still applies): a moved concept needs bigger steps.
+    decay_epochs: PositiveInt | None = None
+    decay_learning_rate_factor: Annotated[float, Field(gt=0, le=1000)] = 10.0
     # Accuracy estimated from calibrated confidences (while outcomes are late) that fell as
     # far as max_accuracy_drop gives the verdict estimated_decay: a warning, unless this is on.
     retrain_on_estimated_decay: bool = False

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relearn.drift.monitor import CheckOptions, DriftCheckError, check, retrain_options
+from relearn.drift.monitor import CheckOptions, DriftCheckError, check
 from relearn.drift.reference import load_profile
+from relearn.drift.retrain import retrain_options
 from relearn.registry import CHALLENGER, aliases, registry_client
 from relearn.retraining.loop import reinforce
 from relearn.retraining.options import ReinforceOptions
