@@ -6,7 +6,7 @@ decayed one (outcomes say the model got worse) knows when the decline began
 run learns from the rows since then only, as the daily run's 7 days would mostly teach the old
 concept back, and from every error there (``drift.decay_confidence_threshold``): once the
 concept moved, an unconfident error is as much a lesson as a confident one; with bigger steps
-(``drift.decay_learning_rate_factor``, ``drift.decay_epochs``). Until the rows since the
+(``drift.decay_learning_rate_factor``). Until the rows since the
 decline can fill the gates' holdout (``gates.min_eval_samples`` at the window's
 ``holdout_fraction``) the monitor waits for their outcomes instead of retraining on too few.
 """
@@ -54,8 +54,7 @@ def window_overrides(model_cfg: ModelConfig, changed_hours_ago: float | None) ->
         **overrides,
         "window_hours": float(hours),
         "confidence_threshold": drift.decay_confidence_threshold,
-        "epochs": drift.decay_epochs,  # None: the run's own (Params, then training.epochs)
-        "learning_rate": min(learning_rate, 1.0),
+        "learning_rate": learning_rate,
     }
 
 
