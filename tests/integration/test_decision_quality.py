@@ -119,6 +119,36 @@ def test_a_decisive_challenger_is_promoted_within_hours(model_cfg, champion, ser
     assert current[CHAMPION] == v2 and current[PREVIOUS_CHAMPION] == v1
 
 
+def test_hours_paused_do_not_count_towards_max_duration(model_cfg, champion, services):
+    """Paused 160 h, the test ran 10 h by the 170th: it holds instead of ending inconclusive."""
+    cfg = _model(model_cfg, "dq_paused")
+    v1, v2 = (
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(2)
+    )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    start = T0 + timedelta(days=40)
+    start_test(services, cfg, now=start, trigger_key="dq-paused-start")
+    hour = timedelta(hours=1)
+    paused = check_test(services, cfg, now=start + hour, trigger_key="dq-p-1", action="pause")
+    assert paused.action == "pause"
+    resumed = check_test(
+        services, cfg, now=start + 161 * hour, trigger_key="dq-p-2", action="resume"
+    )
+    assert resumed.action == "resume"
+    limit = cfg.abtest.max_duration_hours
+    assert limit < 170
+    held = check_test(services, cfg, now=start + 170 * hour, trigger_key="dq-p-3", auto_start=False)
+    assert held.action == "hold", held.reason
+    assert held.numbers["hours_running"] == pytest.approx(10)
+    ended = check_test(
+        services, cfg, now=start + (limit + 160) * hour, trigger_key="dq-p-4", auto_start=False
+    )
+    assert ended.action == "rollback" and ended.reason.startswith(f"inconclusive after {limit:.0f}")
+
+
 def _with_gain(services, name: str, version: str, gain: float, key: str) -> str:
     """A retraining run whose gate measured ``gain`` over the champion, owning ``version``."""
     with transaction(services.database_url) as connection:
