@@ -5,10 +5,12 @@ replay / holdout selection (``relearn.store.prediction_log`` semantics), ``build
 ``TabularClassifier.fit`` from the champion (or from scratch), the gates
 (``relearn.gates.decide``), the drift monitor's performance check
 (``relearn.drift.performance.check_performance`` over ``performance_window_hours``, hourly,
-with its cooldown and short lookback) and the A/B policy (``relearn.abtest.policy.decide``,
-hourly, strata per traffic period: decisive promotion, ``max_duration_hours``). Candidates are
-handed over as ``relearn.retraining.handover`` does: tested at once when no test runs, else a
-drift-triggered one waits as a pending test (and replaces the running challenger when
+with its cooldown; a decayed check's retraining options from ``relearn.drift.retrain``: the
+window since the decline, all errors, the decay learning rate, waiting for a full holdout) and
+the A/B policy (``relearn.abtest.policy.decide``, hourly, strata per traffic period:
+decisive promotion, ``max_duration_hours``). Candidates are handed over as
+``relearn.retraining.handover`` does: tested at once when no test runs, else a drift-triggered
+one waits as a pending test (and replaces the running challenger when
 ``relearn.abtest.policy.replaces`` says so, as the deployer does) and a scheduled one is
 dropped. Postgres, MLflow and GX are left out: they store and validate, they do not decide.
 """
