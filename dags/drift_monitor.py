@@ -16,8 +16,10 @@ Every hour, for each configured model (or the one chosen in the trigger form):
 2. **retraining_wanted** — skips the rest unless the check asked for retraining: never on a
    dry run, nor while the model cools down (a retraining running, an A/B test pending or
    live, or the last drift retraining less than `cooldown_hours` ago).
-3. **record_run … register** — the same steps as auto-reinforcement on the last
-   `retrain_lookback_days`, with source `drift_triggered` or `decay_triggered`; a blessed
+3. **record_run … register** — the same steps as auto-reinforcement, with source
+   `drift_triggered` (on the last `retrain_lookback_days`) or `decay_triggered` (on the rows
+   since the decline the check found, from all errors, at `decay_learning_rate_factor` times
+   the learning rate; the check waits until those rows can fill the gates' holdout); a blessed
    version becomes `challenger` and gets a pending A/B test at the first traffic stage.
 
 Params: see the trigger form; empty ones take `relearn.yaml`'s `drift` values.

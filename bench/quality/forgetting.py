@@ -25,6 +25,7 @@ from relearn.bootstrap import simulated_reference, train_v1
 from relearn.config import load_config
 from relearn.data.dataset import build_dataset
 from relearn.evaluation import classification_metrics
+from relearn.retraining.options import ReinforceOptions
 from relearn.simulate.world import ConceptShift, CovariateShift, World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for ratio in args.ratios:
             dataset = build_dataset(
-                window_roles(cfg, logged, ratio, cfg.training.random_seed),
+                window_roles(
+                    cfg,
+                    logged,
+                    ReinforceOptions.from_config(cfg, replay_ratio=ratio),
+                    cfg.training.random_seed,
+                ),
                 cfg,
                 confidence_threshold=cfg.reinforcement.confidence_threshold,
                 seed=cfg.training.random_seed,

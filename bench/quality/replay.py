@@ -5,10 +5,12 @@ replay / holdout selection (``relearn.store.prediction_log`` semantics), ``build
 ``TabularClassifier.fit`` from the champion (or from scratch), the gates
 (``relearn.gates.decide``), the drift monitor's performance check
 (``relearn.drift.performance.check_performance`` over ``performance_window_hours``, hourly,
-with its cooldown and short lookback) and the A/B policy (``relearn.abtest.policy.decide``,
-hourly, strata per traffic period: decisive promotion, ``max_duration_hours``). Candidates are
-handed over as ``relearn.retraining.handover`` does: tested at once when no test runs, else a
-drift-triggered one waits as a pending test (and replaces the running challenger when
+with its cooldown; a decayed check's retraining options from ``relearn.drift.retrain``: the
+window since the decline, all errors, the decay learning rate, waiting for a full holdout) and
+the A/B policy (``relearn.abtest.policy.decide``, hourly, strata per traffic period:
+decisive promotion, ``max_duration_hours``). Candidates are handed over as
+``relearn.retraining.handover`` does: tested at once when no test runs, else a drift-triggered
+one waits as a pending test (and replaces the running challenger when
 ``relearn.abtest.policy.replaces`` says so, as the deployer does) and a scheduled one is
 dropped. Postgres, MLflow and GX are left out: they store and validate, they do not decide.
 """
@@ -32,9 +34,11 @@ from relearn.abtest import policy
 from relearn.abtest.arms import ArmStats
 from relearn.abtest.stats import Stratum
 from relearn.data.dataset import build_dataset
-from relearn.drift.performance import check_performance, performance_window_hours
+from relearn.drift.performance import PerformanceCheck, check_performance, performance_window_hours
+from relearn.drift.retrain import labels_wanted, window_overrides
 from relearn.evaluation import classification_metrics
 from relearn.gates import decide as gate
+from relearn.retraining.options import ReinforceOptions
 from relearn.training.factory import new_classifier
 
 if TYPE_CHECKING:
@@ -151,13 +155,15 @@ def _hash(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-def window_roles(cfg: ModelConfig, rows: pd.DataFrame, ratio: float, seed: int) -> pd.DataFrame:
+def window_roles(
+    cfg: ModelConfig, rows: pd.DataFrame, options: ReinforceOptions, seed: int
+) -> pd.DataFrame:
     """``load_window``'s roles: a hash bucket is the holdout, confident errors, replay."""
-    rf = cfg.reinforcement
+    rf, ratio = cfg.reinforcement, options.replay_ratio
     bucket = rows["prediction_id"].map(lambda r: _hash(f"{seed}:{r}") % 10_000 / 10_000)
     holdout = bucket < rf.holdout_fraction
     wrong = rows["predicted_label"] != rows["actual_label"]
-    errors = ~holdout & wrong & (rows["confidence"] >= rf.confidence_threshold)
+    errors = ~holdout & wrong & (rows["confidence"] >= options.confidence_threshold)
     correct = rows.index[~holdout & ~wrong]
     order = rows.loc[correct, "prediction_id"].map(lambda r: _hash(f"{seed}:replay:{r}"))
     replay_index = order.sort_values().index[: math.ceil(ratio * errors.sum())]
@@ -170,31 +176,36 @@ def window_roles(cfg: ModelConfig, rows: pd.DataFrame, ratio: float, seed: int) 
 
 
 def retrain(
-    cfg: ModelConfig, champion: Model, rows: pd.DataFrame, fine_tune: bool
+    cfg: ModelConfig, champion: Model, rows: pd.DataFrame, options: ReinforceOptions
 ) -> tuple[Model | None, bool]:
-    """One reinforcement run on labelled ``rows``: (candidate or None, blessed)."""
-    rf = cfg.reinforcement
+    """One reinforcement run on labelled ``rows`` with ``options``: (candidate or None,
+    blessed)."""
     if rows.empty:
         return None, False
-    window = window_roles(cfg, rows, rf.replay_ratio, cfg.training.random_seed)
-    if (window["role"] == "error").sum() < rf.min_error_samples:
+    window = window_roles(cfg, rows, options, cfg.training.random_seed)
+    if (window["role"] == "error").sum() < options.min_error_samples:
         return None, False
     holdout = window[window["role"] == "holdout"]
     if holdout.empty:
         return None, False
     dataset = build_dataset(
-        window, cfg, confidence_threshold=rf.confidence_threshold, seed=cfg.training.random_seed
+        window,
+        cfg,
+        confidence_threshold=options.confidence_threshold,
+        seed=cfg.training.random_seed,
     )
-    if fine_tune:
+    # relearn.retraining.train's starting point and learning rate
+    if options.fine_tune:
         classifier = copy.deepcopy(champion.classifier)
-        learning_rate = cfg.training.learning_rate * cfg.training.fine_tune_lr_factor
+        learning_rate = options.learning_rate * cfg.training.fine_tune_lr_factor
     else:
-        classifier, learning_rate = new_classifier(cfg), cfg.training.learning_rate
+        classifier, learning_rate = new_classifier(cfg), options.learning_rate
     classifier.fit(
         dataset.features("train"),
         dataset.labels("train"),
         val_frame=dataset.features("validation"),
         val_labels=dataset.labels("validation"),
+        epochs=options.epochs,
         learning_rate=learning_rate,
     )
     truth = dataset.labels("holdout")
@@ -271,21 +282,24 @@ def _ab_step(
     )
 
 
-def _decayed(cfg: ModelConfig, log: Log, champion: Model, hour: int) -> bool:
-    """The drift monitor's performance verdict on the champion's performance window."""
-    predicted, actual = [], []
+def _performance(cfg: ModelConfig, log: Log, champion: Model, hour: int) -> PerformanceCheck:
+    """The drift monitor's performance check on the champion's performance window."""
+    predicted, actual, at = [], [], []
     hours = performance_window_hours(cfg.drift.window_hours, cfg.drift.outcome_delay_hours)
     for day, mask in log.rows(hour - hours, hour, hour):
         mine = mask & (log.served[day] == champion.id)
         predicted += log.predicted[day][mine].tolist()
         actual += log.days[day].labels[mine].tolist()
+        at += [START + timedelta(hours=float(h)) for h in log.days[day].hours[mine]]
     return check_performance(
         predicted,
         actual,
         champion.reference_accuracy,
         min_rows=cfg.drift.min_labelled_rows,
         max_drop=cfg.drift.max_accuracy_drop,
-    ).decayed
+        predicted_at=at,
+        until=START + timedelta(hours=hour),
+    )
 
 
 def _start(cfg: ModelConfig, challenger: Model, hour: int) -> _Test:
@@ -332,14 +346,16 @@ def run_policy(
     rng = np.random.default_rng(2026)
     units = [rng.random(len(d.labels)) for d in days]
 
-    def candidate(lookback_days: float, hour: int, fine_tune: bool, drift_source: bool) -> None:
+    def candidate(hour: int, options: ReinforceOptions, drift_source: bool) -> None:
         """A blessed candidate is tested at once if the slot is free; else, as the retraining
         hand-over does, a drift-triggered one waits as a pending test and a scheduled one is
         not aliased (dropped)."""
         nonlocal test
-        _logger.info("%s h%d: retrain on the last %g days", spec.name, hour, lookback_days)
-        rows = log.labelled(hour - lookback_days * 24, hour, hour)
-        model, blessed = retrain(cfg, champion, rows, fine_tune)
+        now = START + timedelta(hours=hour)
+        since = (options.window_start(now) - START) / timedelta(hours=1)
+        _logger.info("%s h%d: retrain on the last %g h", spec.name, hour, hour - since)
+        rows = log.labelled(since, hour, hour)
+        model, blessed = retrain(cfg, champion, rows, options)
         trace.retrains += 1
         if model is None or not blessed:
             return
@@ -370,23 +386,23 @@ def run_policy(
                 elif len(rows) >= drift.min_labelled_rows:
                     promote(hour, fit_all(cfg, rows))
             elif spec.kind == "relearn":
-                candidate(rf.lookback_days, hour, spec.fine_tune, drift_source=False)
+                daily = ReinforceOptions.from_config(cfg, fine_tune=spec.fine_tune)
+                candidate(hour, daily, drift_source=False)
         if (
             spec.kind == "relearn"
             and spec.drift_retrain
             and not waiting  # the monitor's cooldown: a pending test (a running one does not)
             and hour - last_drift_retrain >= drift.cooldown_hours
-            and _decayed(cfg, log, champion, hour)
+            and (check := _performance(cfg, log, champion, hour)).decayed
+            and not labels_wanted(cfg, check)
         ):
             last_drift_retrain = hour
-            # The drift monitor's retrain: fine-tuned as drift.fine_tune says (both off for
-            # the "scratch" policy).
-            candidate(
-                drift.retrain_lookback_days,
-                hour,
-                spec.fine_tune and drift.fine_tune,
-                drift_source=True,
-            )
+            # The drift monitor's retrain (relearn.drift.retrain): fine-tuned as drift.fine_tune
+            # says (both off for the "scratch" policy), on the rows since the decline.
+            overrides = window_overrides(cfg, check.changed_hours_ago)
+            overrides["fine_tune"] = spec.fine_tune and overrides["fine_tune"]
+            options = ReinforceOptions.from_config(cfg, source="decay_triggered", **overrides)
+            candidate(hour, options, drift_source=True)
         if (
             test is not None
             and waiting

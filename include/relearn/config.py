@@ -168,6 +168,14 @@ class DriftConfig(_Strict):
     # The retrain learns from this many recent days (short: mostly post-drift traffic).
     retrain_lookback_days: PositiveInt = 2
     fine_tune: bool = True
+    # A decayed verdict's retrain learns from the rows since the decline began (the performance
+    # check's change point, in hours) instead, and from every error there with at least this
+    # confidence (0: all of them; relearn.drift.retrain).
+    retrain_from_change: bool = True
+    decay_confidence_threshold: Fraction = 0.0
+    # ... at training.learning_rate times this (a fine-tune's fine_tune_lr_factor still
+    # applies): at the usual fine-tune rate a moved concept is learnt too slowly to pass the gates.
+    decay_learning_rate_factor: Annotated[float, Field(gt=0, le=1000)] = 10.0
     # Accuracy estimated from calibrated confidences (while outcomes are late) that fell as
     # far as max_accuracy_drop gives the verdict estimated_decay: a warning, unless this is on.
     retrain_on_estimated_decay: bool = False
@@ -315,6 +323,16 @@ class ModelConfig(_Strict):
         weights = self.simulation.class_weights if self.simulation else None
         if weights is not None and len(weights) != len(self.classes):
             raise ValueError("simulation.class_weights needs one weight per class")
+        return self
+
+    @model_validator(mode="after")
+    def _check_decay_learning_rate(self) -> Self:
+        rate = self.training.learning_rate * self.drift.decay_learning_rate_factor
+        if rate > 1:
+            raise ValueError(
+                f"training.learning_rate x drift.decay_learning_rate_factor is {rate:g}: "
+                "a decay retraining's learning rate must be at most 1"
+            )
         return self
 
     @property

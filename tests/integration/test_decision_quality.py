@@ -11,8 +11,11 @@ import mlflow
 import numpy as np
 import pytest
 
+from relearn.abtest import policy
 from relearn.abtest.aliases import PREVIOUS_CHAMPION
+from relearn.abtest.decision import apply_decision
 from relearn.abtest.deploy import check_test, start_test
+from relearn.abtest.replace import find_replacement
 from relearn.drift.monitor import CheckOptions, check
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.retraining.artifacts import RUN_TAG
@@ -116,6 +119,36 @@ def test_a_decisive_challenger_is_promoted_within_hours(model_cfg, champion, ser
     assert current[CHAMPION] == v2 and current[PREVIOUS_CHAMPION] == v1
 
 
+def test_hours_paused_do_not_count_towards_max_duration(model_cfg, champion, services):
+    """Paused 160 h, the test ran 10 h by the 170th: it holds instead of ending inconclusive."""
+    cfg = _model(model_cfg, "dq_paused")
+    v1, v2 = (
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(2)
+    )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    start = T0 + timedelta(days=40)
+    start_test(services, cfg, now=start, trigger_key="dq-paused-start")
+    hour = timedelta(hours=1)
+    paused = check_test(services, cfg, now=start + hour, trigger_key="dq-p-1", action="pause")
+    assert paused.action == "pause"
+    resumed = check_test(
+        services, cfg, now=start + 161 * hour, trigger_key="dq-p-2", action="resume"
+    )
+    assert resumed.action == "resume"
+    limit = cfg.abtest.max_duration_hours
+    assert limit < 170
+    held = check_test(services, cfg, now=start + 170 * hour, trigger_key="dq-p-3", auto_start=False)
+    assert held.action == "hold", held.reason
+    assert held.numbers["hours_running"] == pytest.approx(10)
+    ended = check_test(
+        services, cfg, now=start + (limit + 160) * hour, trigger_key="dq-p-4", auto_start=False
+    )
+    assert ended.action == "rollback" and ended.reason.startswith(f"inconclusive after {limit:.0f}")
+
+
 def _with_gain(services, name: str, version: str, gain: float, key: str) -> str:
     """A retraining run whose gate measured ``gain`` over the champion, owning ``version``."""
     with transaction(services.database_url) as connection:
@@ -184,6 +217,49 @@ def test_a_clearly_better_waiting_candidate_replaces_the_running_challenger(
     )
     assert live.challenger_version == v4
     assert _aliases(services, cfg.name) == {CHAMPION: v1, CHALLENGER: v4}
+
+
+def test_a_retried_check_that_died_after_the_replacement_rollback_starts_the_waiting_test(
+    model_cfg, champion, services
+):
+    """The check rolled the running test back for a better waiting one, then died before
+    starting it: its retry (same run key) starts the waiting test, and a second retry repeats
+    that start instead of leaving the model without a test until the next check."""
+    cfg = _model(model_cfg, "dq_swap_retry")
+    v1, v2, v3 = (
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(3)
+    )
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
+    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
+    _with_gain(services, cfg.name, v2, 0.03, "dq-retry-v2")
+    start = T0 + timedelta(days=32)
+    start_test(services, cfg, now=start, trigger_key="dq-retry-start")
+    with transaction(services.database_url) as connection:
+        run_id = _with_gain(services, cfg.name, v3, 0.30, "dq-retry-v3")
+        abtests.request_test(
+            connection,
+            model_name=cfg.name,
+            champion_version=v1,
+            challenger_version=v3,
+            stages=cfg.abtest.stages,
+            retraining_run_id=run_id,
+            reason="decay_triggered retraining",
+        )
+        running = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    # The first attempt's rollback, exactly as check_test applies it, and nothing after it.
+    swap = find_replacement(services, cfg, running)
+    ended = policy.Decision(policy.ROLLBACK, 0, swap.reason)
+    now = start + timedelta(hours=1)
+    apply_decision(services, cfg, running, ended, now=now, trigger_key="dq-retry-1", by="policy")
+    retried = check_test(services, cfg, now=now, trigger_key="dq-retry-1")
+    assert (retried.action, retried.version) == ("start", v3), retried.reason
+    again = check_test(services, cfg, now=now, trigger_key="dq-retry-1")
+    assert (again.action, again.version, again.test_id) == ("start", v3, retried.test_id)
+    with transaction(services.database_url) as connection:
+        live = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    assert live.challenger_version == v3 and str(live.id) == retried.test_id
 
 
 def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):

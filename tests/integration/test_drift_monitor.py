@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relearn.drift.monitor import CheckOptions, DriftCheckError, check, retrain_options
+from relearn.drift.monitor import CheckOptions, DriftCheckError, check
 from relearn.drift.reference import load_profile
+from relearn.drift.retrain import retrain_options
 from relearn.registry import CHALLENGER, aliases, registry_client
 from relearn.retraining.loop import reinforce
 from relearn.retraining.options import ReinforceOptions
@@ -138,7 +139,9 @@ def test_too_few_rows_give_no_verdict(wide, services):
 
 @pytest.fixture(scope="module")
 def concept_window(champion, model_cfg, database_url, tracking_uri):
-    """30 hours in which the right answers changed but the inputs did not."""
+    """A day as usual, then 30 hours in which the right answers changed but the inputs did not."""
+    before = CONCEPT_START - timedelta(hours=24)
+    log_traffic(model_cfg, database_url, tracking_uri, start=before, end=CONCEPT_START, seed=20)
     return log_traffic(
         model_cfg,
         database_url,
@@ -148,6 +151,23 @@ def concept_window(champion, model_cfg, database_url, tracking_uri):
         concept_shift=1.0,
         seed=21,
     )
+
+
+def test_a_decay_retraining_is_asked_to_learn_from_the_rows_since_the_decline(
+    concept_window, services, model_cfg
+):
+    # 14 h after the change, the check's window holds 10 h of the old concept: the retraining
+    # it asks for reads the last ~14 h, not drift.retrain_lookback_days.
+    options = CheckOptions.from_config(model_cfg)
+    now = CONCEPT_START + timedelta(hours=14)
+    report = check(services, model_cfg, options, trigger_key="concept-early", now=now)
+    assert report.verdict == "decayed" and report.action == "retrain", report.action_reason
+    assert 13 <= report.performance["changed_hours_ago"] <= 15, report.performance
+    wanted = retrain_options(model_cfg, report)
+    assert 13 <= wanted["window_hours"] <= 15
+    assert wanted["confidence_threshold"] == model_cfg.drift.decay_confidence_threshold
+    factor = model_cfg.drift.decay_learning_rate_factor
+    assert wanted["learning_rate"] == pytest.approx(model_cfg.training.learning_rate * factor)
 
 
 def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
@@ -170,6 +190,19 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
     )
     assert run.source == "decay_triggered" and run.status == "completed", run.metrics
     assert run.metrics["gate"]["blessed"], run.metrics["gate"]
+    # The window started at the decline (the day before it is outside): every labelled row
+    # since then is a lesson (all errors, all correct rows to replay) or the holdout.
+    hours = run_options.window_hours
+    assert hours is not None and hours <= 25
+    since = CONCEPT_END - timedelta(hours=hours)
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM prediction_log WHERE model_name = %s AND predicted_at >= %s "
+            "AND predicted_at < %s AND actual_label IS NOT NULL",
+            (model_cfg.name, since, CONCEPT_END),
+        )
+        labelled = cursor.fetchone()[0]
+    assert 0.9 * labelled <= sum(run.metrics["dataset"].values()) <= labelled
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT retraining_run_id FROM drift_reports WHERE id = %s", (str(report.id),)

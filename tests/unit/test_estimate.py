@@ -14,7 +14,7 @@ from relearn.config import ModelConfig, load_config
 from relearn.drift import build_profile
 from relearn.drift.estimate import estimate_window, judge
 from relearn.drift.monitor import CheckOptions, Window, _action, _assess
-from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED
+from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, PREDICTED_AT
 from relearn.simulate.world import CovariateShift, World
 from relearn.store import drift_reports as store
 from relearn.training.factory import new_classifier
@@ -110,9 +110,17 @@ def churn_profile():
 
 
 def _window(cfg, frame, outcomes: pd.DataFrame | None = None) -> Window:
-    """A check's window; the performance check reads ``outcomes`` (the window by default)."""
+    """A check's window; the performance check reads ``outcomes`` (the window by default),
+    each frame's rows spread evenly over the 24 h before ``T0``."""
     since = T0 - timedelta(hours=24)
-    return Window(cfg.name, "1", since, T0, frame, frame if outcomes is None else outcomes)
+    frame = _timed(frame, since)
+    outcomes = frame if outcomes is None else _timed(outcomes, since)
+    return Window(cfg.name, "1", since, T0, frame, outcomes)
+
+
+def _timed(frame: pd.DataFrame, since: datetime) -> pd.DataFrame:
+    step = timedelta(hours=24) / max(len(frame), 1)
+    return frame.assign(**{PREDICTED_AT: [since + i * step for i in range(len(frame))]})
 
 
 def test_a_fall_of_the_estimate_before_outcomes_arrive_is_an_early_warning(churn_profile):
@@ -122,13 +130,13 @@ def test_a_fall_of_the_estimate_before_outcomes_arrive_is_an_early_warning(churn
     assert found.verdict == store.ESTIMATED_DECAY
     assert [e.role for e in found.estimates] == ["champion"] and found.estimates[0].decayed
     # A warning: no retraining unless configured (the connection is not even needed).
-    action = _action(None, cfg, found.verdict, options, T0)
+    action = _action(None, cfg, found, options, T0)
     assert action.action == store.NONE and "retrain_on_estimated_decay" in action.reason
     eager = cfg.model_copy(
         update={"drift": cfg.drift.model_copy(update={"retrain_on_estimated_decay": True})}
     )
     dry = CheckOptions.from_config(eager, dry_run=True)
-    assert _action(None, eager, found.verdict, dry, T0).reason == (
+    assert _action(None, eager, found, dry, T0).reason == (
         "dry run: would retrain (decay_triggered)"
     )
 

@@ -73,6 +73,20 @@ def next_decision(
     return _policy_decision(services, model_cfg, test, now)
 
 
+def paused_hours(decided: list[abtests.DecisionRow], now: datetime) -> float:
+    """Hours between each ``pause`` decision and the ``resume`` after it (or ``now``)."""
+    total, paused_at = 0.0, None
+    for d in decided:
+        if d.action == "pause" and paused_at is None:
+            paused_at = d.decided_at
+        elif d.action == "resume" and paused_at is not None:
+            total += (d.decided_at - paused_at).total_seconds() / 3600
+            paused_at = None
+    if paused_at is not None:
+        total += (now - paused_at).total_seconds() / 3600
+    return total
+
+
 def _policy_decision(
     services: Services, model_cfg: ModelConfig, test: abtests.ABTest, now: datetime
 ) -> policy.Decision:
@@ -82,9 +96,10 @@ def _policy_decision(
     )
     with transaction(services.database_url) as connection:
         arms = arm_stats(connection, window, list(model_cfg.classes))
+        decided = abtests.decisions(connection, test.id)
         changes = [
             d.decided_at
-            for d in abtests.decisions(connection, test.id)
+            for d in decided
             if d.action != "start" and d.traffic_after != d.traffic_before
         ]
         periods = strata(connection, window, changes)
@@ -94,6 +109,7 @@ def _policy_decision(
         traffic_percent=test.traffic_percent,
         started_at=test.started_at,
         approval=test.approval,
+        paused_hours=paused_hours(decided, now),
     )
     return policy.decide(
         state, arms["champion"], arms["challenger"], model_cfg.abtest, now, periods

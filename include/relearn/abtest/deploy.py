@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from relearn.abtest import DeployError, policy
 from relearn.abtest.aliases import finish_pending_moves, locked, move_aliases, require_version
 from relearn.abtest.decision import Outcome, apply_decision, next_decision
-from relearn.abtest.replace import find_replacement
+from relearn.abtest.replace import find_replacement, is_replacement, start_key
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import NoChampionError, utcnow
 from relearn.store import abtests
@@ -209,6 +209,8 @@ def check_test(
         done = abtests.find_decision_of_run(connection, name, trigger_key)
         test = abtests.live_test(connection, name, abtests.ACTIVE)
     if done is not None:
+        if is_replacement(done[0]):  # the waiting test may not have started: finish that
+            return _start_replacement(services, model_cfg, done, now, trigger_key, by)
         return _repeated(*done)
     if test is None:
         candidate = _untested_challenger(services, name)
@@ -240,14 +242,9 @@ def check_test(
             apply_decision(
                 services, model_cfg, test, ended, now=now, trigger_key=trigger_key, by=by
             )
-            return start_test(
-                services,
-                model_cfg,
-                now=now,
-                trigger_key=f"{trigger_key}/replacement",
-                version=swap.waiting.challenger_version,
-                by=by,
-            )
+            with transaction(services.database_url) as connection:
+                done = abtests.find_decision_of_run(connection, name, trigger_key)
+            return _start_replacement(services, model_cfg, done, now, trigger_key, by)
     decision = next_decision(services, model_cfg, test, action, traffic, now)
     if decision.action == policy.AWAIT_APPROVAL and test.approval == "requested":
         decision = policy.Decision(
@@ -258,6 +255,29 @@ def check_test(
         )
     return apply_decision(
         services, model_cfg, test, decision, now=now, trigger_key=trigger_key, by=by
+    )
+
+
+def _start_replacement(
+    services: Services,
+    model_cfg: ModelConfig,
+    rollback: tuple[abtests.DecisionRow, str],
+    now: datetime,
+    trigger_key: str,
+    by: str,
+) -> Outcome:
+    """Start the waiting test after a replacement rollback, once (its own run key): what that
+    start decided when it happened already, the rollback when no test waits any more."""
+    name, key = model_cfg.name, start_key(trigger_key)
+    with transaction(services.database_url) as connection:
+        started = abtests.find_decision_of_run(connection, name, key)
+        waiting = abtests.live_test(connection, name, (abtests.PENDING,))
+    if started is not None:
+        return _repeated(*started)
+    if waiting is None:
+        return _repeated(*rollback)
+    return start_test(
+        services, model_cfg, now=now, trigger_key=key, version=waiting.challenger_version, by=by
     )
 
 

@@ -76,6 +76,9 @@ class TestState:
     traffic_percent: int
     started_at: datetime
     approval: str | None = None
+    # Hours the test spent paused since its start: no traffic, no evidence, so they count
+    # neither towards a stage's dwell nor towards max_duration_hours.
+    paused_hours: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def decide(
         "champion": champion.to_dict(),
         "challenger": challenger.to_dict(),
         "comparison": comparison.to_dict(),
-        "hours_running": (now - test.started_at).total_seconds() / 3600,
+        "hours_running": (now - test.started_at).total_seconds() / 3600 - test.paused_hours,
     }
 
     def decision(action: str, traffic: int, reason: str, stage: int | None = None) -> Decision:

@@ -6,7 +6,8 @@ test of a much better one (a ``pending`` test). Waiting for the running test to 
 keep the better model out for days, so the deployer compares the two candidates' holdout
 gains over the champion (recorded by each retraining run's gate) and, when the waiting one's
 is larger by ``gates.min_improvement`` (``policy.replaces``), rolls the running test back with
-that reason and starts the waiting one.
+that reason and starts the waiting one (under the check's key + ``/replacement``, so a retry
+of a check that died between the two steps finishes the start instead of stopping there).
 """
 
 from __future__ import annotations
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
     from relearn.services import Services
 
 log = logging.getLogger(__name__)
+
+
+REASON_PREFIX = "replaced by v"
+
+
+def start_key(trigger_key: str) -> str:
+    """The run key of the waiting test's start, after a check's replacement rollback."""
+    return f"{trigger_key}/replacement"
+
+
+def is_replacement(decision: abtests.DecisionRow) -> bool:
+    """Whether a decision is the rollback of a test replaced by a waiting one."""
+    return decision.action == policy.ROLLBACK and decision.reason.startswith(REASON_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,7 @@ def find_replacement(
     if not policy.replaces(current, better, margin):
         return None
     reason = (
-        f"replaced by v{waiting.challenger_version}: holdout gain over the champion "
+        f"{REASON_PREFIX}{waiting.challenger_version}: holdout gain over the champion "
         f"{better:+.4f} vs {current:+.4f} (margin {margin:g})"
     )
     log.info("%s: A/B test %s: %s", name, running.id, reason)

@@ -14,7 +14,8 @@ import time
 from typing import TYPE_CHECKING
 
 from relearn.config import load_config
-from relearn.drift.monitor import CheckOptions, DriftCheckError, check, describe, retrain_options
+from relearn.drift.monitor import CheckOptions, DriftCheckError, check, describe
+from relearn.drift.retrain import retrain_options
 from relearn.retraining import RetrainingError
 from relearn.retraining.loop import reinforce
 from relearn.retraining.options import ReinforceOptions

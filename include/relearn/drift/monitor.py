@@ -44,7 +44,8 @@ from relearn.drift.performance import (
     performance_window_hours,
 )
 from relearn.drift.reference import MissingProfileError, load_profile
-from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, load_window
+from relearn.drift.retrain import labels_wanted
+from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, PREDICTED_AT, load_window
 from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
 from relearn.services import NoChampionError, experiment_name
 from relearn.store import abtests, runs
@@ -131,7 +132,7 @@ def check(
     challenger = challenger_estimate(services, model_cfg, window.since, window.until)
     found = _assess(model_cfg, options, profile, window, challenger)
     with transaction(services.database_url) as connection:
-        action = _action(connection, model_cfg, found.verdict, options, now)
+        action = _action(connection, model_cfg, found, options, now)
     row_id = store.report_id(model_cfg.name, trigger_key)
     report_uri = None
     if found.verdict in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
@@ -233,6 +234,8 @@ def _assess(
         profile.reference_accuracy,
         min_rows=model_cfg.drift.min_labelled_rows,
         max_drop=model_cfg.drift.max_accuracy_drop,
+        predicted_at=champion.outcomes[PREDICTED_AT].tolist(),
+        until=champion.until,
     )
     estimate = judge(
         estimate_window(
@@ -329,9 +332,10 @@ class Action:
 
 
 def _action(
-    connection: Any, model_cfg: ModelConfig, verdict: str, options: CheckOptions, now: datetime
+    connection: Any, model_cfg: ModelConfig, found: Assessment, options: CheckOptions, now: datetime
 ) -> Action:
     """What the check does about its verdict, and why."""
+    verdict = found.verdict
     if verdict == store.ESTIMATED_DECAY and not model_cfg.drift.retrain_on_estimated_decay:
         return Action(store.NONE, "early warning only (drift.retrain_on_estimated_decay is off)")
     if verdict not in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
@@ -342,6 +346,8 @@ def _action(
     cooling = cooldown_reason(connection, model_cfg, now)
     if cooling:
         return Action(store.COOLDOWN, cooling)
+    if verdict == store.DECAYED and (waiting := labels_wanted(model_cfg, found.performance)):
+        return Action(store.NONE, waiting)
     return Action(store.RETRAIN, source)
 
 
@@ -362,18 +368,6 @@ def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> s
     if last is not None and now - last < timedelta(hours=hours):
         return f"the last drift retraining started at {last.isoformat()} (cooldown {hours:g} h)"
     return None
-
-
-def retrain_options(model_cfg: ModelConfig, report: store.DriftReportRow) -> dict[str, Any]:
-    """``ReinforceOptions`` overrides for the retraining a report asks for."""
-    if not report.wants_retraining:
-        raise ValueError(f"drift report {report.id} does not ask for retraining")
-    return {
-        "source": report.action_reason,
-        "lookback_days": model_cfg.drift.retrain_lookback_days,
-        "fine_tune": model_cfg.drift.fine_tune,
-        "drift_report_id": str(report.id),
-    }
 
 
 def describe(report: store.DriftReportRow) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREDICTED, CONFIDENCE, ACTUAL = "predicted_label", "confidence", "actual_label"
+PREDICTED_AT = "predicted_at"
 # ``DataFrame.attrs`` key: rows of the window left out as unsound.
 EXCLUDED = "excluded_rows"
 
@@ -42,10 +43,10 @@ def load_window(
 ) -> pd.DataFrame:
     """Predictions of ``version`` in ``[since, until)``: one column per feature (numeric as
     float64 with NaN for missing or unusable), then ``predicted_label``, ``confidence``,
-    ``actual_label`` (None until the outcome is known). ``frame.attrs[EXCLUDED]`` counts the
-    unsound rows left out."""
+    ``actual_label`` (None until the outcome is known), ``predicted_at``.
+    ``frame.attrs[EXCLUDED]`` counts the unsound rows left out."""
     window = drift_rows(connection, model_cfg, version, since=since, until=until)
-    names = [*model_cfg.feature_names, PREDICTED, CONFIDENCE, ACTUAL]
+    names = [*model_cfg.feature_names, PREDICTED, CONFIDENCE, ACTUAL, PREDICTED_AT]
     frame = pd.DataFrame.from_records(window.rows, columns=names)
     for feature in model_cfg.features:
         if feature.type is FeatureType.NUMERIC:

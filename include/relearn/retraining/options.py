@@ -7,6 +7,7 @@ DAG run's Params (only those named in ``OPTION_PARAMS``), then the model's confi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from relearn.store import runs
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import datetime
 
     from relearn.config import ModelConfig
 
@@ -36,6 +38,8 @@ OPTION_PARAMS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+MAX_WINDOW_HOURS = 24 * 366
+
 
 @dataclass(frozen=True)
 class ReinforceOptions:
@@ -54,6 +58,9 @@ class ReinforceOptions:
     request_id: str | None = None
     triggered_by: str | None = None
     drift_report_id: str | None = None
+    # Hours of window instead of lookback_days: a decay-triggered run learns from the rows
+    # since the decline its drift report found (relearn.drift.retrain).
+    window_hours: float | None = None
 
     @classmethod
     def from_config(cls, model_cfg: ModelConfig, **overrides: Any) -> ReinforceOptions:
@@ -97,6 +104,13 @@ class ReinforceOptions:
         """The options as stored in the run's row (``from_record`` reads them back)."""
         return asdict(self)
 
+    def window_start(self, window_end: datetime) -> datetime:
+        """Where the run's window starts: ``window_hours`` before its end when set, else
+        ``lookback_days``."""
+        if self.window_hours is not None:
+            return window_end - timedelta(hours=self.window_hours)
+        return window_end - timedelta(days=self.lookback_days)
+
     def check(self) -> None:
         if self.lookback_days < 1:
             raise ValueError("lookback_days must be at least 1")
@@ -106,6 +120,8 @@ class ReinforceOptions:
             raise ValueError("min_error_samples and epochs must be at least 1")
         if not 0 < self.learning_rate <= 1:
             raise ValueError("learning_rate must be within (0, 1]")
+        if self.window_hours is not None and not 0 < self.window_hours <= MAX_WINDOW_HOURS:
+            raise ValueError(f"window_hours must be within (0, {MAX_WINDOW_HOURS}]")
         if self.replay_ratio < 0:
             raise ValueError("replay_ratio must not be negative")
         if self.source not in runs.SOURCES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.data.dataset import build_dataset, count_high_confidence_errors
@@ -87,7 +87,7 @@ def _load(
         window = load_window(
             connection,
             model_cfg,
-            since=window_end - timedelta(days=options.lookback_days),
+            since=options.window_start(window_end),
             until=window_end,
             confidence_threshold=options.confidence_threshold,
             replay_ratio=options.replay_ratio,

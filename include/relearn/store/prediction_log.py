@@ -125,7 +125,8 @@ def drift_rows(
         "AND predicted_at >= %(since)s AND predicted_at < %(until)s"
     )
     query = sql.SQL(
-        "SELECT {features}, predicted_label, confidence, actual_label FROM prediction_log "
+        "SELECT {features}, predicted_label, confidence, actual_label, predicted_at "
+        "FROM prediction_log "
         "WHERE {where} AND {sound}"
     ).format(features=_feature_columns(model_cfg), where=where, sound=sql.SQL(_SOUND))
     count = sql.SQL("SELECT count(*) FROM prediction_log WHERE {where} AND NOT ({sound})").format(

@@ -27,13 +27,8 @@ class DriftCheckOperator(RelearnModelOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from dataclasses import fields
 
-        from relearn.drift.monitor import (
-            CheckOptions,
-            DriftCheckError,
-            check,
-            describe,
-            retrain_options,
-        )
+        from relearn.drift.monitor import CheckOptions, DriftCheckError, check, describe
+        from relearn.drift.retrain import retrain_options
 
         hook = self.hook()
         model_cfg = hook.model_config(self.model_name)
