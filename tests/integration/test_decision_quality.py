@@ -170,35 +170,49 @@ def _with_gain(services, name: str, version: str, gain: float, key: str) -> str:
     return str(run.id)
 
 
+def _challenger_under_test(model_cfg, champion, services, name: str, count: int, start: datetime):
+    """``count`` copies of the champion as versions of model ``name``: v1 champion, v2 the
+    challenger of a running test whose retraining gained +0.03."""
+    cfg = _model(model_cfg, name)
+    versions = [
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(count)
+    ]
+    client = registry_client(services.tracking_uri)
+    client.set_registered_model_alias(cfg.name, CHAMPION, versions[0])
+    client.set_registered_model_alias(cfg.name, CHALLENGER, versions[1])
+    _with_gain(services, cfg.name, versions[1], 0.03, f"{name}-v2")
+    start_test(services, cfg, now=start, trigger_key=f"{name}-start")
+    return cfg, versions
+
+
+def _request_waiting(connection, cfg, champion_version: str, version: str, run_id: str) -> None:
+    """A drift retraining's request to test ``version`` next."""
+    abtests.request_test(
+        connection,
+        model_name=cfg.name,
+        champion_version=champion_version,
+        challenger_version=version,
+        stages=cfg.abtest.stages,
+        retraining_run_id=run_id,
+        reason="decay_triggered retraining",
+    )
+
+
 def test_a_clearly_better_waiting_candidate_replaces_the_running_challenger(
     model_cfg, champion, services
 ):
     """A drift retraining asked for a test of a candidate far better than the one under test:
     the next check rolls the running test back (saying why) and starts the waiting one; a
     candidate only a little better waits its turn."""
-    cfg = _model(model_cfg, "dq_swap")
-    v1, v2, v3, v4 = (
-        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
-        for _ in range(4)
-    )
-    client = registry_client(services.tracking_uri)
-    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
-    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
-    _with_gain(services, cfg.name, v2, 0.03, "dq-swap-v2")
     start = T0 + timedelta(days=30)
-    start_test(services, cfg, now=start, trigger_key="dq-swap-start")
+    cfg, (v1, v2, v3, v4) = _challenger_under_test(
+        model_cfg, champion, services, "dq_swap", 4, start
+    )
     with transaction(services.database_url) as connection:
         for version, gain in ((v3, 0.04), (v4, 0.30)):
             run_id = _with_gain(services, cfg.name, version, gain, f"dq-swap-{version}")
-            abtests.request_test(
-                connection,
-                model_name=cfg.name,
-                champion_version=v1,
-                challenger_version=version,
-                stages=cfg.abtest.stages,
-                retraining_run_id=run_id,
-                reason="decay_triggered retraining",
-            )
+            _request_waiting(connection, cfg, v1, version, run_id)
     # v3 (+0.04 vs +0.03) is the oldest waiting test and not clearly better: v2 stays.
     kept = check_test(services, cfg, now=start + timedelta(hours=1), trigger_key="dq-swap-1")
     assert kept.action == "hold" and kept.version == v2, kept.reason
@@ -225,28 +239,13 @@ def test_a_retried_check_that_died_after_the_replacement_rollback_starts_the_wai
     """The check rolled the running test back for a better waiting one, then died before
     starting it: its retry (same run key) starts the waiting test, and a second retry repeats
     that start instead of leaving the model without a test until the next check."""
-    cfg = _model(model_cfg, "dq_swap_retry")
-    v1, v2, v3 = (
-        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
-        for _ in range(3)
-    )
-    client = registry_client(services.tracking_uri)
-    client.set_registered_model_alias(cfg.name, CHAMPION, v1)
-    client.set_registered_model_alias(cfg.name, CHALLENGER, v2)
-    _with_gain(services, cfg.name, v2, 0.03, "dq-retry-v2")
     start = T0 + timedelta(days=32)
-    start_test(services, cfg, now=start, trigger_key="dq-retry-start")
+    cfg, (v1, _, v3) = _challenger_under_test(
+        model_cfg, champion, services, "dq_swap_retry", 3, start
+    )
     with transaction(services.database_url) as connection:
         run_id = _with_gain(services, cfg.name, v3, 0.30, "dq-retry-v3")
-        abtests.request_test(
-            connection,
-            model_name=cfg.name,
-            champion_version=v1,
-            challenger_version=v3,
-            stages=cfg.abtest.stages,
-            retraining_run_id=run_id,
-            reason="decay_triggered retraining",
-        )
+        _request_waiting(connection, cfg, v1, v3, run_id)
         running = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
     # The first attempt's rollback, exactly as check_test applies it, and nothing after it.
     swap = find_replacement(services, cfg, running)
