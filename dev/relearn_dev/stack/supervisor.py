@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import psutil
+
 from relearn.settings import StackError
 
 if TYPE_CHECKING:
@@ -117,17 +119,24 @@ class Supervisor:
         return None
 
     def stop_all(self, timeout: float = 20.0) -> None:
+        """SIGTERM every process group, then SIGKILL what is left of a group after ``timeout``.
+
+        A group outlives its leader: a scheduler stops before the LocalExecutor workers it
+        forked, whose running tasks may not stop on SIGTERM. Waiting for the leader alone
+        left those workers running with nobody to stop them.
+        """
         for service in reversed(self.services):
             _signal_group(service, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for service in reversed(self.services):
             assert service.process is not None
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time; killing it", service.name)
+            if not _wait_group_gone(service.process.pid, deadline):
+                log.warning("%s did not stop in time; killing its processes", service.name)
                 _signal_group(service, signal.SIGKILL)
                 service.process.wait(5)
+                _wait_group_gone(service.process.pid, time.monotonic() + 5)
             log.info("stopped %s", service.name)
         self.services.clear()
         if self.pid_file is not None:
@@ -150,10 +159,30 @@ def stop_recorded(pid_file: Path) -> list[str]:
 
 
 def _signal_group(service: Service, sig: signal.Signals) -> None:
-    if service.process is None or service.process.poll() is not None:
+    """Signal the service's process group, even once its leader has exited."""
+    if service.process is None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(service.process.pid, sig)
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """The live (not zombie) processes of a process group."""
+    members = []
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, OSError):  # ended meanwhile
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process)
+    return members
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> bool:
+    """Wait until no live process is left in the group; False if some still are at deadline."""
+    while _group_members(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _logged(service: Service) -> bool:
