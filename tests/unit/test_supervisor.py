@@ -1,9 +1,10 @@
-"""The dev stack's supervisor stops whole process groups, not only their leaders."""
+"""The dev stack's supervisor stops everything a service started, not only its leader."""
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -14,28 +15,36 @@ from relearn_dev.stack.supervisor import Service, Supervisor
 if TYPE_CHECKING:
     from pathlib import Path
 
+# A task process as Airflow runs one: in a process group of its own, deaf to SIGTERM.
+OWN_GROUP_TASK = (
+    "import os, signal, time; os.setpgid(0, 0); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "open({marker!r}, 'w').close(); time.sleep(600)"
+)
 
-def _live(pgid: int) -> list[int]:
+
+def _live(sid: int) -> list[int]:
     found = []
     for process in psutil.process_iter(["status"]):
         try:
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+            if os.getsid(process.pid) == sid and process.info["status"] != psutil.STATUS_ZOMBIE:
                 found.append(process.pid)
         except (psutil.Error, OSError):
             continue
     return found
 
 
-def test_stop_all_kills_a_child_that_outlives_its_leader(tmp_path: Path) -> None:
-    # The leader ends on SIGTERM; its child ignores SIGTERM, as a LocalExecutor worker busy
-    # with a task can. stop_all must not return with the child still running.
-    started = tmp_path / "started"
+def test_stop_all_kills_what_outlives_the_leader(tmp_path: Path) -> None:
+    # The leader ends on SIGTERM. One child ignores SIGTERM in the leader's process group (a
+    # LocalExecutor worker busy with a task); another in a group of its own (an Airflow task).
+    in_group, own_group = tmp_path / "in_group", tmp_path / "own_group"
+    task = OWN_GROUP_TASK.format(marker=str(own_group))
     service = Service(
         name="leader",
         command=[
             "sh",
             "-c",
-            f"(trap '' TERM; touch {started}; exec sleep 600) & exec sleep 600",
+            f"(trap '' TERM; touch {in_group}; exec sleep 600) & "
+            f'{sys.executable} -c "{task}" & exec sleep 600',
         ],
         env={"PATH": os.environ["PATH"]},
         log_file=tmp_path / "leader.log",
@@ -43,14 +52,14 @@ def test_stop_all_kills_a_child_that_outlives_its_leader(tmp_path: Path) -> None
     supervisor = Supervisor()
     supervisor.start(service)
     assert service.process is not None
-    pgid = service.process.pid
-    deadline = time.monotonic() + 10
-    while not started.exists() or len(_live(pgid)) < 2:
-        assert time.monotonic() < deadline, "the child never started"
+    sid = service.process.pid
+    deadline = time.monotonic() + 20
+    while not (in_group.exists() and own_group.exists()) or len(_live(sid)) < 3:
+        assert time.monotonic() < deadline, "the children never started"
         time.sleep(0.05)
     try:
         supervisor.stop_all(timeout=1.0)
-        assert _live(pgid) == []
+        assert _live(sid) == []
     finally:
-        for pid in _live(pgid):
+        for pid in _live(sid):
             os.kill(pid, signal.SIGKILL)
