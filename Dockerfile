@@ -39,6 +39,8 @@ RUN pip install --no-cache-dir --no-deps /opt/relearn
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 relearn.yaml /opt/airflow/relearn.yaml
 ENV RELEARN_CONFIG=/opt/airflow/relearn.yaml
+# MLflow's telemetry thread breaks requests when it cannot phone home (see relearn/__init__.py).
+ENV MLFLOW_DISABLE_TELEMETRY=true
 # Mount points of docker-compose.yaml's named volumes: created here, owned by the airflow user,
 # so a new volume starts with this ownership and no service needs to run as root.
 RUN mkdir -p /opt/airflow/auth /opt/airflow/mlartifacts

@@ -7,7 +7,9 @@ and the prediction log's hot queries on a large log with their plans.
    labelled, 100,000 distinct units). Then one ``auto_reinforcement`` run over every model
    (``dry_run``: trains and gates, registers nothing, so both executors get the same work),
    triggered through the REST API of a real scheduler: first with the LocalExecutor, then with
-   the CeleryExecutor (Redis, a ``default`` worker and a ``training`` worker). Printed: wall
+   the CeleryExecutor (Redis, a ``default`` worker and a ``training`` worker). The
+   LocalExecutor gets as many task slots as the two workers have together
+   (``--local-parallelism``; 0 leaves Airflow's default, 16 tasks of a run at once). Printed: wall
    time of the run, and peak RSS of each worker's process tree (LocalExecutor: the scheduler
    with its executor's worker processes), sampled every 0.5 s — summed RSS, so pages the forked
    processes share are counted once per process (an upper bound).
@@ -23,7 +25,8 @@ executors within one run. Everything runs on a throw-away stack (temporary RELEA
 ports), torn down at the end.
 
     .venv/bin/python bench/scale.py [--models 20] [--predictions 100000] [--log-rows 50000000]
-        [--executors local celery] [--skip-executors] [--skip-plans] [--keep]
+        [--executors local celery] [--local-parallelism N]
+        [--skip-executors] [--skip-plans] [--keep]
 
 The two parts run separately with ``--skip-plans`` / ``--skip-executors`` (the plans part needs
 no bootstrapped model); ``--keep`` leaves the throw-away Postgres running with its log.
@@ -241,12 +244,17 @@ class RssSampler:
         self._thread.join()
 
 
-def one_run(stack: Stack, executor: str) -> tuple[float, dict[str, float], dict[str, int]]:
+def one_run(
+    stack: Stack, executor: str, local_parallelism: int
+) -> tuple[float, dict[str, float], dict[str, int]]:
     """Start Airflow with ``executor``, run auto_reinforcement once over every model."""
     from relearn_dev.stack.rest import ONLY_TRIGGERED_RUNS, AirflowRest
     from relearn_dev.stack.services import Stack
 
-    airflow = Stack(stack.settings, ROOT, executor=executor, extra_env=ONLY_TRIGGERED_RUNS)
+    extra_env = dict(ONLY_TRIGGERED_RUNS)
+    if executor == "local" and local_parallelism:
+        extra_env["AIRFLOW__CORE__PARALLELISM"] = str(local_parallelism)
+    airflow = Stack(stack.settings, ROOT, executor=executor, extra_env=extra_env)
     try:
         airflow.start_airflow()
         api = AirflowRest(stack.settings)
@@ -364,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
         default=["local", "celery"],
         help="the executors to compare, in this order (the first is the baseline)",
     )
+    parser.add_argument(
+        "--local-parallelism",
+        type=int,
+        default=None,
+        help="task slots of the LocalExecutor (default: as many as the Celery workers have "
+        "together, so both run as many tasks at once; 0: Airflow's own default)",
+    )
     parser.add_argument("--skip-executors", action="store_true")
     parser.add_argument("--skip-plans", action="store_true")
     parser.add_argument(
@@ -376,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="relearn-scale-"))
     config_path = home / "relearn.yaml"
     scaled_config(args.models, config_path)
+    from relearn_dev.stack.executor import workers as celery_workers
     from relearn_dev.stack.services import Stack, throwaway_env
 
     for variable in ("RELEARN_DATABASE_URL", "MLFLOW_TRACKING_URI"):
@@ -411,7 +427,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{time.monotonic() - started:.0f} s",
                 flush=True,
             )
-            results = {executor: one_run(stack, executor) for executor in args.executors}
+            slots = args.local_parallelism
+            if slots is None:
+                slots = sum(worker.concurrency for worker in celery_workers())
+            print(f"LocalExecutor slots: {slots or 'Airflow default'}", flush=True)
+            results = {executor: one_run(stack, executor, slots) for executor in args.executors}
             first = args.executors[0]
             base = results[first][0]
             print(f"\none auto_reinforcement run over {len(models)} models (dry run):")

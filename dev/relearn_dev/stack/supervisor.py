@@ -14,6 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import psutil
+
 from relearn.settings import StackError
 
 if TYPE_CHECKING:
@@ -117,17 +119,25 @@ class Supervisor:
         return None
 
     def stop_all(self, timeout: float = 20.0) -> None:
+        """SIGTERM every service's process group, then SIGKILL what is left of its session.
+
+        A service outlives its leader: a scheduler stops before the LocalExecutor workers it
+        forked, and Airflow runs each task in a process group of its own, so neither waiting
+        for the leader nor killing its group reached a task that kept running. Every process
+        a service starts stays in the session it leads (``start_new_session``).
+        """
         for service in reversed(self.services):
             _signal_group(service, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for service in reversed(self.services):
             assert service.process is not None
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time; killing it", service.name)
-                _signal_group(service, signal.SIGKILL)
+            if not _wait_session_gone(service.process.pid, deadline):
+                log.warning("%s did not stop in time; killing its processes", service.name)
+                _kill_session(service.process.pid)
                 service.process.wait(5)
+                _wait_session_gone(service.process.pid, time.monotonic() + 5)
             log.info("stopped %s", service.name)
         self.services.clear()
         if self.pid_file is not None:
@@ -150,10 +160,36 @@ def stop_recorded(pid_file: Path) -> list[str]:
 
 
 def _signal_group(service: Service, sig: signal.Signals) -> None:
-    if service.process is None or service.process.poll() is not None:
+    """Signal the service's process group, even once its leader has exited."""
+    if service.process is None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(service.process.pid, sig)
+
+
+def _session_members(sid: int) -> list[psutil.Process]:
+    """The live (not zombie) processes of a session, whatever their process group."""
+    members = []
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error, OSError):  # ended meanwhile
+            if os.getsid(process.pid) == sid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process)
+    return members
+
+
+def _wait_session_gone(sid: int, deadline: float) -> bool:
+    """Wait until no live process is left in the session; False if some still are at deadline."""
+    while _session_members(sid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _kill_session(sid: int) -> None:
+    for process in _session_members(sid):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
 
 
 def _logged(service: Service) -> bool:

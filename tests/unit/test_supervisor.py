@@ -1,0 +1,65 @@
+"""The dev stack's supervisor stops everything a service started, not only its leader."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import psutil
+
+from relearn_dev.stack.supervisor import Service, Supervisor
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# A task process as Airflow runs one: in a process group of its own, deaf to SIGTERM.
+OWN_GROUP_TASK = (
+    "import os, signal, time; os.setpgid(0, 0); signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "open({marker!r}, 'w').close(); time.sleep(600)"
+)
+
+
+def _live(sid: int) -> list[int]:
+    found = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getsid(process.pid) == sid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(process.pid)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def test_stop_all_kills_what_outlives_the_leader(tmp_path: Path) -> None:
+    # The leader ends on SIGTERM. One child ignores SIGTERM in the leader's process group (a
+    # LocalExecutor worker busy with a task); another in a group of its own (an Airflow task).
+    in_group, own_group = tmp_path / "in_group", tmp_path / "own_group"
+    task = OWN_GROUP_TASK.format(marker=str(own_group))
+    service = Service(
+        name="leader",
+        command=[
+            "sh",
+            "-c",
+            f"(trap '' TERM; touch {in_group}; exec sleep 600) & "
+            f'{sys.executable} -c "{task}" & exec sleep 600',
+        ],
+        env={"PATH": os.environ["PATH"]},
+        log_file=tmp_path / "leader.log",
+    )
+    supervisor = Supervisor()
+    supervisor.start(service)
+    assert service.process is not None
+    sid = service.process.pid
+    deadline = time.monotonic() + 20
+    while not (in_group.exists() and own_group.exists()) or len(_live(sid)) < 3:
+        assert time.monotonic() < deadline, "the children never started"
+        time.sleep(0.05)
+    try:
+        supervisor.stop_all(timeout=1.0)
+        assert _live(sid) == []
+    finally:
+        for pid in _live(sid):
+            os.kill(pid, signal.SIGKILL)
