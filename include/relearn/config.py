@@ -328,7 +328,7 @@ class ModelConfig(_Strict):
     @model_validator(mode="after")
     def _check_decay_learning_rate(self) -> Self:
         rate = self.training.learning_rate * self.drift.decay_learning_rate_factor
-        if rate > 1:
+        if self.drift.retrain_from_change and rate > 1:
             raise ValueError(
                 f"training.learning_rate x drift.decay_learning_rate_factor is {rate:g}: "
                 "a decay retraining's learning rate must be at most 1"

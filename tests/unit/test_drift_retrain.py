@@ -104,6 +104,22 @@ def test_a_decay_retraining_waits_until_the_rows_since_the_decline_fill_the_hold
     assert labels_wanted(churn_cfg, check(None)) is None  # no change point: nothing to wait for
 
 
+def test_a_decline_older_than_the_window_retrains_at_once_however_few_the_labels(churn_cfg):
+    # A low-volume model: 300 labelled rows in the whole window, all after the change. No
+    # hour of waiting adds a row since the decline, so the check must not wait for 500.
+    hits = list(np.random.default_rng(3).random(300) < 0.5)
+    times = [T0 + timedelta(minutes=6 * i) for i in range(len(hits))]
+    result = check_performance(
+        ["a"] * len(hits), ["a" if h else "b" for h in hits], 0.9, min_rows=200, max_drop=0.05,
+        predicted_at=times, until=T0 + timedelta(hours=30),
+    )  # fmt: skip
+    assert result.decayed
+    assert result.changed_hours_ago == pytest.approx(30)
+    assert result.labelled_since_change is None
+    assert "began before the window" in result.reason
+    assert labels_wanted(churn_cfg, result) is None
+
+
 def test_window_hours_and_the_decay_learning_rate_are_validated(churn_cfg):
     with pytest.raises(ValueError, match="window_hours"):
         ReinforceOptions.from_config(churn_cfg, window_hours=0)
@@ -114,3 +130,7 @@ def test_window_hours_and_the_decay_learning_rate_are_validated(churn_cfg):
     raw["training"]["learning_rate"] = 0.01
     with pytest.raises(ValidationError, match="decay_learning_rate_factor is 10"):
         type(churn_cfg).model_validate(raw)
+    # The factor only applies to decay retrainings from the change: off, any rate still loads.
+    raw["drift"]["retrain_from_change"] = False
+    raw["training"]["learning_rate"] = 0.2
+    assert type(churn_cfg).model_validate(raw).training.learning_rate == 0.2

@@ -12,7 +12,7 @@ outcomes 48 h late, the last 24 h of predictions have none.
 
 A decayed check also says when the decline began (``changed_hours_ago``: the change point of the
 labelled rows' hits), so the retraining it asks for can learn
-from the rows since the change only (``relearn.drift.monitor.retrain_options``).
+from the rows since the change only (``relearn.drift.retrain.retrain_options``).
 """
 
 from __future__ import annotations
@@ -97,11 +97,14 @@ def check_performance(
         times = [predicted_at[i] for i in labelled]
         start = change_start(times, [p == a for p, a in pairs])
         changed = (until - start).total_seconds() / 3600
-        since_change = sum(t >= start for t in times)
-        reason += (
-            f"; the decline began {changed:.0f} h before the window's end "
-            f"({since_change} labelled rows since)"
-        )
+        if start > min(times):
+            since_change = sum(t >= start for t in times)
+            reason += (
+                f"; the decline began {changed:.0f} h before the window's end "
+                f"({since_change} labelled rows since)"
+            )
+        else:  # every labelled row is after the change: waiting adds no row before it
+            reason += f"; the decline began before the window, at least {changed:.0f} h ago"
     return PerformanceCheck(
         n, accuracy, reference_accuracy, drop, pvalue, decayed, reason, changed, since_change
     )
