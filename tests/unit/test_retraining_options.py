@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relearn.retraining.options import OPTION_PARAMS, ReinforceOptions
+from relearn.retention.expire import protected_since
+from relearn.retraining.options import OPTION_PARAMS, ReinforceOptions, recorded_window
 from relearn.retraining.results import TERMINAL, StepResult, StepStatus
 
 
@@ -58,3 +60,16 @@ def test_results_are_small_json_and_say_when_nothing_is_left():
     # Insufficient data and a dry run complete the run; "finished" finds it done already.
     assert {StepStatus.INSUFFICIENT, StepStatus.DRY_RUN, StepStatus.FINISHED} == TERMINAL
     assert not StepResult(StepStatus.EVALUATED, "run-1", "churn").terminal
+
+
+def test_every_reader_of_a_run_row_sees_a_decay_retraining_s_window_in_hours():
+    """A decay retraining records lookback_days 2 but reads window_hours 60: retention must
+    keep those 60 h, and the run's pages must show them."""
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    decay = {"window_end": end.isoformat(), "lookback_days": 2, "window_hours": 60.0}
+    daily = {"window_end": end.isoformat(), "lookback_days": 7}
+    assert recorded_window(decay) == (end - timedelta(hours=60), end)
+    assert recorded_window(daily) == (end - timedelta(days=7), end)
+    assert protected_since([decay]) == end - timedelta(hours=60)
+    # A window it cannot read protects everything: better keep than lose.
+    assert protected_since([decay, {"window_end": "garbled"}]) == datetime.min.replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ from relearn.analysis.report import AnalysisOptions, Findings, Predictions, Role
 from relearn.drift.window import ACTUAL, CONFIDENCE, EXCLUDED, PREDICTED, load_window
 from relearn.registry import CHAMPION, alias_version, model_uri, registry_client
 from relearn.retraining.artifacts import load_registered_classifier
+from relearn.retraining.options import recorded_window
 from relearn.services import NoChampionError, utcnow
 from relearn.store import abtests
 from relearn.store import analysis as store
@@ -151,8 +152,7 @@ def analyze_retraining_run(
                 _scored(model_cfg, holdout, truth, candidate_probabilities),
             ),
         )
-        window_end = datetime.fromisoformat(run.params["window_end"])
-        lookback = run.params.get("lookback_days")
+        window_start, window_end = recorded_window(run.params)
         analysis = ErrorAnalysis(
             model_name=model_cfg.name,
             scope=Scope.RETRAINING_RUN,
@@ -160,7 +160,7 @@ def analyze_retraining_run(
             champion_version=str(version),
             compared_role=Role.CANDIDATE,
             compared_version=None,  # registered by publish, after this
-            window_start=window_end - timedelta(days=lookback) if lookback else None,
+            window_start=window_start,
             window_end=window_end,
             findings=findings,
             analysed_at=utcnow(),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.dashboard.links import airflow_run_path, mlflow_run_url
+from relearn.retraining.options import recorded_window
 from relearn.store import dashboard
 
 if TYPE_CHECKING:
@@ -77,13 +78,15 @@ def _scores(found: Any) -> dict[str, float]:
 
 
 def _window(params: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
-    """The run's data window: ``lookback_days`` before its ``window_end``, when recorded."""
+    """The run's data window (``recorded_window``), or as much of it as is recorded."""
     try:
-        end = datetime.fromisoformat(params["window_end"])
+        return recorded_window(params)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        pass
+    try:
+        return None, datetime.fromisoformat(params["window_end"])
     except (KeyError, TypeError, ValueError):
         return None, None
-    days = params.get("lookback_days")
-    return (end - timedelta(days=days) if isinstance(days, int | float) else None), end
 
 
 def _reasons(gate: dict[str, Any]) -> list[str]:

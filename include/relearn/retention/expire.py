@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relearn.retention import archive as files
+from relearn.retraining.options import recorded_window
 from relearn.store import retention as store
 from relearn.store.db import connect, transaction
 
@@ -92,15 +93,15 @@ class RetentionResult:
 
 
 def protected_since(windows: list[dict]) -> datetime | None:
-    """The earliest start of a running retraining's window (``window_end - lookback_days``).
+    """The earliest start of a running retraining's window (``recorded_window``: a decay
+    retraining's ``window_hours`` or else ``lookback_days`` before its ``window_end``).
 
     A run whose window cannot be read protects everything: better keep than lose.
     """
     starts = []
     for params in windows:
         try:
-            end = datetime.fromisoformat(params["window_end"])
-            starts.append(end - timedelta(days=int(params["lookback_days"])))
+            starts.append(recorded_window(params)[0])
         except (KeyError, TypeError, ValueError, OverflowError):
             return _EVERYTHING
     return min(starts, default=None)

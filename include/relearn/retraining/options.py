@@ -7,7 +7,7 @@ DAG run's Params (only those named in ``OPTION_PARAMS``), then the model's confi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,6 @@ from relearn.store import runs
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import datetime
 
     from relearn.config import ModelConfig
 
@@ -107,9 +106,7 @@ class ReinforceOptions:
     def window_start(self, window_end: datetime) -> datetime:
         """Where the run's window starts: ``window_hours`` before its end when set, else
         ``lookback_days``."""
-        if self.window_hours is not None:
-            return window_end - timedelta(hours=self.window_hours)
-        return window_end - timedelta(days=self.lookback_days)
+        return _window_start(window_end, self.window_hours, self.lookback_days)
 
     def check(self) -> None:
         if self.lookback_days < 1:
@@ -126,6 +123,23 @@ class ReinforceOptions:
             raise ValueError("replay_ratio must not be negative")
         if self.source not in runs.SOURCES:
             raise ValueError(f"source must be one of {', '.join(runs.SOURCES)}")
+
+
+def recorded_window(params: Mapping[str, Any]) -> tuple[datetime, datetime]:
+    """A run's window (start, end) as its row's ``params`` record it; rows written before an
+    option existed lack it, so this reads the two it needs rather than every option.
+
+    :raises KeyError, TypeError, ValueError, OverflowError: the window is not recorded.
+    """
+    end = datetime.fromisoformat(params["window_end"])
+    hours = params.get("window_hours")
+    return _window_start(end, None if hours is None else float(hours), params["lookback_days"]), end
+
+
+def _window_start(window_end: datetime, window_hours: float | None, lookback_days: int) -> datetime:
+    if window_hours is not None:
+        return window_end - timedelta(hours=window_hours)
+    return window_end - timedelta(days=int(lookback_days))
 
 
 _NAMES = frozenset(f.name for f in fields(ReinforceOptions))
