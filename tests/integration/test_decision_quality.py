@@ -261,6 +261,30 @@ def test_a_retried_check_that_died_after_the_replacement_rollback_starts_the_wai
     assert live.challenger_version == v3 and str(live.id) == retried.test_id
 
 
+def test_a_retried_replacement_leaves_a_test_started_meanwhile_alone(model_cfg, champion, services):
+    """The check rolled the running test back for v3, then died; before its retry someone
+    started v4 (also waiting) by hand. The retry must not start v3 over the running v4."""
+    start = T0 + timedelta(days=34)
+    cfg, (v1, _, v3, v4) = _challenger_under_test(
+        model_cfg, champion, services, "dq_swap_meanwhile", 4, start
+    )
+    with transaction(services.database_url) as connection:
+        for version in (v3, v4):
+            run_id = _with_gain(services, cfg.name, version, 0.30, f"dq-meanwhile-{version}")
+            _request_waiting(connection, cfg, v1, version, run_id)
+        running = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    swap = find_replacement(services, cfg, running)
+    ended = policy.Decision(policy.ROLLBACK, 0, swap.reason)
+    now = start + timedelta(hours=1)
+    apply_decision(services, cfg, running, ended, now=now, trigger_key="dq-mw-1", by="policy")
+    by_hand = start_test(services, cfg, now=now, trigger_key="dq-mw-hand", version=v4)
+    retried = check_test(services, cfg, now=now, trigger_key="dq-mw-1")
+    assert retried.action == policy.ROLLBACK, retried.reason
+    with transaction(services.database_url) as connection:
+        live = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    assert (live.challenger_version, str(live.id)) == (v4, by_hand.test_id)
+
+
 def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):
     """Unchanged traffic: the fine-tuned candidate is about as good as the champion, so it
     would only hold the A/B slot; the gate says so."""

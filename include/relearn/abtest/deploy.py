@@ -267,14 +267,16 @@ def _start_replacement(
     by: str,
 ) -> Outcome:
     """Start the waiting test after a replacement rollback, once (its own run key): what that
-    start decided when it happened already, the rollback when no test waits any more."""
+    start decided when it happened already, the rollback when no test waits any more or one
+    was started meanwhile (by hand, an approval) before this retry."""
     name, key = model_cfg.name, start_key(trigger_key)
     with transaction(services.database_url) as connection:
         started = abtests.find_decision_of_run(connection, name, key)
         waiting = abtests.live_test(connection, name, (abtests.PENDING,))
+        running = abtests.live_test(connection, name, abtests.ACTIVE)
     if started is not None:
         return _repeated(*started)
-    if waiting is None:
+    if waiting is None or running is not None:
         return _repeated(*rollback)
     return start_test(
         services, model_cfg, now=now, trigger_key=key, version=waiting.challenger_version, by=by
