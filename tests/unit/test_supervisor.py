@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from relearn_dev.stack.supervisor import Service, Supervisor
+from relearn_dev.stack.supervisor import Service, Supervisor, stop_recorded
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -60,6 +60,36 @@ def test_stop_all_kills_what_outlives_the_leader(tmp_path: Path) -> None:
     try:
         supervisor.stop_all(timeout=1.0)
         assert _live(sid) == []
+    finally:
+        for pid in _live(sid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_stack_down_after_the_supervisor_died_kills_what_outlives_the_leader(
+    tmp_path: Path,
+) -> None:
+    # `relearn stack down` when `make run` was killed: only the pid file is left.
+    pid_file = tmp_path / "pids.json"
+    marker = tmp_path / "own_group"
+    task = OWN_GROUP_TASK.format(marker=str(marker))
+    service = Service(
+        name="leader",
+        command=["sh", "-c", f'{sys.executable} -c "{task}" & exec sleep 600'],
+        env={"PATH": os.environ["PATH"]},
+        log_file=tmp_path / "leader.log",
+    )
+    Supervisor(pid_file).start(service)
+    assert service.process is not None
+    sid = service.process.pid
+    deadline = time.monotonic() + 20
+    while not marker.exists() or len(_live(sid)) < 2:
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.05)
+    try:
+        assert stop_recorded(pid_file, timeout=1.0) == ["leader"]
+        service.process.wait(5)
+        assert _live(sid) == []
+        assert not pid_file.exists()
     finally:
         for pid in _live(sid):
             os.kill(pid, signal.SIGKILL)

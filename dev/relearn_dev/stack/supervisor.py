@@ -144,19 +144,25 @@ class Supervisor:
             self.pid_file.unlink(missing_ok=True)
 
 
-def stop_recorded(pid_file: Path) -> list[str]:
-    """Stop process groups recorded by a supervisor that died; returns the names stopped."""
+def stop_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
+    """Stop the services recorded by a supervisor that died, as ``stop_all`` does (SIGTERM to
+    each group, then SIGKILL to what is left of its session); returns the names stopped."""
     if not pid_file.exists():
         return []
-    stopped = []
+    stopped = {}
     for name, pid in json.loads(pid_file.read_text()).items():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-            stopped.append(name)
-        except ProcessLookupError:
-            continue
+        if _session_members(pid):
+            stopped[name] = pid
+    deadline = time.monotonic() + timeout
+    for name, pid in stopped.items():
+        if not _wait_session_gone(pid, deadline):
+            log.warning("%s did not stop in time; killing its processes", name)
+            _kill_session(pid)
+            _wait_session_gone(pid, time.monotonic() + 5)
     pid_file.unlink()
-    return stopped
+    return list(stopped)
 
 
 def _signal_group(service: Service, sig: signal.Signals) -> None:
