@@ -387,10 +387,14 @@ def main(argv: list[str] | None = None) -> int:
         help="leave the throw-away Postgres (and its log) running, to EXPLAIN more queries",
     )
     args = parser.parse_args(argv)
+    if args.local_parallelism is not None and args.local_parallelism < 0:
+        parser.error("--local-parallelism must be 0 (Airflow's default) or more")
 
     home = Path(tempfile.mkdtemp(prefix="relearn-scale-"))
     config_path = home / "relearn.yaml"
     scaled_config(args.models, config_path)
+    # Imported here, as in the functions above: `--help` and a bad argument answer without
+    # loading Airflow, MLflow and torch.
     from relearn_dev.stack.executor import workers as celery_workers
     from relearn_dev.stack.services import Stack, throwaway_env
 
