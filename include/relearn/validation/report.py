@@ -62,7 +62,7 @@ class ValidationReport:
 
 
 @dataclass
-class Outcome:
+class CheckResult:
     """One expectation's result over every chunk of a window, merged as one GX run gives it.
 
     GX reports a map expectation's counts, its first ``partial`` unexpected values in row
@@ -84,7 +84,7 @@ class Outcome:
     values: list[tuple[int, Any]] = field(default_factory=list, repr=False)
 
     @classmethod
-    def of(cls, item: Any, partial: int) -> Outcome:
+    def of(cls, item: Any, partial: int) -> CheckResult:
         config = item.expectation_config
         kwargs = {key: value for key, value in config.kwargs.items() if key != "batch_id"}
         return cls(config.type, config.description, kwargs, partial)
@@ -151,11 +151,15 @@ def _plus(total: int | None, value: int | None) -> int | None:
 
 
 def compact_result(
-    outcomes: list[Outcome], suite_name: str, rows: int, now: pd.Timestamp, version: str | None
+    check_results: list[CheckResult],
+    suite_name: str,
+    rows: int,
+    now: pd.Timestamp,
+    version: str | None,
 ) -> dict:
     """The GX result without the per-row lists (which can be as long as the window)."""
-    successful = sum(outcome.success for outcome in outcomes)
-    evaluated = len(outcomes)
+    successful = sum(check.success for check in check_results)
+    evaluated = len(check_results)
     compact = {
         "suite_name": suite_name,
         "success": successful == evaluated,
@@ -169,23 +173,25 @@ def compact_result(
             "success_percent": successful / evaluated * 100 if evaluated else None,
         },
         "great_expectations_version": version,
-        "results": [outcome.as_dict() for outcome in outcomes],
+        "results": [check.as_dict() for check in check_results],
     }
     return convert_to_json_serializable(compact)
 
 
-def row_reasons(outcomes: list[Outcome], rows: int) -> tuple[Any, list[list[str]], list[str]]:
+def row_reasons(
+    check_results: list[CheckResult], rows: int
+) -> tuple[Any, list[list[str]], list[str]]:
     """Positions of rows failing >= 1 expectation, each such row's reasons in suite order, and
     the checks that could not run at all (a batch problem: they must not pass rows silently)."""
     failures: list[tuple[str, Any]] = []
     broken: list[str] = []
-    for outcome in outcomes:
-        if outcome.raised:
-            broken.append(f"check '{outcome.description}' could not run: {outcome.exception}")
+    for check in check_results:
+        if check.raised:
+            broken.append(f"check '{check.description}' could not run: {check.exception}")
             continue
-        if outcome.success:
+        if check.success:
             continue
-        failures.append((outcome.description, outcome.unexpected_positions))
+        failures.append((check.description, check.unexpected_positions))
     bad = np.zeros(rows, dtype=bool)
     for _, positions in failures:
         bad[positions] = True

@@ -20,8 +20,8 @@ from relearn.validation.checks import (
 from relearn.validation.frame import gx_frame, missing_columns, utc
 from relearn.validation.report import (
     REASONS,
+    CheckResult,
     DataValidationError,
-    Outcome,
     ValidationReport,
     compact_result,
     row_reasons,
@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 # Values of a failing expectation kept in the stored result; the full list can be 200k long.
 PARTIAL_UNEXPECTED_COUNT = 20
 # Rows per GX run. GX's working memory grows with the frame it validates (about 450 MB for a
-# 700k-row window), so a window is validated in chunks of at most this many rows and the
-# results merged: the same result, quarantine and problems as one run over the whole window.
+# 700k-row window), so a window is validated in chunks of about this many rows (a row's chunk
+# follows a hash of its id, so sizes vary a little) and the results merged: the same result,
+# quarantine and problems as one run over the whole window.
 CHUNK_ROWS = 100_000
 _HASH_SLICE = 20_000
 
@@ -83,7 +84,7 @@ def _run_suite(
     checks: list[Check],
     now: pd.Timestamp,
     chunk_rows: int,
-) -> tuple[list[Outcome], str | None]:
+) -> tuple[list[CheckResult], str | None]:
     """Each expectation's result merged over the chunks, and the GX version that ran them."""
     context = new_context()  # before the suite: GX needs an active context to build one
     suite = make_suite(suite_name(model_cfg), checks)
@@ -92,7 +93,7 @@ def _run_suite(
         .add_dataframe_asset("window")
         .add_batch_definition_whole_dataframe("whole_window")
     )
-    outcomes: list[Outcome] = []
+    check_results: list[CheckResult] = []
     version = None
     for rows in chunks(frame, chunk_rows):
         data = gx_frame(frame.iloc[rows], model_cfg)
@@ -107,12 +108,14 @@ def _run_suite(
             expectation_parameters={NOW_PARAMETER: now},
         )
         del batch, data
-        if not outcomes:
-            outcomes = [Outcome.of(item, PARTIAL_UNEXPECTED_COUNT) for item in result.results]
+        if not check_results:
+            check_results = [
+                CheckResult.of(item, PARTIAL_UNEXPECTED_COUNT) for item in result.results
+            ]
             version = result.meta.get("great_expectations_version")
-        for outcome, item in zip(outcomes, result.results, strict=True):
-            outcome.add(item, rows)
-    return outcomes, version
+        for check, item in zip(check_results, result.results, strict=True):
+            check.add(item, rows)
+    return check_results, version
 
 
 def validate_window(
@@ -126,8 +129,8 @@ def validate_window(
     """Split ``frame`` into valid and quarantined rows and judge whether the batch is usable.
 
     Row-level failures only quarantine rows; a missing column, an empty window or a quarantined
-    share above ``reinforcement.max_invalid_fraction`` are batch problems. GX runs on at
-    most ``chunk_rows`` rows at a time (``chunks``), which bounds its memory. With a missing
+    share above ``reinforcement.max_invalid_fraction`` are batch problems. GX runs on
+    about ``chunk_rows`` rows at a time (``chunks``), which bounds its memory. With a missing
     column the remaining checks still run, so the report shows everything that is wrong.
 
     :raises DataValidationError: the batch is unusable and ``raise_on_unusable`` is set.
@@ -140,8 +143,8 @@ def validate_window(
     if rows == 0:
         problems.append("the window has no rows")
 
-    outcomes, version = _run_suite(model_cfg, frame, checks, moment, chunk_rows)
-    bad_positions, reasons, broken = row_reasons(outcomes, rows)
+    check_results, version = _run_suite(model_cfg, frame, checks, moment, chunk_rows)
+    bad_positions, reasons, broken = row_reasons(check_results, rows)
     problems += broken
 
     keep = np.ones(rows, dtype=bool)
@@ -163,7 +166,7 @@ def validate_window(
         valid=valid,
         quarantined=quarantined,
         problems=problems,
-        result=compact_result(outcomes, suite_name(model_cfg), rows, moment, version),
+        result=compact_result(check_results, suite_name(model_cfg), rows, moment, version),
     )
     summary = report.summary()
     logger.info(
