@@ -18,6 +18,21 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_CONFIG_FILE = "relearn.yaml"
+# Columns the pipeline puts next to the features in its frames (the prediction log's own, the
+# window's role, the dataset's split): a feature or label of the same name would be overwritten.
+RESERVED_COLUMNS = frozenset(
+    {
+        "prediction_id",
+        "model_version",
+        "predicted_at",
+        "outcome_at",
+        "predicted_label",
+        "actual_label",
+        "confidence",
+        "role",
+        "split",
+    }
+)
 ENV_PREFIX = "RELEARN__"
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -309,6 +324,12 @@ class ModelConfig(_Strict):
             raise ValueError("feature names must be unique")
         if self.label in names:
             raise ValueError(f"label column '{self.label}' is also a feature")
+        taken = sorted(RESERVED_COLUMNS.intersection([*names, self.label]))
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: Relearn's own column name(s), not usable for a feature or "
+                f"the label; rename it in the config (the JSON key your service logs must match)"
+            )
         if self.time_column is not None and self.time_column in {*names, self.label}:
             raise ValueError(f"time column '{self.time_column}' is also a feature or the label")
         if len(set(self.classes)) != len(self.classes):

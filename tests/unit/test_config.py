@@ -55,6 +55,19 @@ def test_categorical_feature_needs_categories() -> None:
         parse_config(raw, Path("c.yaml"), environ={})
 
 
+@pytest.mark.parametrize("where", ["feature", "label"])
+def test_a_feature_or_label_named_like_relearn_s_own_columns_is_refused(where: str) -> None:
+    # A feature "predicted_at" would be overwritten by the prediction time in every window.
+    raw = _raw()
+    if where == "feature":
+        raw["models"][0]["features"].append({"name": "predicted_at", "type": "numeric"})
+    else:
+        raw["models"][0]["label"] = "split"
+    taken = "predicted_at" if where == "feature" else "split"
+    with pytest.raises(ConfigError, match=f"{taken}: Relearn's own column name"):
+        parse_config(raw, Path("c.yaml"), environ={})
+
+
 def test_env_overrides_apply_globally_and_per_model() -> None:
     environ = {
         "RELEARN__TRAINING__EPOCHS": "3",
