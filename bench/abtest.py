@@ -5,7 +5,8 @@
    >= 1,000 samples per arm, >= 2 % improvement, mSPRT alpha 0.05), 200 tests per row, a
    champion at 80 % accuracy, 400 labelled outcomes an hour, a 14-day horizon. Targets: A/A
    <= 5 % promoted; challenger 3 % worse: 0 promoted and >= 90 % rolled back; 5 % better:
-   >= 80 % promoted. The bandit policy's table is printed for comparison.
+   >= 80 % promoted. The same for a decay retraining's candidate, which starts at the 50 %
+   stage (``abtest.decay_start_percent``), and the bandit policy's table for comparison.
 2. Router: the time of one arm choice (``SplitRouter.arm``, split cached) per call, p50 and
    p99 over 200,000 calls, against a baseline measured in the same run: the same decision
    with ``hashlib.sha256`` instead of CRC-32. Target: p99 <= 50 us.
@@ -27,11 +28,12 @@ from relearn.serving.router import Split, SplitRouter
 TARGET_P99_US = 50.0
 
 
-def _table(cfg: ABTestConfig, tests: int) -> None:
+def _table(cfg: ABTestConfig, tests: int, *, after_decay: bool = False) -> None:
     started = time.perf_counter()
-    table = decision_quality(cfg, tests=tests, seed=2026)
+    table = decision_quality(cfg, tests=tests, seed=2026, after_decay=after_decay)
     seconds = time.perf_counter() - started
-    print(f"policy {cfg.policy}: {tests} tests per row in {seconds:.1f} s")
+    start = f", a decay candidate (starts at {cfg.decay_start_percent} %)" if after_decay else ""
+    print(f"policy {cfg.policy}{start}: {tests} tests per row in {seconds:.1f} s")
     print(
         f"  {'challenger':<12}{'promoted':>10}{'rolled back':>13}{'undecided':>11}{'median h':>10}"
     )
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000)
     args = parser.parse_args()
     _table(ABTestConfig(), args.tests)
+    _table(ABTestConfig(), args.tests, after_decay=True)
     _table(ABTestConfig(policy="bandit"), args.tests)
     _router(args.calls)
 

@@ -302,11 +302,14 @@ def _performance(cfg: ModelConfig, log: Log, champion: Model, hour: int) -> Perf
     )
 
 
-def _start(cfg: ModelConfig, challenger: Model, hour: int) -> _Test:
+def _start(cfg: ModelConfig, challenger: Model, hour: int, *, after_decay: bool) -> _Test:
+    """A test of ``challenger`` from ``hour``, at the stage the deployer starts it at
+    (``policy.start_stage``: higher for a decay retraining's candidate)."""
+    stage = policy.start_stage(cfg.abtest, after_decay=after_decay)
     state = policy.TestState(
         test_id=f"bench-{challenger.id}",
-        stage_index=0,
-        traffic_percent=cfg.abtest.stages[0],
+        stage_index=stage,
+        traffic_percent=cfg.abtest.stages[stage],
         started_at=START + timedelta(hours=hour),
     )
     return _Test(state, challenger, hour, period_starts=[hour])
@@ -362,7 +365,7 @@ def run_policy(
         trace.blessed += 1
         trace.models[model.id] = model
         if test is None:
-            test = _start(cfg, model, hour)
+            test = _start(cfg, model, hour, after_decay=drift_source)
         elif drift_source:
             waiting.append(model)
 
@@ -411,7 +414,7 @@ def run_policy(
             # The deployer's replacement (relearn.abtest.replace): the same rule.
             _logger.info("%s h%d: A/B replaced by a better waiting candidate", spec.name, hour)
             trace.rollbacks += 1
-            test = _start(cfg, waiting.pop(0), hour)
+            test = _start(cfg, waiting.pop(0), hour, after_decay=True)
         if test is not None and hour > test.started:
             decision = _ab_step(cfg, test, log, champion, hour)
             if decision.action != policy.HOLD:
@@ -433,7 +436,7 @@ def run_policy(
                 )
                 test.period_starts.append(hour)
             if test is None and waiting:
-                test = _start(cfg, waiting.pop(0), hour)
+                test = _start(cfg, waiting.pop(0), hour, after_decay=True)
         d = days[day]
         now = np.flatnonzero((d.hours >= hour) & (d.hours < hour + 1))
         share_now = 0.0 if test is None else test.state.traffic_percent / 100

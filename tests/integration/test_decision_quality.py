@@ -285,6 +285,23 @@ def test_a_retried_replacement_leaves_a_test_started_meanwhile_alone(model_cfg, 
     assert (live.challenger_version, str(live.id)) == (v4, by_hand.test_id)
 
 
+def test_a_decay_retraining_s_candidate_starts_at_the_decay_stage(model_cfg, champion, services):
+    """The champion measurably decayed: its replacement's test starts at 50 %, not 10 %, and
+    goes on from that stage; a version registered by hand starts at the first stage."""
+    start = T0 + timedelta(days=36)
+    cfg, (_, v2) = _challenger_under_test(model_cfg, champion, services, "dq_decay", 2, start)
+    with transaction(services.database_url) as connection:
+        decayed = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
+    assert (decayed.challenger_version, decayed.traffic_percent, decayed.stage_index) == (v2, 50, 2)
+    rolled = check_test(services, cfg, now=start, trigger_key="dq-decay-end", action="rollback")
+    assert rolled.action == policy.ROLLBACK
+    by_hand = register_copy(
+        model_cfg, services.tracking_uri, name=cfg.name, source=champion.version
+    )
+    started = start_test(services, cfg, now=start, trigger_key="dq-decay-hand", version=by_hand)
+    assert (started.version, started.traffic) == (by_hand, cfg.abtest.stages[0])
+
+
 def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):
     """Unchanged traffic: the fine-tuned candidate is about as good as the champion, so it
     would only hold the A/B slot; the gate says so."""

@@ -325,3 +325,16 @@ def test_a_max_duration_shorter_than_the_last_dwell_is_refused():
     with pytest.raises(ValidationError, match=r"max_duration_hours \(48\) must be at least"):
         ABTestConfig(max_duration_hours=48)
     assert ABTestConfig(max_duration_hours=72).max_duration_hours == 72
+
+
+def test_a_decay_candidate_starts_at_the_largest_stage_within_decay_start_percent():
+    default = ABTestConfig()  # stages 10, 25, 50, 100; decay_start_percent 50
+    assert policy.start_stage(default, after_decay=False) == 0
+    assert default.stages[policy.start_stage(default, after_decay=True)] == 50
+    # Never the last stage (that is promotion), never below the first.
+    narrow = ABTestConfig(stages=[20, 100], min_dwell_hours=[24], decay_start_percent=10)
+    assert policy.start_stage(narrow, after_decay=True) == 0
+    wide = ABTestConfig(stages=[5, 100], min_dwell_hours=[24], decay_start_percent=99)
+    assert policy.start_stage(wide, after_decay=True) == 0
+    with pytest.raises(ValidationError):
+        ABTestConfig(decay_start_percent=100)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from relearn.abtest import DeployError, policy
 from relearn.abtest.aliases import finish_pending_moves, locked, move_aliases, require_version
 from relearn.abtest.decision import Outcome, apply_decision, next_decision
-from relearn.abtest.replace import find_replacement, is_replacement, start_key
+from relearn.abtest.replace import find_replacement, first_share, is_replacement, start_key
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import NoChampionError, utcnow
 from relearn.store import abtests
@@ -113,7 +113,7 @@ def _plan_start(
         raise NoChampionError(name)
     if version == champion:
         raise DeployError(f"{name} v{version} is the champion already")
-    share = traffic or model_cfg.abtest.stages[0]
+    share = traffic or first_share(services, model_cfg, version)
     if not 0 < share < 100:
         raise DeployError(f"traffic must be between 1 and 99 %, got {share}")
     return _StartPlan(champion=champion, version=version, share=share)

@@ -143,6 +143,15 @@ def decide(
     return verdict
 
 
+def start_stage(cfg: ABTestConfig, *, after_decay: bool) -> int:
+    """The stage a new test starts at: the first; for a candidate of a decay retraining, the
+    largest stage below 100 % at most ``decay_start_percent``."""
+    if not after_decay:
+        return 0
+    eligible = [i for i, share in enumerate(cfg.stages[:-1]) if share <= cfg.decay_start_percent]
+    return max(eligible, default=0)
+
+
 def replaces(running_gain: float | None, waiting_gain: float | None, margin: float) -> bool:
     """A waiting candidate takes a running test's place when its holdout gain over the
     champion beats the running challenger's by ``margin``. A challenger whose gain is unknown

@@ -52,9 +52,8 @@ class Replacement:
     reason: str
 
 
-def holdout_gain(services: Services, model_name: str, version: str) -> float | None:
-    """The version's holdout accuracy minus the champion's on the same holdout, as its
-    retraining run's gate measured it (None for a version no retraining run produced)."""
+def retraining_run(services: Services, model_name: str, version: str) -> runs.RetrainingRun | None:
+    """The retraining run that registered the version (None for one registered otherwise)."""
     try:
         tags = registry_client(services.tracking_uri).get_model_version(model_name, version).tags
     except MlflowException:
@@ -64,9 +63,24 @@ def holdout_gain(services: Services, model_name: str, version: str) -> float | N
         return None
     try:
         with transaction(services.database_url) as connection:
-            metrics = runs.get_run(connection, run_id).metrics or {}
+            return runs.get_run(connection, run_id)
     except LookupError:  # the tag names a run of another database (a copied registry)
         return None
+
+
+def first_share(services: Services, model_cfg: ModelConfig, version: str) -> int:
+    """The traffic share a new test of ``version`` starts at (``policy.start_stage``): higher
+    when a decay retraining produced it, as the champion it would replace is decaying."""
+    run = retraining_run(services, model_cfg.name, version)
+    after_decay = run is not None and run.source == runs.DECAY_TRIGGERED
+    return model_cfg.abtest.stages[policy.start_stage(model_cfg.abtest, after_decay=after_decay)]
+
+
+def holdout_gain(services: Services, model_name: str, version: str) -> float | None:
+    """The version's holdout accuracy minus the champion's on the same holdout, as its
+    retraining run's gate measured it (None for a version no retraining run produced)."""
+    run = retraining_run(services, model_name, version)
+    metrics = (run.metrics if run is not None else None) or {}
     candidate, champion = metrics.get("holdout") or {}, metrics.get("champion_holdout") or {}
     if "accuracy" not in candidate or "accuracy" not in champion:
         return None

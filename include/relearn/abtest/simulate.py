@@ -43,11 +43,17 @@ def replay_test(
     seed: int,
     hourly_labelled: int = 400,
     horizon_hours: int = 14 * 24,
+    after_decay: bool = False,
 ) -> Replay:
-    """One test from its start at the first stage until a verdict or the horizon."""
+    """One test from its start (at the stage ``policy.start_stage`` gives) until a verdict or
+    the horizon."""
     rng = np.random.default_rng(seed)
+    stage = policy.start_stage(cfg, after_decay=after_decay)
     state = policy.TestState(
-        test_id=f"replay-{seed}", stage_index=0, traffic_percent=cfg.stages[0], started_at=START
+        test_id=f"replay-{seed}",
+        stage_index=stage,
+        traffic_percent=cfg.stages[stage],
+        started_at=START,
     )
     periods = [[0, 0, 0, 0]]  # per traffic period: champion n, correct, challenger n, correct
     for hour in range(1, horizon_hours + 1):
@@ -90,7 +96,7 @@ def decision_quality(
     champion_accuracy: float = 0.80,
     lifts: tuple[float, ...] = (0.0, -0.03, 0.05),
     seed: int = 0,
-    **replay_options: int,
+    **replay_options: int | bool,
 ) -> dict[float, dict[str, float]]:
     """Share of tests promoted / rolled back / undecided per relative lift of the challenger."""
     table = {}
