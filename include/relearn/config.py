@@ -31,21 +31,20 @@ from relearn.config_groups import (
 )
 
 DEFAULT_CONFIG_FILE = "relearn.yaml"
-# Columns the pipeline puts next to the features in its frames (the prediction log's own, the
-# window's role, the dataset's split): a feature or label of the same name would be overwritten.
-RESERVED_COLUMNS = frozenset(
-    {
-        "prediction_id",
-        "model_version",
-        "predicted_at",
-        "outcome_at",
-        "predicted_label",
-        "actual_label",
-        "confidence",
-        "role",
-        "split",
-    }
+# The prediction log's own columns (``relearn.store.prediction_log.BASE_COLUMNS``), next to
+# which the pipeline's frames put the features.
+LOG_COLUMNS = (
+    "prediction_id",
+    "model_version",
+    "predicted_at",
+    "outcome_at",
+    "predicted_label",
+    "actual_label",
+    "confidence",
 )
+# Not usable as a feature or label name: the log's columns, the window's role, the dataset's
+# split would overwrite it in those frames.
+RESERVED_COLUMNS = frozenset({*LOG_COLUMNS, "role", "split"})
 ENV_PREFIX = "RELEARN__"
 
 

@@ -199,6 +199,14 @@ def _request_waiting(connection, cfg, champion_version: str, version: str, run_i
     )
 
 
+def _die_after_the_replacement_rollback(services, cfg, running, now, key: str) -> None:
+    """A check's first attempt: the replacement's rollback, exactly as check_test applies it,
+    and nothing after it (the task died before starting the waiting test)."""
+    swap = find_replacement(services, cfg, running)
+    ended = policy.Decision(policy.ROLLBACK, 0, swap.reason)
+    apply_decision(services, cfg, running, ended, now=now, trigger_key=key, by="policy")
+
+
 def test_a_clearly_better_waiting_candidate_replaces_the_running_challenger(
     model_cfg, champion, services
 ):
@@ -247,11 +255,8 @@ def test_a_retried_check_that_died_after_the_replacement_rollback_starts_the_wai
         run_id = _with_gain(services, cfg.name, v3, 0.30, "dq-retry-v3")
         _request_waiting(connection, cfg, v1, v3, run_id)
         running = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
-    # The first attempt's rollback, exactly as check_test applies it, and nothing after it.
-    swap = find_replacement(services, cfg, running)
-    ended = policy.Decision(policy.ROLLBACK, 0, swap.reason)
     now = start + timedelta(hours=1)
-    apply_decision(services, cfg, running, ended, now=now, trigger_key="dq-retry-1", by="policy")
+    _die_after_the_replacement_rollback(services, cfg, running, now, "dq-retry-1")
     retried = check_test(services, cfg, now=now, trigger_key="dq-retry-1")
     assert (retried.action, retried.version) == ("start", v3), retried.reason
     again = check_test(services, cfg, now=now, trigger_key="dq-retry-1")
@@ -273,10 +278,8 @@ def test_a_retried_replacement_leaves_a_test_started_meanwhile_alone(model_cfg, 
             run_id = _with_gain(services, cfg.name, version, 0.30, f"dq-meanwhile-{version}")
             _request_waiting(connection, cfg, v1, version, run_id)
         running = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
-    swap = find_replacement(services, cfg, running)
-    ended = policy.Decision(policy.ROLLBACK, 0, swap.reason)
     now = start + timedelta(hours=1)
-    apply_decision(services, cfg, running, ended, now=now, trigger_key="dq-mw-1", by="policy")
+    _die_after_the_replacement_rollback(services, cfg, running, now, "dq-mw-1")
     by_hand = start_test(services, cfg, now=now, trigger_key="dq-mw-hand", version=v4)
     retried = check_test(services, cfg, now=now, trigger_key="dq-mw-1")
     assert retried.action == policy.ROLLBACK, retried.reason

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg2 import sql
 
-from relearn.config import FeatureType
+from relearn.config import LOG_COLUMNS, FeatureType
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -32,15 +32,7 @@ if TYPE_CHECKING:
 
     from relearn.config import Feature, ModelConfig
 
-BASE_COLUMNS = [
-    "prediction_id",
-    "model_version",
-    "predicted_at",
-    "outcome_at",
-    "predicted_label",
-    "actual_label",
-    "confidence",
-]
+BASE_COLUMNS = list(LOG_COLUMNS)
 # The JSON type of the whole ``features`` document (validation wants "object").
 FEATURES_TYPE = "features:json_type"
 
