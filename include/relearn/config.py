@@ -29,22 +29,12 @@ from relearn.config_groups import (
     StrictModel,
     TrainingConfig,
 )
+from relearn.store.columns import LOG_COLUMNS, PREDICTION_COLUMNS
 
 DEFAULT_CONFIG_FILE = "relearn.yaml"
-# The prediction log's own columns (``relearn.store.prediction_log.BASE_COLUMNS``), next to
-# which the pipeline's frames put the features.
-LOG_COLUMNS = (
-    "prediction_id",
-    "model_version",
-    "predicted_at",
-    "outcome_at",
-    "predicted_label",
-    "actual_label",
-    "confidence",
-)
-# Not usable as a feature or label name: the log's columns, the window's role, the dataset's
-# split would overwrite it in those frames.
-RESERVED_COLUMNS = frozenset({*LOG_COLUMNS, "role", "split"})
+# Not usable as a feature or label name: the prediction log's and a producer's batch columns,
+# the window's role and the dataset's split would overwrite it in the pipeline's frames.
+RESERVED_COLUMNS = frozenset({*LOG_COLUMNS, *PREDICTION_COLUMNS, "role", "split"})
 ENV_PREFIX = "RELEARN__"
 
 

@@ -96,6 +96,18 @@ def test_model_init_refuses_a_label_with_one_class_and_unusable_names(tmp_path):
         draft_entry(path, name="m_one", label="z")
 
 
+
+def test_model_init_skips_columns_named_like_relearn_s_own_and_refuses_such_a_label(tmp_path):
+    # A dataset with a train/test "split" column (common) and a "confidence" column.
+    path = tmp_path / "data.csv"
+    frame = _frame().assign(split=["train", "test"] * (ROWS // 2), confidence=0.5)
+    frame.to_csv(path, index=False)
+    draft = draft_entry(path, name="m_reserved", label="churned")
+    assert {"split", "confidence"}.isdisjoint(_features(draft))
+    assert "rename it" in draft.skipped["split"] and "confidence" in draft.skipped
+    with pytest.raises(DatasetError, match=r"label column 'split'.*rename it"):
+        draft_entry(path, name="m_reserved", label="split")
+
 def test_write_appends_keeps_comments_and_refuses_a_duplicate(tmp_path):
     data, config = tmp_path / "data.csv", tmp_path / "relearn.yaml"
     _frame().to_csv(data, index=False)

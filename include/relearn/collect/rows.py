@@ -26,6 +26,7 @@ from relearn.collect.checks import checked_frame, row_reasons
 from relearn.collect.encode import flat_documents, json_text, json_texts
 from relearn.config import FeatureType
 from relearn.serving.router import CHALLENGER_ARM, CHAMPION_ARM
+from relearn.store.columns import PREDICTION_COLUMNS
 from relearn.store.prediction_log import FEATURES_TYPE
 from relearn.store.predictions import PredictionColumns
 from relearn.validation.checks import CONFIDENCE, PREDICTED_AT
@@ -37,18 +38,6 @@ if TYPE_CHECKING:
 
     from relearn.config import ModelConfig
 
-PREDICTION_COLUMNS = (
-    "prediction_id",
-    "model_version",
-    "unit_id",
-    "predicted_at",
-    "features",
-    "predicted_label",
-    "confidence",
-    "probabilities",
-    "latency_ms",
-    "served_by",
-)
 _TEXT_COLUMNS = ("prediction_id", "model_version", "unit_id", "predicted_label", "served_by")
 REQUIRED = ("prediction_id", "model_version", "predicted_at", "predicted_label", "confidence")
 FEATURES = "features"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from relearn.config import (
+    RESERVED_COLUMNS,
     ABTestConfig,
     DriftConfig,
     FeatureType,
@@ -144,6 +145,11 @@ def draft_entry(
     for role, column in (("label", label), ("time column", time_column)):
         if column is not None and column not in names:
             raise DatasetError(f"dataset {path}: no {role} column '{column}' (columns: {names})")
+    if label in RESERVED_COLUMNS:
+        raise DatasetError(
+            f"dataset {path}: label column '{label}' has a name Relearn uses for its own "
+            "column: rename it in the file"
+        )
     invalid = [n for n in names if n not in {label, time_column} and not _NAME.match(n)]
     if invalid:
         raise DatasetError(
@@ -158,6 +164,9 @@ def draft_entry(
     features, skipped = [], {}
     for column in names:
         if column in {label, time_column}:
+            continue
+        if column in RESERVED_COLUMNS:
+            skipped[column] = "a name Relearn uses for its own column: rename it to use it"
             continue
         feature, reason = _feature(stats[column])
         if feature is None:

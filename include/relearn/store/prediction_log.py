@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg2 import sql
 
-from relearn.config import LOG_COLUMNS, FeatureType
+from relearn.config import FeatureType
+from relearn.store.columns import LOG_COLUMNS
 
 if TYPE_CHECKING:
     from datetime import datetime
