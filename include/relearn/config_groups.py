@@ -154,7 +154,7 @@ class ABTestConfig(StrictModel):
     max_duration_hours: Annotated[float, Field(gt=0)] = 168.0
     # A candidate of a decay retraining (the champion measurably lost accuracy) starts at the
     # largest stage at most this share: every hour most traffic stays on a decayed champion
-    # costs accuracy. The guardrails and the decisive-promotion rule still apply from its start.
+    # costs accuracy. The guardrails judge it from min_guardrail_samples labelled rows per arm.
     decay_start_percent: Annotated[int, Field(gt=0, lt=100)] = 50
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_approval: bool = False

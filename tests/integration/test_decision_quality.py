@@ -149,15 +149,18 @@ def test_hours_paused_do_not_count_towards_max_duration(model_cfg, champion, ser
     assert ended.action == "rollback" and ended.reason.startswith(f"inconclusive after {limit:.0f}")
 
 
-def _with_gain(services, name: str, version: str, gain: float, key: str) -> str:
-    """A retraining run whose gate measured ``gain`` over the champion, owning ``version``."""
+def _with_gain(
+    services, name: str, version: str, gain: float, key: str, champion: str | None = None
+) -> str:
+    """A decay retraining run of ``champion`` whose gate measured ``gain`` over it, owning
+    ``version``."""
     with transaction(services.database_url) as connection:
         run = runs.start_run(
             connection,
             model_name=name,
             trigger_key=key,
-            source="decay_triggered",
-            params={},
+            source=runs.DECAY_TRIGGERED,
+            params={"champion_version": champion},
             started_at=T0,
         )
         runs.merge_metrics(
@@ -181,7 +184,7 @@ def _challenger_under_test(model_cfg, champion, services, name: str, count: int,
     client = registry_client(services.tracking_uri)
     client.set_registered_model_alias(cfg.name, CHAMPION, versions[0])
     client.set_registered_model_alias(cfg.name, CHALLENGER, versions[1])
-    _with_gain(services, cfg.name, versions[1], 0.03, f"{name}-v2")
+    _with_gain(services, cfg.name, versions[1], 0.03, f"{name}-v2", champion=versions[0])
     start_test(services, cfg, now=start, trigger_key=f"{name}-start")
     return cfg, versions
 
@@ -289,20 +292,27 @@ def test_a_retried_replacement_leaves_a_test_started_meanwhile_alone(model_cfg, 
 
 
 def test_a_decay_retraining_s_candidate_starts_at_the_decay_stage(model_cfg, champion, services):
-    """The champion measurably decayed: its replacement's test starts at 50 %, not 10 %, and
-    goes on from that stage; a version registered by hand starts at the first stage."""
+    """The champion measurably decayed: its replacement's test starts at 50 %, not 10 %. A
+    decay candidate of an older champion, or a version registered by hand, starts at 10 %."""
     start = T0 + timedelta(days=36)
-    cfg, (_, v2) = _challenger_under_test(model_cfg, champion, services, "dq_decay", 2, start)
+    cfg, (v1, v2) = _challenger_under_test(model_cfg, champion, services, "dq_decay", 2, start)
     with transaction(services.database_url) as connection:
         decayed = abtests.live_test(connection, cfg.name, abtests.ACTIVE)
     assert (decayed.challenger_version, decayed.traffic_percent, decayed.stage_index) == (v2, 50, 2)
     rolled = check_test(services, cfg, now=start, trigger_key="dq-decay-end", action="rollback")
     assert rolled.action == policy.ROLLBACK
-    by_hand = register_copy(
-        model_cfg, services.tracking_uri, name=cfg.name, source=champion.version
-    )
-    started = start_test(services, cfg, now=start, trigger_key="dq-decay-hand", version=by_hand)
-    assert (started.version, started.traffic) == (by_hand, cfg.abtest.stages[0])
+    first = cfg.abtest.stages[0]
+    for index, champion_then in enumerate(("an older champion", None)):
+        version = register_copy(
+            model_cfg, services.tracking_uri, name=cfg.name, source=champion.version
+        )
+        if champion_then:
+            _with_gain(services, cfg.name, version, 0.3, "dq-decay-old", champion=champion_then)
+        key = f"dq-decay-{index}"
+        started = start_test(services, cfg, now=start, trigger_key=key, version=version)
+        assert (started.version, started.traffic) == (version, first), champion_then
+        check_test(services, cfg, now=start, trigger_key=f"{key}-end", action="rollback")
+    assert v1 == aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION]
 
 
 def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):

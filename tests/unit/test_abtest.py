@@ -338,3 +338,9 @@ def test_a_decay_candidate_starts_at_the_largest_stage_within_decay_start_percen
     assert policy.start_stage(wide, after_decay=True) == 0
     with pytest.raises(ValidationError):
         ABTestConfig(decay_start_percent=100)
+
+
+def test_the_bandit_starts_every_test_at_the_first_stage():
+    # It holds an unproven challenger at the first stage until the guardrails can see it.
+    bandit = ABTestConfig(policy="bandit")
+    assert policy.start_stage(bandit, after_decay=True) == 0

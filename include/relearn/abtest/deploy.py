@@ -113,7 +113,7 @@ def _plan_start(
         raise NoChampionError(name)
     if version == champion:
         raise DeployError(f"{name} v{version} is the champion already")
-    share = traffic or first_share(services, model_cfg, version)
+    share = traffic or first_share(services, model_cfg, version, champion)
     if not 0 < share < 100:
         raise DeployError(f"traffic must be between 1 and 99 %, got {share}")
     return _StartPlan(champion=champion, version=version, share=share)

@@ -145,8 +145,9 @@ def decide(
 
 def start_stage(cfg: ABTestConfig, *, after_decay: bool) -> int:
     """The stage a new test starts at: the first; for a candidate of a decay retraining, the
-    largest stage below 100 % at most ``decay_start_percent``."""
-    if not after_decay:
+    largest stage below 100 % at most ``decay_start_percent``. The bandit policy always starts
+    at the first: it holds an unproven challenger there until the guardrails can see it."""
+    if not after_decay or cfg.policy == "bandit":
         return 0
     eligible = [i for i, share in enumerate(cfg.stages[:-1]) if share <= cfg.decay_start_percent]
     return max(eligible, default=0)

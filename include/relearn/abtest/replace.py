@@ -13,6 +13,7 @@ of a check that died between the two steps finishes the start instead of stoppin
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,8 +59,9 @@ def retraining_run(services: Services, model_name: str, version: str) -> runs.Re
         tags = registry_client(services.tracking_uri).get_model_version(model_name, version).tags
     except MlflowException:
         return None
-    run_id = tags.get(RUN_TAG)
-    if not run_id:
+    try:
+        run_id = uuid.UUID(tags.get(RUN_TAG) or "")
+    except ValueError:  # no tag, or one written by hand
         return None
     try:
         with transaction(services.database_url) as connection:
@@ -68,11 +70,16 @@ def retraining_run(services: Services, model_name: str, version: str) -> runs.Re
         return None
 
 
-def first_share(services: Services, model_cfg: ModelConfig, version: str) -> int:
+def first_share(services: Services, model_cfg: ModelConfig, version: str, champion: str) -> int:
     """The traffic share a new test of ``version`` starts at (``policy.start_stage``): higher
-    when a decay retraining produced it, as the champion it would replace is decaying."""
+    when a decay retraining of today's ``champion`` produced it (the champion is decaying and
+    the candidate beat it on the rows since); else the first stage."""
     run = retraining_run(services, model_cfg.name, version)
-    after_decay = run is not None and run.source == runs.DECAY_TRIGGERED
+    after_decay = (
+        run is not None
+        and run.source == runs.DECAY_TRIGGERED
+        and str(run.params.get("champion_version")) == champion
+    )
     return model_cfg.abtest.stages[policy.start_stage(model_cfg.abtest, after_decay=after_decay)]
 
 

@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DRIFT_TRIGGERED, DECAY_TRIGGERED = "drift_triggered", "decay_triggered"
 REPORT_ARTIFACT = "drift_report.html"
 REPORT_TAG = "relearn.drift_report_id"
 
@@ -340,7 +339,7 @@ def _action(
         return Action(store.NONE, "early warning only (drift.retrain_on_estimated_decay is off)")
     if verdict not in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
         return Action(store.NONE)
-    source = DRIFT_TRIGGERED if verdict == store.DRIFTED else DECAY_TRIGGERED
+    source = runs.DRIFT_TRIGGERED if verdict == store.DRIFTED else runs.DECAY_TRIGGERED
     if options.dry_run:
         return Action(store.DRY_RUN, f"dry run: would retrain ({source})")
     cooling = cooldown_reason(connection, model_cfg, now)
@@ -363,7 +362,7 @@ def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> s
         return f"A/B test {test.id} of v{test.challenger_version} is {test.status}"
     hours = model_cfg.drift.cooldown_hours
     last = runs.last_window_end(
-        connection, model_cfg.name, (DRIFT_TRIGGERED, DECAY_TRIGGERED), until=now
+        connection, model_cfg.name, (runs.DRIFT_TRIGGERED, runs.DECAY_TRIGGERED), until=now
     )
     if last is not None and now - last < timedelta(hours=hours):
         return f"the last drift retraining started at {last.isoformat()} (cooldown {hours:g} h)"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Blessed challengers of these sources ask for an A/B test right away (drift hands over).
-AB_TEST_SOURCES = ("drift_triggered", "decay_triggered")
+AB_TEST_SOURCES = (runs.DRIFT_TRIGGERED, runs.DECAY_TRIGGERED)
 ALIASED_KEY = "aliased"  # run-metrics key: publish moved the alias; a rerun must not again
 
 

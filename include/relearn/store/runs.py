@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
     from psycopg2.extensions import connection as Connection
 
-# A retraining asked for because the champion's accuracy measurably fell.
-DECAY_TRIGGERED = "decay_triggered"
-SOURCES = ("auto_daily", "manual", DECAY_TRIGGERED, "drift_triggered", "auto_volume")
+# Retrainings the drift monitor asked for: the inputs moved, or the accuracy measurably fell.
+DRIFT_TRIGGERED, DECAY_TRIGGERED = "drift_triggered", "decay_triggered"
+SOURCES = ("auto_daily", "manual", DECAY_TRIGGERED, DRIFT_TRIGGERED, "auto_volume")
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
 

@@ -79,7 +79,12 @@ def add_ab_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="ab_command", required=True, metavar="ACTION")
     start = actions.add_parser("start", help="start testing a version (default: the challenger)")
     start.add_argument("--version")
-    start.add_argument("--traffic", type=int, help="challenger share in %% (default: 1st stage)")
+    start.add_argument(
+        "--traffic",
+        type=int,
+        help="challenger share in %% (default: the 1st stage; for a decay retraining's "
+        "version the stage within abtest.decay_start_percent)",
+    )
     for name, text in (
         ("check", "let the policy decide the next step now"),
         ("expand", "move to the next stage (or --traffic) now"),
