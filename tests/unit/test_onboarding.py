@@ -96,7 +96,6 @@ def test_model_init_refuses_a_label_with_one_class_and_unusable_names(tmp_path):
         draft_entry(path, name="m_one", label="z")
 
 
-
 def test_model_init_skips_columns_named_like_relearn_s_own_and_refuses_such_a_label(tmp_path):
     # A dataset with a train/test "split" column (common) and a "confidence" column.
     path = tmp_path / "data.csv"
@@ -107,6 +106,7 @@ def test_model_init_skips_columns_named_like_relearn_s_own_and_refuses_such_a_la
     assert "rename it" in draft.skipped["split"] and "confidence" in draft.skipped
     with pytest.raises(DatasetError, match=r"label column 'split'.*rename it"):
         draft_entry(path, name="m_reserved", label="split")
+
 
 def test_write_appends_keeps_comments_and_refuses_a_duplicate(tmp_path):
     data, config = tmp_path / "data.csv", tmp_path / "relearn.yaml"
