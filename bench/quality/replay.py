@@ -402,7 +402,7 @@ def run_policy(
             last_drift_retrain = hour
             # The drift monitor's retrain (relearn.drift.retrain): fine-tuned as drift.fine_tune
             # says (both off for the "scratch" policy), on the rows since the decline.
-            overrides = window_overrides(cfg, check.changed_hours_ago)
+            overrides = window_overrides(cfg, check.to_dict())
             overrides["fine_tune"] = spec.fine_tune and overrides["fine_tune"]
             options = ReinforceOptions.from_config(cfg, source="decay_triggered", **overrides)
             candidate(hour, options, drift_source=True)

@@ -10,10 +10,16 @@ from pydantic import ValidationError
 
 from relearn.config import load_config
 from relearn.drift.performance import change_start, check_performance
-from relearn.drift.retrain import labels_wanted, window_overrides
+from relearn.drift.retrain import holdout_rows, labels_wanted, window_overrides
 from relearn.retraining.options import ReinforceOptions
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _decline(hours: float | None, since: int | None = 900, labelled: int = 900) -> dict:
+    """A decayed check's performance: the decline ``hours`` ago, ``since`` labelled rows after
+    it (None: it began before the window) of ``labelled`` in the window."""
+    return {"changed_hours_ago": hours, "labelled_since_change": since, "labelled_rows": labelled}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,7 @@ def test_a_decayed_check_says_when_the_decline_began_and_how_many_labels_since()
 
 def test_a_decay_retraining_learns_from_every_error_since_the_decline(churn_cfg):
     drift = churn_cfg.drift
-    overrides = window_overrides(churn_cfg, 30.2)
+    overrides = window_overrides(churn_cfg, _decline(30.2))
     assert overrides["window_hours"] == 31
     assert overrides["confidence_threshold"] == drift.decay_confidence_threshold == 0
     rate = churn_cfg.training.learning_rate * drift.decay_learning_rate_factor
@@ -74,17 +80,17 @@ def test_a_decay_retraining_learns_from_every_error_since_the_decline(churn_cfg)
     assert options.window_start(end) == end - timedelta(hours=31)
     # Never more than the daily run's window; at least an hour.
     longest = 24 * churn_cfg.reinforcement.lookback_days
-    assert window_overrides(churn_cfg, 10_000)["window_hours"] == longest
-    assert window_overrides(churn_cfg, 0.01)["window_hours"] == 1
+    assert window_overrides(churn_cfg, _decline(10_000))["window_hours"] == longest
+    assert window_overrides(churn_cfg, _decline(0.01))["window_hours"] == 1
 
 
 def test_without_a_change_point_or_with_the_option_off_the_drift_window_is_kept(churn_cfg):
     plain = {"lookback_days": churn_cfg.drift.retrain_lookback_days, "fine_tune": True}
-    assert window_overrides(churn_cfg, None) == plain
+    assert window_overrides(churn_cfg, _decline(None)) == plain
     off = churn_cfg.model_copy(
         update={"drift": churn_cfg.drift.model_copy(update={"retrain_from_change": False})}
     )
-    assert window_overrides(off, 30) == plain
+    assert window_overrides(off, _decline(30)) == plain
     options = ReinforceOptions.from_config(churn_cfg, **plain)
     end = T0 + timedelta(days=10)
     assert options.window_start(end) == end - timedelta(days=plain["lookback_days"])
@@ -118,6 +124,10 @@ def test_a_decline_older_than_the_window_retrains_at_once_however_few_the_labels
     assert result.labelled_since_change is None
     assert "began before the window" in result.reason
     assert labels_wanted(churn_cfg, result) is None
+    # Its retraining reaches back as far as 500 labels need at 10 an hour (not the 30 h that
+    # hold 300, whose holdout the gates would refuse every day), within the daily window.
+    assert window_overrides(churn_cfg, result.to_dict())["window_hours"] == 50
+    assert holdout_rows(churn_cfg) == 500
 
 
 def test_window_hours_and_the_decay_learning_rate_are_validated(churn_cfg):
