@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -93,3 +95,17 @@ def test_stack_down_after_the_supervisor_died_kills_what_outlives_the_leader(
     finally:
         for pid in _live(sid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_stack_down_leaves_alone_a_process_that_only_shares_a_recorded_pid(tmp_path: Path) -> None:
+    # After a reboot the pid file's pid may name someone else's session leader.
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        pid_file = tmp_path / "pids.json"
+        pid_file.write_text(json.dumps({"mlflow": [stranger.pid, 1.0]}))  # started in 1970
+        assert stop_recorded(pid_file, timeout=1.0) == []
+        assert stranger.poll() is None
+        assert not pid_file.exists()
+    finally:
+        stranger.kill()
+        stranger.wait(5)

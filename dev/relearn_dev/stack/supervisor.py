@@ -60,7 +60,13 @@ class Supervisor:
         if self.pid_file is None:
             return
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        pids = {s.name: s.process.pid for s in self.services if s.process is not None}
+        pids = {}
+        for service in self.services:
+            if service.process is None:
+                continue
+            with contextlib.suppress(psutil.NoSuchProcess):  # ended already: nothing to stop
+                started = psutil.Process(service.process.pid).create_time()
+                pids[service.name] = [service.process.pid, started]
         self.pid_file.write_text(json.dumps(pids))
 
     def start(self, service: Service) -> None:
@@ -150,7 +156,11 @@ def stop_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
     if not pid_file.exists():
         return []
     stopped = {}
-    for name, pid in json.loads(pid_file.read_text()).items():
+    for name, recorded in json.loads(pid_file.read_text()).items():
+        pid, started = recorded if isinstance(recorded, list) else (recorded, None)
+        if not _still_ours(pid, started):
+            log.info("%s (pid %d) is gone; pid %d is another process now", name, pid, pid)
+            continue
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         if _session_members(pid):
@@ -163,6 +173,18 @@ def stop_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
             _wait_session_gone(pid, time.monotonic() + 5)
     pid_file.unlink()
     return list(stopped)
+
+
+def _still_ours(pid: int, started: float | None) -> bool:
+    """Whether the recorded session leader is the process that was started (not a later one
+    given the same pid, after a reboot). A leader that is gone leaves only its own session's
+    processes with that id: Linux reuses no pid a live session still uses."""
+    if started is None:  # a pid file written before start times were recorded
+        return True
+    try:
+        return abs(psutil.Process(pid).create_time() - started) < 1
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _signal_group(service: Service, sig: signal.Signals) -> None:
