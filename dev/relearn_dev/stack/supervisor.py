@@ -139,11 +139,8 @@ class Supervisor:
             assert service.process is not None
             with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(max(0.1, deadline - time.monotonic()))
-            if not _wait_session_gone(service.process.pid, deadline):
-                log.warning("%s did not stop in time; killing its processes", service.name)
-                _kill_session(service.process.pid)
-                service.process.wait(5)
-                _wait_session_gone(service.process.pid, time.monotonic() + 5)
+            _end_session(service.name, service.process.pid, deadline)
+            service.process.wait(5)
             log.info("stopped %s", service.name)
         self.services.clear()
         if self.pid_file is not None:
@@ -167,12 +164,19 @@ def stop_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
             stopped[name] = pid
     deadline = time.monotonic() + timeout
     for name, pid in stopped.items():
-        if not _wait_session_gone(pid, deadline):
-            log.warning("%s did not stop in time; killing its processes", name)
-            _kill_session(pid)
-            _wait_session_gone(pid, time.monotonic() + 5)
+        _end_session(name, pid, deadline)
     pid_file.unlink()
     return list(stopped)
+
+
+def _end_session(name: str, sid: int, deadline: float) -> None:
+    """Let the session's processes end on the SIGTERM they got until ``deadline``, then
+    SIGKILL what is left and wait for it to go."""
+    if _wait_session_gone(sid, deadline):
+        return
+    log.warning("%s did not stop in time; killing its processes", name)
+    _kill_session(sid)
+    _wait_session_gone(sid, time.monotonic() + 5)
 
 
 def _still_ours(pid: int, started: float | None) -> bool:

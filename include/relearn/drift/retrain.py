@@ -56,10 +56,10 @@ def window_overrides(
     changed = (performance or {}).get("changed_hours_ago")
     if changed is None or not drift.retrain_from_change:
         return overrides
-    hours = changed
+    hours, needed = changed, holdout_rows(model_cfg)
     labelled = performance.get("labelled_rows") or 0
-    if performance.get("labelled_since_change") is None and 0 < labelled < holdout_rows(model_cfg):
-        hours = changed * holdout_rows(model_cfg) / labelled
+    if performance.get("labelled_since_change") is None and 0 < labelled < needed:
+        hours = changed * needed / labelled
     hours = min(max(1, math.ceil(hours)), 24 * model_cfg.reinforcement.lookback_days)
     learning_rate = model_cfg.training.learning_rate * drift.decay_learning_rate_factor
     return {
