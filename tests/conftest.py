@@ -103,15 +103,32 @@ _EXTERNAL_SERVER_VARIABLES = (
 )
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the installed ``relearn`` command as a user would."""
-    inherited = {k: v for k, v in os.environ.items() if k not in _EXTERNAL_SERVER_VARIABLES}
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, unset: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Run the installed ``relearn`` command as a user would (``unset``: variables to drop)."""
+    dropped = (*_EXTERNAL_SERVER_VARIABLES, *unset)
+    inherited = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [str(Path(sys.executable).parent / "relearn"), *args],
         capture_output=True,
         text=True,
         env={**inherited, **(env or {})},
-        cwd=ROOT,
+        cwd=cwd,
         timeout=300,
         check=False,
     )
+
+
+def abort_live_tests(database_url: str, model_name: str | None = None) -> None:
+    """End the A/B tests earlier modules left live (of one model, or all): a live test
+    changes what the next module's check does (a cooldown, or a test started at 50 %)."""
+    from relearn.store.db import transaction  # the core loads after pytest_configure's env
+
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
+            "WHERE status IN ('pending', 'running', 'paused') "
+            "AND (%(model)s::text IS NULL OR model_name = %(model)s)",
+            {"model": model_name},
+        )

@@ -9,7 +9,7 @@ import pytest
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.store import abtests
 from relearn.store.db import transaction
-from tests.conftest import ROOT
+from tests.conftest import ROOT, abort_live_tests
 from tests.integration.traffic import register_copy
 
 pytestmark = pytest.mark.integration
@@ -22,6 +22,12 @@ def dag(stack):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(ROOT / "dags" / "ab_promotion.py")).dags["ab_promotion"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_live_ab_tests(database_url):
+    """A test left pending by an earlier module (a decay candidate) would be started first."""
+    abort_live_tests(database_url)
 
 
 def _states(run) -> dict[str, str]:

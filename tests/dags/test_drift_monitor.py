@@ -9,7 +9,7 @@ import pytest
 from relearn.store.db import transaction
 from relearn.store.drift_reports import get_report
 from relearn.store.runs import find_run
-from tests.conftest import ROOT
+from tests.conftest import ROOT, abort_live_tests
 from tests.integration.traffic import log_traffic
 
 pytestmark = pytest.mark.integration
@@ -67,8 +67,7 @@ def test_dry_run_reports_and_skips_retraining(dag, concept_shift, model_cfg, dat
 
 
 def test_decay_retrains_and_requests_an_ab_test(dag, concept_shift, model_cfg, database_url):
-    with transaction(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute("UPDATE ab_tests SET status = 'aborted' WHERE status = 'pending'")
+    abort_live_tests(database_url)
     # Explicit dry_run: in one process dag.test() carries an earlier run's conf over to the
     # next run's params (a worker parses the DAG per task, so production is not affected).
     run = dag.test(logical_date=CHECK_AT, run_conf={"model": model_cfg.name, "dry_run": False})

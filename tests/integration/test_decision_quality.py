@@ -29,6 +29,7 @@ from relearn.store import abtests, runs
 from relearn.store.db import transaction
 from relearn.training.factory import new_classifier
 from relearn.training.pyfunc import log_pyfunc_model
+from tests.conftest import abort_live_tests
 from tests.integration.traffic import log_traffic, register_copy, serve_by_split
 
 pytestmark = pytest.mark.integration
@@ -379,13 +380,8 @@ def test_a_running_test_does_not_cool_down_a_decayed_champion(late_outcomes, ser
     """The test under way may be of a candidate from before the change: the decayed champion
     is retrained anyway (the result waits as a pending test); a pending test does cool down."""
     cfg = late_outcomes
-    with transaction(services.database_url) as connection, connection.cursor() as cursor:
-        # Earlier modules may leave a churn test live; here it would mean "cooldown".
-        cursor.execute(
-            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
-            "WHERE model_name = %s AND status IN ('pending', 'running', 'paused')",
-            (cfg.name,),
-        )
+    abort_live_tests(services.database_url, cfg.name)  # else "cooldown"
+    with transaction(services.database_url) as connection:
         test = abtests.request_test(
             connection,
             model_name=cfg.name,

@@ -19,7 +19,7 @@ from relearn.services import NoChampionError, Services
 from relearn.simulate.world import CovariateShift, World, wide_model_config
 from relearn.store.db import transaction
 from relearn.store.drift_reports import recent_reports
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, abort_live_tests, run_cli
 from tests.integration.traffic import log_traffic
 
 pytestmark = pytest.mark.integration
@@ -40,11 +40,7 @@ def services(database_url, tracking_uri) -> Services:
 @pytest.fixture(scope="module", autouse=True)
 def no_live_ab_tests(database_url):
     """Earlier modules may leave a churn A/B test pending; here it would mean "cooldown"."""
-    with transaction(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
-            "WHERE status IN ('pending', 'running', 'paused')"
-        )
+    abort_live_tests(database_url)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from relearn.simulate.world import World
 from relearn.store import abtests
 from relearn.store.analysis import DAILY, RETRAINING_RUN, get_analysis
 from relearn.store.db import transaction
-from tests.conftest import run_cli
+from tests.conftest import abort_live_tests, run_cli
 from tests.integration.traffic import log_traffic
 
 pytestmark = pytest.mark.integration
@@ -136,12 +136,8 @@ def planted_day(champion, model_cfg, database_url):
         start=start,
         served_by="challenger",
     )
-    with transaction(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
-            "WHERE model_name = %s AND status IN ('pending', 'running', 'paused')",
-            (model_cfg.name,),
-        )
+    abort_live_tests(database_url, model_cfg.name)
+    with transaction(database_url) as connection:
         test = abtests.request_test(
             connection,
             model_name=model_cfg.name,

@@ -148,6 +148,24 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
     assert line.startswith("relearn: environment variable RELEARN__TRAINING__EPOCHS: not valid")
 
 
+def test_the_projects_env_file_sets_what_the_environment_does_not(tmp_path: Path) -> None:
+    """`make run` exports .env; a command typed by hand must find the stack on the same ports."""
+    (tmp_path / ".env").write_text(
+        "# ports of the local stack\nRELEARN_PG_PORT=6543\nexport RELEARN_MLFLOW_PORT='5111'\n"
+    )
+    unset = ("RELEARN_PG_PORT", "RELEARN_MLFLOW_PORT")
+
+    assert run_cli("db-url", cwd=tmp_path, unset=unset).stdout.strip().endswith(":6543/relearn")
+    overridden = run_cli("db-url", cwd=tmp_path, unset=unset, env={"RELEARN_PG_PORT": "7654"})
+    assert overridden.stdout.strip().endswith(":7654/relearn")
+
+    (tmp_path / ".env").write_text("RELEARN_PG_PORT=6543\nnot a line\n")
+    line = _one_error_line(run_cli("db-url", cwd=tmp_path, unset=unset))
+    assert line == (
+        "relearn: .env line 2: expected NAME=value, as in .env.example (got 'not a line')"
+    )
+
+
 def test_help_lists_the_built_in_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0

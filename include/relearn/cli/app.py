@@ -19,6 +19,7 @@ import sys
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, NoReturn
 
+from relearn.cli.envfile import apply_env_file
 from relearn.cli.errors import check_mlflow, explain
 from relearn.cli.parsers import (
     analysis,
@@ -107,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     settings: Settings | None = None
     try:
+        apply_env_file()
         settings = load_settings()
         if args.needs_mlflow:
             check_mlflow(settings)
