@@ -23,6 +23,7 @@ import pandas as pd
 from relearn.abtest.aliases import set_first_champion
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics, flat_metrics
+from relearn.gates import decide
 from relearn.onboarding.dataset import read_sample
 from relearn.onboarding.split import Split, stratified_split, time_ordered_split
 from relearn.registry import CHAMPION, alias_version, registry_client
@@ -65,6 +66,9 @@ class BootstrapResult:
     version: str
     created: bool
     metrics: dict
+    # The gates' absolute bars v1 misses on its holdout (``f1_macro 0.41 < 0.65``): it is
+    # champion anyway, and a candidate only has to be no worse than it on those bars.
+    below_gates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,17 @@ def _register(
         metrics["accuracy"],
         metrics["f1_macro"],
     )
-    return BootstrapResult(name, version, created=True, metrics=metrics)
+    below = tuple(decide(metrics, None, model_cfg.gates).reasons)
+    if below:
+        log.warning(
+            "%s v%s is below the gates' absolute bars (%s): it is champion because the model "
+            "needs one, and candidates only have to be no worse than it there; check the data, "
+            "or set the model's `gates` to what it can reach",
+            name,
+            version,
+            ", ".join(below),
+        )
+    return BootstrapResult(name, version, created=True, metrics=metrics, below_gates=below)
 
 
 def _lineage(model_cfg: ModelConfig, reference: Reference, frame: pd.DataFrame) -> PandasDataset:

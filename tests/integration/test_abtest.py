@@ -228,7 +228,7 @@ def test_emergency_rollback_to_the_last_known_good_version(
         env=ab_config_env,
     )
     assert result.returncode == 0, result.stderr
-    target = json.loads(result.stdout.strip().splitlines()[-1])["champion"]
+    target = json.loads(result.stdout)["champion"]
     current = aliases(registry_client(tracking_uri), NAME)
     assert current[CHAMPION] == target
     with transaction(services.database_url) as connection:
@@ -299,7 +299,7 @@ def test_ab_cli_start_pause_resume_rollback_status(register, services, ab_config
     def ab(*args: str) -> dict:
         result = run_cli("ab", *args, "--model", NAME, "--by", "cli-user", env=ab_config_env)
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return json.loads(result.stdout)
 
     assert ab("start", "--version", version, "--traffic", "20")["traffic"] == 20
     assert ab("pause")["action"] == "pause"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+import yaml
 
 from relearn.registry import CHAMPION, aliases, list_versions, registry_client
 from relearn.services import Services
@@ -14,6 +15,7 @@ from relearn.serving.predictor import Predictor
 from relearn.simulate.world import World
 from relearn.store.db import transaction
 from relearn.training.preprocessing import FeatureSchemaError
+from tests.conftest import run_cli
 
 if TYPE_CHECKING:
     import uuid
@@ -106,3 +108,28 @@ def test_wrong_feature_type_is_a_clear_error_and_logs_nothing(predictor, model_c
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM prediction_log")
         assert cursor.fetchone()[0] == before
+
+
+def test_a_v1_below_the_gates_is_champion_with_a_note(model_cfg, tmp_path):
+    """Labels that carry no signal: v1 still becomes champion, and the user is told why
+    candidates will be judged against it rather than against the gates."""
+    frame = World(model_cfg).reference_frame(800)
+    frame[model_cfg.label] = np.random.default_rng(5).permutation(frame[model_cfg.label].to_numpy())
+    frame.to_csv(tmp_path / "history.csv", index=False)
+    entry = {**model_cfg.model_dump(mode="json", exclude={"simulation"}), "name": "noise_v1"}
+    (tmp_path / "relearn.yaml").write_text(yaml.safe_dump({"models": [entry]}))
+
+    result = run_cli(
+        "--config",
+        str(tmp_path / "relearn.yaml"),
+        "bootstrap",
+        "--model",
+        "noise_v1",
+        "--dataset",
+        str(tmp_path / "history.csv"),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "noise_v1: v1 is champion (registered)\n"
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("relearn: note:")]
+    assert "v1 is below the gates' bars (" in note and "f1_macro" in note, note

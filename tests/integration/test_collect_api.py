@@ -142,6 +142,36 @@ def test_a_batch_keeps_its_good_rows_and_reports_the_bad_ones(
     assert set(logged) == {rows[0]["prediction_id"], rows[5]["prediction_id"]}
 
 
+def test_integer_labels_versions_and_unit_ids_are_kept_as_text(
+    client, auth, model_cfg, database_url
+):
+    """Other languages send classes [0, 1], version numbers and user ids as JSON integers."""
+    rows = prediction_rows(model_cfg, 2, seed=7)
+    rows[0].update(model_version=1, unit_id=42)
+    rows[1]["predicted_label"] = 1  # not a class of churn: the row is refused, not the batch
+    answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == [rows[0]["prediction_id"]]
+    assert answer.json()["rejected"][0]["reasons"] == [
+        "predicted_label not in classes ['no', 'yes']"
+    ]
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT model_version, unit_id FROM prediction_log WHERE prediction_id = %s",
+            (rows[0]["prediction_id"],),
+        )
+        assert cursor.fetchone() == ("1", "42")
+    outcome = {"prediction_id": rows[0]["prediction_id"], "actual_label": 0}
+    answer = client.post(f"{API}/models/churn/outcomes", headers=auth, json={"outcomes": [outcome]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rejected"][0]["reasons"] == ["actual_label not in classes ['no', 'yes']"]
+    rows = prediction_rows(model_cfg, 1, seed=8)
+    rows[0]["predicted_label"] = True  # a boolean is not a label
+    refused = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][-3:] == ["rows", 0, "predicted_label"]
+
+
 def test_a_repeated_batch_is_a_no_op(client, auth, model_cfg, database_url):
     rows = prediction_rows(model_cfg, 3, seed=2)
     first = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})

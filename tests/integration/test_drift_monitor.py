@@ -268,7 +268,7 @@ def test_a_model_without_champion_is_no_champion_error(services, model_cfg, tmp_
 def test_cli_check_once_dry_run(concept_window, model_cfg):
     result = run_cli("drift", "--model", model_cfg.name, "--check-once", "--dry-run", "--json")
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout)
     assert report["model_name"] == model_cfg.name
     assert report["action"] in ("none", "dry_run")
     assert report["verdict"] in ("stable", "drifted", "decayed", "insufficient_data")

@@ -94,6 +94,9 @@ def _handler(reference: str) -> Handler:
 def _configure_logging(verbose: bool) -> None:
     # Per-file download bars drown the progress lines an operator actually needs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # stdout carries the command's result (JSON a script parses); MLflow would print "View
+    # run ... at: URL" lines into it whenever a run ends.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

@@ -32,11 +32,13 @@ _STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
 class _Prediction(msgspec.Struct, forbid_unknown_fields=True):
     prediction_id: str
     features: Any
-    predicted_label: str
-    model_version: str
+    # Integer labels, versions and unit ids are common in other languages' JSON (classes
+    # [0, 1], MLflow's version numbers, user ids); they are stored as their text.
+    predicted_label: str | int
+    model_version: str | int
     confidence: float | None = None
     probabilities: dict[str, float] | None = None
-    unit_id: str | None = None
+    unit_id: str | int | None = None
     latency_ms: float | None = None
     # ISO 8601 text, parsed with the batch (a malformed time rejects its row, not the batch).
     predicted_at: str | None = None
@@ -49,6 +51,7 @@ class _Batch(msgspec.Struct, forbid_unknown_fields=True):
 
 _DECODER = msgspec.json.Decoder(_Batch)
 _FIELDS = _Prediction.__struct_fields__
+_TEXT_OR_INTEGER = ("predicted_label", "model_version", "unit_id")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def decode_predictions(body: bytes, *, now: datetime) -> pd.DataFrame:
         raise WireError((), "the body is nested too deeply to be a batch of predictions") from None
     rows = batch.rows
     columns = {name: [getattr(row, name) for row in rows] for name in _FIELDS}
+    for name in _TEXT_OR_INTEGER:
+        columns[name] = [str(value) if type(value) is int else value for value in columns[name]]
     default = now.isoformat()
     columns["predicted_at"] = [default if at is None else at for at in columns["predicted_at"]]
     return pd.DataFrame(columns, dtype=object)

@@ -10,9 +10,13 @@ from __future__ import annotations
 from datetime import datetime  # noqa: TC003 (pydantic reads the annotations at runtime)
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from relearn.collect import MAX_BATCH
+
+# Integer labels, versions and unit ids are common in other languages' JSON (classes [0, 1],
+# MLflow's version numbers, user ids): accepted and kept as their text. A boolean is refused.
+TextOrInteger = Annotated[str | StrictInt, AfterValidator(str)]
 
 
 class _Body(BaseModel):
@@ -22,11 +26,11 @@ class _Body(BaseModel):
 class PredictionIn(_Body):
     prediction_id: str = Field(description="UUID chosen by the client; a repeat is a no-op")
     features: Any = Field(description="the model's features as one JSON object")
-    predicted_label: str
-    model_version: str = Field(description="the registry version that predicted")
+    predicted_label: TextOrInteger
+    model_version: TextOrInteger = Field(description="the registry version that predicted")
     confidence: float | None = Field(None, description="default: the highest probability")
     probabilities: dict[str, float] | None = Field(None, description="class -> probability")
-    unit_id: str | None = Field(None, description="the unit (user, account...) routed")
+    unit_id: TextOrInteger | None = Field(None, description="the unit (user, account...) routed")
     latency_ms: float | None = None
     predicted_at: datetime | None = Field(None, description="default: when received")
     served_by: Literal["champion", "challenger"] = "champion"
@@ -52,7 +56,7 @@ class PredictionAnswer(BaseModel):
 
 class OutcomeIn(_Body):
     prediction_id: str
-    actual_label: str
+    actual_label: TextOrInteger
     outcome_at: datetime | None = Field(None, description="default: when received")
 
 
