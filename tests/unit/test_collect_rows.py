@@ -132,6 +132,17 @@ def test_rows_postgres_could_not_store_are_rejected_not_the_batch(model_cfg):
     assert screened.accepted.prediction_id == [frame["prediction_id"][3]]
 
 
+@pytest.mark.parametrize(
+    "column", ["prediction_id", "model_version", "predicted_at", "predicted_label", "confidence"]
+)
+def test_a_missing_required_column_rejects_every_row_with_that_reason(model_cfg, column):
+    """A backfill file without, e.g., a time column is reported row by row, never a crash."""
+    frame = pd.DataFrame([_row(), _row()]).drop(columns=[column, "probabilities"])
+    screened = screen_predictions(frame, model_cfg, now=NOW)
+    assert len(screened.accepted.prediction_id) == 0
+    assert [f"column '{column}' is missing" in r.reasons for r in screened.rejected] == [True] * 2
+
+
 def test_a_body_nested_too_deeply_is_a_clear_error():
     body = b'{"rows": [{"features": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
     with pytest.raises(WireError, match="nested too deeply"):

@@ -274,8 +274,8 @@ def _respelt_duplicates(given_ids: list[Any], ids: list[str | None]) -> list[int
 
 def _before_year_one(checked: pd.DataFrame) -> list[int]:
     """Times pandas can hold but Postgres cannot (before 0001-01-01 UTC, e.g. year 1 at +14:00)."""
-    times = checked[PREDICTED_AT]
-    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+    times = checked.get(PREDICTED_AT)
+    if times is None or not isinstance(times.dtype, pd.DatetimeTZDtype):  # absent: reported
         return []
     return np.flatnonzero((times < _FIRST_STORABLE_TIME).fillna(False).to_numpy()).tolist()
 
