@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -110,26 +111,51 @@ def test_wrong_feature_type_is_a_clear_error_and_logs_nothing(predictor, model_c
         assert cursor.fetchone()[0] == before
 
 
-def test_a_v1_below_the_gates_is_champion_with_a_note(model_cfg, tmp_path):
-    """Labels that carry no signal: v1 still becomes champion, and the user is told why
-    candidates will be judged against it rather than against the gates."""
+@pytest.fixture(scope="module")
+def noise_model(model_cfg, tmp_path_factory):
+    """``noise_v1``, bootstrapped from churn's rows with shuffled labels (no signal at all):
+    the configuration file and the CLI's answer."""
+    folder = tmp_path_factory.mktemp("noise")
     frame = World(model_cfg).reference_frame(800)
     frame[model_cfg.label] = np.random.default_rng(5).permutation(frame[model_cfg.label].to_numpy())
-    frame.to_csv(tmp_path / "history.csv", index=False)
+    frame.to_csv(folder / "history.csv", index=False)
     entry = {**model_cfg.model_dump(mode="json", exclude={"simulation"}), "name": "noise_v1"}
-    (tmp_path / "relearn.yaml").write_text(yaml.safe_dump({"models": [entry]}))
-
-    result = run_cli(
+    config = folder / "relearn.yaml"
+    config.write_text(yaml.safe_dump({"models": [model_cfg.model_dump(mode="json"), entry]}))
+    answer = run_cli(
         "--config",
-        str(tmp_path / "relearn.yaml"),
+        str(config),
         "bootstrap",
         "--model",
         "noise_v1",
         "--dataset",
-        str(tmp_path / "history.csv"),
+        str(folder / "history.csv"),
     )
+    return config, answer
 
+
+def test_a_v1_below_the_gates_is_champion_with_a_note(noise_model):
+    """v1 still becomes champion, and the user is told why candidates will be judged against
+    it rather than against the gates."""
+    _, result = noise_model
     assert result.returncode == 0, result.stderr
     assert result.stdout == "noise_v1: v1 is champion (registered)\n"
     [note] = [line for line in result.stderr.splitlines() if line.startswith("relearn: note:")]
     assert "v1 is below the gates' bars (" in note and "f1_macro" in note, note
+
+
+def test_summary_of_one_model(noise_model, model_cfg, predictor):
+    config, _ = noise_model
+    predictor.predict(World(model_cfg).sample(3, datetime.now(UTC), np.random.default_rng(6))[0])
+    predictor.flush()
+
+    def summary(*args: str) -> dict:
+        result = run_cli("--config", str(config), "summary", "--json", *args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    everything, noise = summary(), summary("--model", "noise_v1")
+    assert everything["predictions_logged"] > 0 and noise["predictions_logged"] == 0
+    assert {row["model_name"] for row in everything["alias_history"]} >= {"churn", "noise_v1"}
+    assert {row["model_name"] for row in noise["alias_history"]} == {"noise_v1"}
+    assert {row["name"] for row in noise["model_versions"]} == {"noise_v1"}

@@ -52,18 +52,28 @@ _TABLE_SECTIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _rows(connection: Connection, table: str, columns: str, order: str) -> list[dict[str, Any]]:
+def _rows(
+    connection: Connection, table: str, columns: str, order: str, model_name: str | None
+) -> list[dict[str, Any]]:
     if not table_exists(connection, table):
         return []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {table} ORDER BY {order}")
+        cursor.execute(
+            f"SELECT {columns} FROM {table} "
+            "WHERE %(model)s::text IS NULL OR model_name = %(model)s "
+            f"ORDER BY {order}",
+            {"model": model_name},
+        )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def read_sections(connection: Connection) -> dict[str, list[dict[str, Any]]]:
-    """Every section's rows, oldest first; a table a later feature creates may be absent."""
+def read_sections(
+    connection: Connection, model_name: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Every section's rows (of one model, or all), oldest first; a table a later feature
+    creates may be absent."""
     return {
-        section: _rows(connection, table, columns, order)
+        section: _rows(connection, table, columns, order, model_name)
         for section, (table, columns, order) in _TABLE_SECTIONS.items()
     }

@@ -58,4 +58,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "print the state of the running stack",
         needs_mlflow=True,
     )
+    summary.add_argument("--model", help="only this model (default: every model)")
     summary.add_argument("--json", action="store_true")
