@@ -104,6 +104,10 @@ def test_a_file_of_an_unknown_type_is_one_line(stack, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert "unsupported file type '.xlsx'" in result.stderr
+    folder = run_cli("ingest", "predictions", str(tmp_path), "--model", "churn")
+    assert folder.returncode == 1
+    directory = f"{tmp_path} is a directory: ingest its .csv, .parquet or .jsonl files one by one"
+    assert folder.stderr == f"relearn: {directory}\n"
 
 
 def test_a_file_of_many_chunks_keeps_file_order_and_skips_known_ids(

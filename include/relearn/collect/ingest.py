@@ -190,6 +190,10 @@ def ingest_file(
 
     :raises IngestError: the file is missing or of an unknown type, or no model is named.
     """
+    if path.is_dir():
+        raise IngestError(
+            f"{path} is a directory: ingest its .csv, .parquet or .jsonl files one by one"
+        )
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     if model is not None:
