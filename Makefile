@@ -79,7 +79,7 @@ redis: ## Install Debian's redis-server (the Celery broker of the local stack) i
 	  echo "==> Installing redis-server (Debian package)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
-stop: setup ## Stop a stack left running by a killed `make run`
+stop: setup ## Stop the stack of `make run` (from another terminal, or left by a killed one)
 	@$(BIN)/relearn stack down
 
 clean: ## Remove local state (.relearn/) — databases, models and logs

@@ -8,8 +8,8 @@ from relearn.config import load_config
 from relearn.settings import load_settings
 from relearn_dev.demo import run_demo, run_stack, simulate_days
 from relearn_dev.stack.postgres import EmbeddedPostgres
-from relearn_dev.stack.services import pid_file
-from relearn_dev.stack.supervisor import stop_recorded
+from relearn_dev.stack.services import owner_file, pid_file
+from relearn_dev.stack.supervisor import stop_owner, stop_recorded
 
 if TYPE_CHECKING:
     import argparse
@@ -34,6 +34,10 @@ def stack_up(args: argparse.Namespace) -> int:
 
 def stack_down(args: argparse.Namespace) -> int:
     settings = load_settings()
+    owner = stop_owner(owner_file(settings))
+    if owner is not None:
+        print(f"stopped `relearn stack up` (pid {owner}) and everything it started")
+    # What a supervisor that died left behind (nothing after an orderly stop).
     stopped = stop_recorded(pid_file(settings))
     if settings.embedded_postgres:
         EmbeddedPostgres.from_settings(settings).stop()

@@ -28,7 +28,14 @@ from relearn.store.db import transaction
 from relearn.store.predictions import count_predictions
 from relearn.summary import collect_summary, render_summary
 from relearn_dev.ab_demo import DEMO_AB_OVERRIDES, run_ab_phase
-from relearn_dev.stack.services import AIRFLOW_USER, Stack, airflow_password, project_dir
+from relearn_dev.stack.services import (
+    AIRFLOW_USER,
+    Stack,
+    airflow_password,
+    owner_file,
+    project_dir,
+)
+from relearn_dev.stack.supervisor import record_owner
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
@@ -174,6 +181,7 @@ def run_stack(settings: Settings, *, traffic: bool, airflow: bool = True) -> int
     stack.check_ports(airflow=airflow)
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    record_owner(owner_file(settings))  # `relearn stack down` sends this process SIGTERM
     try:
         models = bring_up(stack, settings, airflow=airflow)
         if traffic:
@@ -189,7 +197,10 @@ def run_stack(settings: Settings, *, traffic: bool, airflow: bool = True) -> int
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
-        stack.down()
+        try:
+            stack.down()
+        finally:
+            owner_file(settings).unlink(missing_ok=True)
 
 
 def bring_up(stack: Stack, settings: Settings, *, airflow: bool) -> list[ModelConfig]:

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from relearn_dev.stack.supervisor import Service, Supervisor, stop_recorded
+from relearn_dev.stack.supervisor import (
+    Service,
+    Supervisor,
+    record_owner,
+    stop_owner,
+    stop_recorded,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -109,3 +115,46 @@ def test_stack_down_leaves_alone_a_process_that_only_shares_a_recorded_pid(tmp_p
     finally:
         stranger.kill()
         stranger.wait(5)
+
+
+# A `relearn stack up`: records itself as the owner, stops in order on SIGTERM.
+OWNER = """
+import pathlib, signal, sys, time
+from relearn_dev.stack.supervisor import record_owner
+
+def orderly(*_):
+    pathlib.Path({marker!r}).write_text("stopped in order")
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, orderly)
+record_owner(pathlib.Path({owner!r}))
+time.sleep(600)
+"""
+
+
+def test_stack_down_asks_a_running_stack_up_to_stop_instead_of_killing_its_services(
+    tmp_path: Path,
+) -> None:
+    owner_file, marker = tmp_path / "owner.json", tmp_path / "marker"
+    code = OWNER.format(marker=str(marker), owner=str(owner_file))
+    owner = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not owner_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stop_owner(owner_file, timeout=30) == owner.pid
+        assert owner.wait(5) == 0
+        assert marker.read_text() == "stopped in order"
+    finally:
+        owner.kill()
+        owner.wait(5)
+
+
+def test_an_owner_that_died_is_forgotten(tmp_path: Path) -> None:
+    owner_file = tmp_path / "owner.json"
+    record_owner(owner_file)
+    pid, _ = json.loads(owner_file.read_text())
+    owner_file.write_text(json.dumps([pid, 1.0]))  # this pid, but a process started in 1970
+    assert stop_owner(owner_file) is None
+    assert not owner_file.exists()
+    assert stop_owner(owner_file) is None  # nothing recorded at all

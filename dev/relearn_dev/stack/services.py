@@ -63,6 +63,11 @@ def pid_file(settings: Settings) -> Path:
     return settings.run_dir / "services.json"
 
 
+def owner_file(settings: Settings) -> Path:
+    """Where the running `relearn stack up` records itself (see ``supervisor.record_owner``)."""
+    return settings.run_dir / "owner.json"
+
+
 def project_dir() -> Path:
     """The repository root (holds ``dags/``); ``RELEARN_PROJECT_DIR`` or the working directory."""
     root = Path(os.environ.get("RELEARN_PROJECT_DIR", Path.cwd())).resolve()

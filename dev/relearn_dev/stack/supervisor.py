@@ -147,13 +147,48 @@ class Supervisor:
             self.pid_file.unlink(missing_ok=True)
 
 
+def record_owner(path: Path) -> None:
+    """Remember this process as the owner of the stack, so that `relearn stack down` asks it
+    to stop (its own orderly shutdown) instead of killing its services behind its back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([os.getpid(), psutil.Process().create_time()]))
+
+
+def stop_owner(path: Path, timeout: float = 60.0) -> int | None:
+    """SIGTERM the recorded owner, if it still runs, and wait until it has stopped its stack.
+
+    :returns: the owner's pid; None when no owner runs (none recorded, or it died).
+    :raises StackError: it did not stop within ``timeout`` seconds.
+    """
+    try:
+        pid, started = json.loads(path.read_text())
+        owner = psutil.Process(pid)
+        if abs(owner.create_time() - started) >= 1:  # the pid names another process now
+            raise psutil.NoSuchProcess(pid)
+    except (FileNotFoundError, psutil.NoSuchProcess):
+        path.unlink(missing_ok=True)
+        return None
+    log.info("asking `relearn stack up` (pid %d) to stop everything it started", pid)
+    owner.terminate()
+    try:
+        owner.wait(timeout)
+    except psutil.TimeoutExpired:
+        raise StackError(
+            f"`relearn stack up` (pid {pid}) did not stop within {timeout:g} s: "
+            f"see its output, or `kill {pid}` and run `relearn stack down` again"
+        ) from None
+    return pid
+
+
 def stop_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
     """Stop the services recorded by a supervisor that died, as ``stop_all`` does (SIGTERM to
     each group, then SIGKILL to what is left of its session); returns the names stopped."""
-    if not pid_file.exists():
+    try:
+        recorded_pids = json.loads(pid_file.read_text())
+    except FileNotFoundError:  # nothing recorded, or its supervisor stopped meanwhile
         return []
     stopped = {}
-    for name, recorded in json.loads(pid_file.read_text()).items():
+    for name, recorded in recorded_pids.items():
         pid, started = recorded if isinstance(recorded, list) else (recorded, None)
         if not _still_ours(pid, started):
             log.info("%s (pid %d) is gone; pid %d is another process now", name, pid, pid)
@@ -165,7 +200,7 @@ def stop_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
     deadline = time.monotonic() + timeout
     for name, pid in stopped.items():
         _end_session(name, pid, deadline)
-    pid_file.unlink()
+    pid_file.unlink(missing_ok=True)
     return list(stopped)
 
 
