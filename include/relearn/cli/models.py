@@ -56,12 +56,6 @@ def bootstrap(args: argparse.Namespace) -> int:
 def _report(result: BootstrapResult) -> None:
     state = "registered" if result.created else "already deployed"
     print(f"{result.model_name}: v{result.version} is champion ({state})")
-    if result.below_gates:
-        print(
-            f"relearn: note: v{result.version} is below the gates' bars "
-            f"({'; '.join(result.below_gates)}); check the data or the model's `gates`",
-            file=sys.stderr,
-        )
 
 
 def reinforce(args: argparse.Namespace) -> int:
