@@ -127,7 +127,7 @@ def abort_live_tests(database_url: str, model_name: str | None = None) -> None:
 
     with transaction(database_url) as connection, connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation' "
+            "UPDATE ab_tests SET status = 'aborted', reason = 'test isolation', ended_at = now() "
             "WHERE status IN ('pending', 'running', 'paused') "
             "AND (%(model)s::text IS NULL OR model_name = %(model)s)",
             {"model": model_name},

@@ -76,6 +76,9 @@ DEMO_DAG_CONF: dict[str, dict] = {
 
 def _sigterm_as_interrupt() -> None:
     def handler(_signum: int, _frame: object) -> None:
+        # Only the first one interrupts: a second (`make stop` twice) must not break off the
+        # orderly stop that the first one started.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
@@ -169,7 +172,7 @@ def _start_live_traffic(
 def _seed_traffic(models: list[ModelConfig], settings: Settings) -> None:
     for model_cfg in models:
         with transaction(settings.database_url("relearn")) as connection:
-            if count_predictions(connection, model_cfg.name):
+            if count_predictions(connection, [model_cfg.name]):
                 continue
         simulate_days(model_cfg, settings, days=SEED_DAYS)
 

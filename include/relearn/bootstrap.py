@@ -244,8 +244,7 @@ def _register(
     if below:
         log.warning(
             "%s v%s is below the gates' absolute bars (%s): it is champion because the model "
-            "needs one, and candidates only have to be no worse than it there; check the data, "
-            "or set the model's `gates` to what it can reach",
+            "needs one; check the data, or set the model's `gates` to what it can reach",
             name,
             version,
             ", ".join(below),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from relearn.config_groups import (
     ABTestConfig,
@@ -60,12 +60,21 @@ class ModelKind(StrEnum):
 HGB_MAX_CATEGORIES = 255
 
 
+def _integer_as_text(value: Any) -> Any:
+    """YAML reads ``classes: [0, 1]`` as numbers; the log and the models hold them as text."""
+    return str(value) if type(value) is int else value
+
+
+# A class or category: text, or an integer written without quotes (a boolean stays an error).
+Text = Annotated[str, BeforeValidator(_integer_as_text)]
+
+
 class Feature(StrictModel):
     """One input column. ``min``/``max`` bound valid numeric values (validation uses them)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     type: FeatureType
-    categories: list[str] = Field(default_factory=list)
+    categories: list[Text] = Field(default_factory=list)
     min: float | None = None
     max: float | None = None
     nullable: bool = False
@@ -88,7 +97,7 @@ class ModelConfig(StrictModel):
     # A column of the training dataset that orders its rows in time: bootstrapping from a
     # dataset then trains on the past and validates on the most recent rows.
     time_column: str | None = None
-    classes: Annotated[list[str], Field(min_length=2)]
+    classes: Annotated[list[Text], Field(min_length=2)]
     features: Annotated[list[Feature], Field(min_length=1)]
     training: TrainingConfig = TrainingConfig()
     reinforcement: ReinforcementConfig = ReinforcementConfig()

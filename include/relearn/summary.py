@@ -14,16 +14,13 @@ if TYPE_CHECKING:
     from relearn.services import Services
 
 
-def collect_summary(
-    services: Services, model_names: list[str], *, model_name: str | None = None
-) -> dict:
-    """A JSON-serialisable picture of the current state: the registry entries of
-    ``model_names``, and the databases' rows of ``model_name`` (default: of every model)."""
+def collect_summary(services: Services, model_names: list[str]) -> dict:
+    """A JSON-serialisable picture of the current state of ``model_names``."""
     with transaction(services.database_url) as connection:
         summary: dict[str, Any] = {
-            "predictions_logged": count_predictions(connection, model_name),
-            "accuracy_by_day": accuracy_by_day(connection, model_name),
-            **read_sections(connection, model_name),
+            "predictions_logged": count_predictions(connection, model_names),
+            "accuracy_by_day": accuracy_by_day(connection, model_names),
+            **read_sections(connection, model_names),
         }
     client = registry_client(services.tracking_uri)
     summary["model_versions"] = [

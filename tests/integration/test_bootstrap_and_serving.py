@@ -93,6 +93,8 @@ def test_unknown_outcome_label_is_rejected(predictor, model_cfg):
     [logged] = predictor.predict(frame)
     with pytest.raises(ValueError, match="unknown label"):
         predictor.record_outcome(logged.prediction_id, "maybe")
+    with pytest.raises(ValueError, match=r"unknown label\(s\) \['1'\]"):  # an int is its text
+        predictor.record_outcome(logged.prediction_id, 1)
 
 
 def test_wrong_feature_type_is_a_clear_error_and_logs_nothing(predictor, model_cfg, database_url):
@@ -142,6 +144,7 @@ def test_a_v1_below_the_gates_is_champion_with_a_note(noise_model):
     assert result.stdout == "noise_v1: v1 is champion (registered)\n"
     [note] = [line for line in result.stderr.splitlines() if "below the gates'" in line]
     assert "noise_v1 v1 is below the gates' absolute bars (" in note and "f1_macro" in note, note
+    assert "interpreted in multiple ways" not in result.stderr
 
 
 def test_summary_of_one_model(noise_model, model_cfg, predictor):

@@ -108,6 +108,15 @@ def test_a_file_of_an_unknown_type_is_one_line(stack, tmp_path):
     assert folder.returncode == 1
     directory = f"{tmp_path} is a directory: ingest its .csv, .parquet or .jsonl files one by one"
     assert folder.stderr == f"relearn: {directory}\n"
+    headless = tmp_path / "no_times.csv"
+    headless.write_text(
+        f"prediction_id,model_version,predicted_label,confidence\n{uuid.uuid4()},1,no,0.9\n"
+    )
+    result = run_cli("ingest", "predictions", str(headless), "--model", "churn")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"relearn: {headless}: no column 'predicted_at': predictions files"
+    )
 
 
 def test_a_file_of_many_chunks_keeps_file_order_and_skips_known_ids(

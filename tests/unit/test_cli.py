@@ -151,19 +151,29 @@ def test_bad_arguments_are_one_line(tmp_path: Path) -> None:
 def test_the_projects_env_file_sets_what_the_environment_does_not(tmp_path: Path) -> None:
     """`make run` exports .env; a command typed by hand must find the stack on the same ports."""
     (tmp_path / ".env").write_text(
-        "# ports of the local stack\nRELEARN_PG_PORT=6543\nexport RELEARN_MLFLOW_PORT='5111'\n"
+        "# ports of the local stack\nRELEARN_PG_PORT=6543  # mine\nexport RELEARN_MLFLOW_PORT=5111"
     )
     unset = ("RELEARN_PG_PORT", "RELEARN_MLFLOW_PORT")
+    project = {"RELEARN_ENV_FILE": ".env"}  # the test session reads no .env of its own
 
-    assert run_cli("db-url", cwd=tmp_path, unset=unset).stdout.strip().endswith(":6543/relearn")
-    overridden = run_cli("db-url", cwd=tmp_path, unset=unset, env={"RELEARN_PG_PORT": "7654"})
-    assert overridden.stdout.strip().endswith(":7654/relearn")
+    def db_url(**env: str) -> str:
+        result = run_cli("db-url", cwd=tmp_path, unset=unset, env={**project, **env})
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
 
-    (tmp_path / ".env").write_text("RELEARN_PG_PORT=6543\nnot a line\n")
-    line = _one_error_line(run_cli("db-url", cwd=tmp_path, unset=unset))
-    assert line == (
-        "relearn: .env line 2: expected NAME=value, as in .env.example (got 'not a line')"
-    )
+    assert db_url().endswith(":6543/relearn")
+    assert db_url(RELEARN_PG_PORT="7654").endswith(":7654/relearn")
+    assert db_url(RELEARN_ENV_FILE="").endswith(":5433/relearn")  # the default port
+
+    for content, error in (
+        ("RELEARN_PG_PORT=6543\nnot a line\n", "line 2: expected NAME=value, as in .env.example"),
+        ("RELEARN_PG_PORT='6543'\n", "line 1: write RELEARN_PG_PORT's value without quotes"),
+        (b"RELEARN_PG_PORT=\xff\n", ".env: cannot be read as UTF-8 text"),
+    ):
+        path = tmp_path / ".env"
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        result = run_cli("db-url", cwd=tmp_path, unset=unset, env=project)
+        assert error in _one_error_line(result)
 
 
 def test_help_lists_the_built_in_commands() -> None:

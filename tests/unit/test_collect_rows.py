@@ -203,3 +203,7 @@ def test_ingest_reads_ids_and_labels_as_text_whatever_their_type():
     labels = normalised["predicted_label"].tolist()
     assert labels[:2] == ["0", "1"] and pd.isna(labels[2])
     assert normalised["prediction_id"].tolist() == ["a", "b", "c"]
+    # Integers with a null among them reach pandas as floats (JSON Lines, nullable Parquet).
+    floats = _normalised(pd.DataFrame({"unit_id": [42, None, 7.5], "actual_label": [1, 0, None]}))
+    assert floats["unit_id"].tolist()[::2] == ["42", "7.5"]
+    assert floats["actual_label"].tolist()[:2] == ["1", "0"]

@@ -55,6 +55,20 @@ def test_categorical_feature_needs_categories() -> None:
         parse_config(raw, Path("c.yaml"), environ={})
 
 
+def test_integer_classes_and_categories_are_their_text() -> None:
+    """YAML reads `classes: [0, 1]` as numbers; predictions log them as text."""
+    raw = _raw()
+    model = raw["models"][0]
+    model["classes"] = [0, 1]
+    model["features"].append({"name": "plan", "type": "categorical", "categories": [1, 2, 3]})
+    parsed = parse_config(raw, Path("c.yaml"), environ={}).models[0]
+    assert parsed.classes == ["0", "1"]
+    assert parsed.features[-1].categories == ["1", "2", "3"]
+    model["classes"] = [True, False]
+    with pytest.raises(ConfigError, match=r"models\[0\]\.classes\[0\]: Input should be a valid"):
+        parse_config(raw, Path("c.yaml"), environ={})
+
+
 @pytest.mark.parametrize("where", ["feature", "label"])
 def test_a_feature_or_label_named_like_relearn_s_own_columns_is_refused(where: str) -> None:
     # A feature "predicted_at" would be overwritten by the prediction time in every window.

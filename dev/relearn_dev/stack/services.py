@@ -139,6 +139,8 @@ def throwaway_env(home: Path, project: Path) -> dict[str, str]:
         "RELEARN_REDIS_PORT": str(free_port()),
         "RELEARN_PROJECT_DIR": str(project),
         "RELEARN_CONFIG": str(project / "relearn.yaml"),
+        # Never the developer's .env: it may name their real servers.
+        "RELEARN_ENV_FILE": "",
     }
 
 
@@ -183,6 +185,8 @@ def airflow_env(settings: Settings, project: Path, executor: str = "local") -> d
         "AIRFLOW_CONN_RELEARN_DB": relearn_url.replace("postgresql://", "postgres://", 1),
         "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": tracking}),
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # `relearn` turns these off to keep its stdout for results; task logs keep the links.
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "false",
     }
     env.pop("MLFLOW_TRACKING_URI", None)  # tasks read the mlflow_default connection instead
     if executor == "celery":

@@ -151,11 +151,14 @@ def record_owner(path: Path) -> None:
     """Remember this process as the owner of the stack, so that `relearn stack down` asks it
     to stop (its own orderly shutdown) instead of killing its services behind its back."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([os.getpid(), psutil.Process().create_time()]))
+    partial = path.with_suffix(".partial")  # a reader never sees a half-written file
+    partial.write_text(json.dumps([os.getpid(), psutil.Process().create_time()]))
+    partial.replace(path)
 
 
-def stop_owner(path: Path, timeout: float = 60.0) -> int | None:
-    """SIGTERM the recorded owner, if it still runs, and wait until it has stopped its stack.
+def stop_owner(path: Path, timeout: float = 180.0) -> int | None:
+    """SIGTERM the recorded owner, if it still runs, and wait until it has stopped its stack
+    (its own shutdown waits for every service in turn, so this allows minutes).
 
     :returns: the owner's pid; None when no owner runs (none recorded, or it died).
     :raises StackError: it did not stop within ``timeout`` seconds.
@@ -165,8 +168,8 @@ def stop_owner(path: Path, timeout: float = 60.0) -> int | None:
         owner = psutil.Process(pid)
         if abs(owner.create_time() - started) >= 1:  # the pid names another process now
             raise psutil.NoSuchProcess(pid)
-    except (FileNotFoundError, psutil.NoSuchProcess):
-        path.unlink(missing_ok=True)
+    except (FileNotFoundError, ValueError, TypeError, psutil.NoSuchProcess):
+        path.unlink(missing_ok=True)  # nothing recorded, unreadable, or its owner died
         return None
     log.info("asking `relearn stack up` (pid %d) to stop everything it started", pid)
     owner.terminate()
@@ -174,8 +177,8 @@ def stop_owner(path: Path, timeout: float = 60.0) -> int | None:
         owner.wait(timeout)
     except psutil.TimeoutExpired:
         raise StackError(
-            f"`relearn stack up` (pid {pid}) did not stop within {timeout:g} s: "
-            f"see its output, or `kill {pid}` and run `relearn stack down` again"
+            f"`relearn stack up` (pid {pid}) did not stop within {timeout:g} s: see its "
+            f"output; `kill -9 {pid}` and `relearn stack down` again stop what it left"
         ) from None
     return pid
 

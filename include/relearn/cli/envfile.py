@@ -2,8 +2,12 @@
 
 ``make`` includes ``.env`` and exports its variables (ports, external server URLs), so a
 ``relearn`` command typed by hand in the same directory must read it as well, or it would look
-for the stack on the default ports. Variables already in the environment win, as they do for
-``make``.
+for the stack on the default ports. Here a variable already in the environment wins (under
+``make`` the environment already holds the file's values). ``RELEARN_ENV_FILE`` names another
+file; empty, none is read (the test suite's commands must never reach a developer's servers).
+
+The file is read as ``make`` reads it, so that both see the same values: ``NAME=value`` lines,
+``#`` comments, no quotes (``make`` would keep them as part of the value).
 """
 
 from __future__ import annotations
@@ -16,39 +20,53 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-ENV_FILE = Path(".env")
+ENV_FILE_VARIABLE = "RELEARN_ENV_FILE"
+DEFAULT_ENV_FILE = ".env"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTES = ('"', "'")
 
 
-def _unquoted(value: str) -> str:
-    """docker compose, which reads the same file, drops one pair of surrounding quotes."""
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in _QUOTES:
-        return value[1:-1]
-    return value
+def _value(raw: str) -> str:
+    """The value as ``make`` sees it: up to a comment, without surrounding blanks."""
+    return raw.split("#", 1)[0].strip()
 
 
-def read_env_file(path: Path = ENV_FILE) -> dict[str, str]:
-    """``NAME=value`` lines of ``path`` (``#`` comments, blank lines and ``export`` allowed)."""
-    if not path.is_file():
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of ``path`` (``#`` comments, blank lines and ``export`` allowed).
+
+    :raises ValueError: the file cannot be read, or a line is not ``NAME=value``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot be read as UTF-8 text ({error})") from None
     values: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
             continue
-        name, equals, value = text.removeprefix("export ").partition("=")
-        name = name.strip()
+        name, equals, raw = stripped.removeprefix("export ").partition("=")
+        name, value = name.strip(), _value(raw)
         if not equals or not _NAME.fullmatch(name):
             raise ValueError(
-                f"{path} line {number}: expected NAME=value, as in .env.example (got {text!r})"
+                f"{path} line {number}: expected NAME=value, as in .env.example (got {stripped!r})"
             )
-        values[name] = _unquoted(value.strip())
+        if value[:1] in _QUOTES:
+            raise ValueError(
+                f"{path} line {number}: write {name}'s value without quotes (make would keep "
+                "them as part of the value)"
+            )
+        values[name] = value
     return values
 
 
-def apply_env_file(path: Path = ENV_FILE, environ: MutableMapping[str, str] | None = None) -> None:
-    """Set the variables of ``path`` that the environment does not set already."""
+def apply_env_file(environ: MutableMapping[str, str] | None = None) -> None:
+    """Set the variables of the project's ``.env`` that the environment does not set."""
     target = os.environ if environ is None else environ
-    for name, value in read_env_file(path).items():
+    path = target.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
+    if not path:
+        return
+    for name, value in read_env_file(Path(path)).items():
         target.setdefault(name, value)

@@ -96,7 +96,6 @@ def reinforce(args: argparse.Namespace) -> int:
 
 def summary(args: argparse.Namespace) -> int:
     names = [model_cfg.name for model_cfg in selected_models(args)]
-    services = Services.from_settings(load_settings())
-    state = collect_summary(services, names, model_name=args.model)
+    state = collect_summary(Services.from_settings(load_settings()), names)
     print(json.dumps(state, indent=2) if args.json else render_summary(state))
     return 0

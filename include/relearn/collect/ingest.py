@@ -23,7 +23,13 @@ import pyarrow.parquet as pq
 from psycopg2.errors import DeadlockDetected
 
 from relearn.collect.record import PredictionReceipt, log_screened, record_outcomes
-from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
+from relearn.collect.rows import (
+    REQUIRED,
+    Rejected,
+    Screened,
+    parse_uuid,
+    screen_predictions,
+)
 from relearn.services import utcnow
 from relearn.validation.frame import utc
 
@@ -123,8 +129,16 @@ def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
             # Text already (a CSV's columns are read as such); a Parquet or JSON Lines column
             # may hold numbers (an object column is judged per value).
             text = isinstance(column.dtype, pd.StringDtype)
-            chunk[name] = values if text else values.map(str, na_action="ignore")
+            chunk[name] = values if text else values.map(_text, na_action="ignore")
     return chunk
+
+
+def _text(value: Any) -> str:
+    """A value as text; an integral float as its integer: a column of integers with a null in
+    it reaches pandas as floats, and unit 42 or class 1 must not become "42.0" or "1.0"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _by_model(
@@ -212,6 +226,8 @@ def ingest_file(
         try:
             for chunk in _chunks(path):
                 first_row = report.rows + 1
+                if first_row == 1:
+                    _check_header(path, kind, chunk)
                 report.rows += len(chunk)
                 prepared = _prepare(config, kind, chunk, first_row, model, moment)
                 pending.append(writer.submit(_write, database_url, prepared, moment, sender))
@@ -223,6 +239,22 @@ def ingest_file(
             writer.shutdown(cancel_futures=True)  # no chunk is written after a failed one
             raise
     return report
+
+
+def _check_header(path: Path, kind: IngestKind, chunk: pd.DataFrame) -> None:
+    """A file without a required column fails at once, with one line and nothing written
+    (rather than one bad row per row). JSON Lines chunks may still lack one later: their rows
+    are then rejected with that reason."""
+    needed = REQUIRED if kind is IngestKind.PREDICTIONS else ("prediction_id", "actual_label")
+    has = set(chunk.columns)
+    if "probabilities" in has:  # a confidence is derived from the probabilities
+        has.add("confidence")
+    missing = [name for name in needed if name not in has]
+    if missing:
+        raise IngestError(
+            f"{path}: no column {', '.join(repr(name) for name in missing)}: {kind} files "
+            f"need {', '.join(needed)} (see `relearn ingest --help`)"
+        )
 
 
 def _merge(report: IngestReport, part: IngestReport, path: Path) -> None:

@@ -168,9 +168,13 @@ class Predictor:
         log.debug("logged %d predictions", len(self._buffer))
         self._buffer.clear()
 
-    def record_outcomes(self, outcomes: Iterable[tuple[uuid.UUID, str, datetime]]) -> int:
-        """Attach actual labels to logged predictions; returns how many rows changed."""
-        outcomes = list(outcomes)
+    def record_outcomes(self, outcomes: Iterable[tuple[uuid.UUID, str | int, datetime]]) -> int:
+        """Attach actual labels to logged predictions; returns how many rows changed.
+
+        An integer label is its text (class ``"1"``), as in the collection API."""
+        outcomes = [
+            (pid, str(label) if type(label) is int else label, at) for pid, label, at in outcomes
+        ]
         unknown = {label for _, label, _ in outcomes} - set(self.model_cfg.classes)
         if unknown:
             raise ValueError(
@@ -182,7 +186,7 @@ class Predictor:
             return attach_outcomes(connection, outcomes)
 
     def record_outcome(
-        self, prediction_id: uuid.UUID, actual_label: str, at: datetime | None = None
+        self, prediction_id: uuid.UUID, actual_label: str | int, at: datetime | None = None
     ) -> bool:
         return self.record_outcomes([(prediction_id, actual_label, at or utcnow())]) == 1
 

@@ -280,16 +280,20 @@ def attach_outcomes(connection: Connection, outcomes: Iterable[tuple[UUID, str, 
         return cursor.rowcount
 
 
-def count_predictions(connection: Connection, model_name: str | None = None) -> int:
+def count_predictions(connection: Connection, model_names: Sequence[str] | None = None) -> int:
+    """Predictions in the log (of ``model_names``, or of every model)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM prediction_log WHERE %(m)s::text IS NULL OR model_name = %(m)s",
-            {"m": model_name},
+            "SELECT count(*) FROM prediction_log "
+            "WHERE %(m)s::text[] IS NULL OR model_name = ANY(%(m)s::text[])",
+            {"m": None if model_names is None else list(model_names)},
         )
         return int(cursor.fetchone()[0])
 
 
-def accuracy_by_day(connection: Connection, model_name: str | None = None) -> list[dict[str, Any]]:
+def accuracy_by_day(
+    connection: Connection, model_names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Labelled predictions per model and UTC day with their accuracy, oldest first.
 
     The day is formatted in SQL: a producer's timestamp in year 40000 or BC is no Python date.
@@ -301,10 +305,11 @@ def accuracy_by_day(connection: Connection, model_name: str | None = None) -> li
                    count(*) AS labelled,
                    avg((predicted_label = actual_label)::int)::float AS accuracy
             FROM prediction_log
-            WHERE actual_label IS NOT NULL AND (%(m)s::text IS NULL OR model_name = %(m)s)
+            WHERE actual_label IS NOT NULL
+              AND (%(m)s::text[] IS NULL OR model_name = ANY(%(m)s::text[]))
             GROUP BY 1, 2 ORDER BY 1, 2
             """,
-            {"m": model_name},
+            {"m": None if model_names is None else list(model_names)},
         )
         return [
             {"model": m, "day": d, "labelled": n, "accuracy": round(a, 4)}

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from relearn.store.db import table_exists
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from psycopg2.extensions import connection as Connection
 
 # section -> (table, columns, order): tables that later features create; empty until they exist.
@@ -53,27 +55,26 @@ _TABLE_SECTIONS: dict[str, tuple[str, str, str]] = {
 
 
 def _rows(
-    connection: Connection, table: str, columns: str, order: str, model_name: str | None
+    connection: Connection, table: str, columns: str, order: str, model_names: list[str]
 ) -> list[dict[str, Any]]:
     if not table_exists(connection, table):
         return []
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns} FROM {table} "
-            "WHERE %(model)s::text IS NULL OR model_name = %(model)s "
-            f"ORDER BY {order}",
-            {"model": model_name},
+            f"WHERE model_name = ANY(%(models)s::text[]) ORDER BY {order}",
+            {"models": model_names},
         )
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def read_sections(
-    connection: Connection, model_name: str | None = None
+    connection: Connection, model_names: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every section's rows (of one model, or all), oldest first; a table a later feature
-    creates may be absent."""
+    """Every section's rows of ``model_names``, oldest first; a table a later feature creates
+    may be absent."""
     return {
-        section: _rows(connection, table, columns, order, model_name)
+        section: _rows(connection, table, columns, order, list(model_names))
         for section, (table, columns, order) in _TABLE_SECTIONS.items()
     }
