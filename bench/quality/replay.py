@@ -5,8 +5,10 @@ replay / holdout selection (``relearn.store.prediction_log`` semantics), ``build
 ``TabularClassifier.fit`` from the champion (or from scratch), the gates
 (``relearn.gates.decide``), the drift monitor's performance check
 (``relearn.drift.performance.check_performance`` over ``performance_window_hours``, hourly,
-with its cooldown; a decayed check's retraining options from ``relearn.drift.retrain``: the
-window since the decline, all errors, the decay learning rate, waiting for a full holdout) and
+with its cooldown; a decayed check's comeback of a previous champion,
+``relearn.drift.comeback.choose``, when no test is live or pending; else its retraining
+options from ``relearn.drift.retrain``: the window since the decline, all errors, the decay
+learning rate, waiting for a full holdout) and
 the A/B policy (``relearn.abtest.policy.decide``, hourly, strata per traffic period:
 decisive promotion, ``max_duration_hours``). Candidates are handed over as
 ``relearn.retraining.handover`` does: tested at once when no test runs, else a drift-triggered
@@ -34,6 +36,7 @@ from relearn.abtest import policy
 from relearn.abtest.arms import ArmStats
 from relearn.abtest.stats import Stratum
 from relearn.data.dataset import build_dataset
+from relearn.drift.comeback import Comeback, choose
 from relearn.drift.performance import PerformanceCheck, check_performance, performance_window_hours
 from relearn.drift.retrain import labels_wanted, window_overrides
 from relearn.evaluation import classification_metrics
@@ -67,6 +70,7 @@ class PolicySpec:
     fine_tune: bool = True
     ab_policy: str = "staged"
     drift_retrain: bool = True
+    comeback: bool = True  # off: drift.comeback_versions = 0
 
 
 @dataclass
@@ -302,6 +306,39 @@ def _performance(cfg: ModelConfig, log: Log, champion: Model, hour: int) -> Perf
     )
 
 
+def _comeback(
+    cfg: ModelConfig,
+    log: Log,
+    preds: Predictions,
+    champion: Model,
+    check: PerformanceCheck,
+    hour: int,
+    trace: Trace,
+) -> tuple[Model, Comeback] | None:
+    """``relearn.drift.comeback.choose`` over the previous champions (newest first, at most
+    ``drift.comeback_versions``) on the champion's labelled rows since the decline."""
+    limit = cfg.drift.comeback_versions
+    previous: list[int] = []
+    for _, old, new in reversed(trace.promotions):
+        for model_id in (new, old):
+            if model_id != champion.id and model_id not in previous:
+                previous.append(model_id)
+    if not limit or not previous:
+        return None
+    since = hour - (check.changed_hours_ago or 0)
+    truth, rows = [], {model_id: [] for model_id in [champion.id, *previous[:limit]]}
+    for day, mask in log.rows(since, hour, hour):
+        mine = mask & (log.served[day] == champion.id)
+        truth += log.days[day].labels[mine].tolist()
+        for model_id in rows:
+            rows[model_id].append(preds.proba(trace.models[model_id], day)[mine])
+    if not truth:
+        return None
+    probabilities = {str(k): np.concatenate(v) for k, v in rows.items()}
+    found = choose(cfg, truth, probabilities.pop(str(champion.id)), probabilities)
+    return None if found is None else (trace.models[int(found.version)], found)
+
+
 def _start(cfg: ModelConfig, challenger: Model, hour: int, *, after_decay: bool) -> _Test:
     """A test of ``challenger`` from ``hour``, at the stage the deployer starts it at
     (``policy.start_stage``: higher for a decay retraining's candidate)."""
@@ -337,7 +374,12 @@ def run_policy(
     cfg = cfg.model_copy(
         update={
             "abtest": cfg.abtest.model_copy(update={"policy": spec.ab_policy}),
-            "drift": cfg.drift.model_copy(update={"outcome_delay_hours": delay}),
+            "drift": cfg.drift.model_copy(
+                update={
+                    "outcome_delay_hours": delay,
+                    "comeback_versions": cfg.drift.comeback_versions if spec.comeback else 0,
+                }
+            ),
         }
     )
     log = Log(cfg, days, delay)
@@ -395,6 +437,20 @@ def run_policy(
             spec.kind == "relearn"
             and spec.drift_retrain
             and not waiting  # the monitor's cooldown: a pending test (a running one does not)
+            and hour - last_drift_retrain >= drift.cooldown_hours
+            and (check := _performance(cfg, log, champion, hour)).decayed
+            and test is None
+            and (back := _comeback(cfg, log, preds, champion, check, hour, trace)) is not None
+        ):
+            # relearn.drift.action.try_comeback: a previous champion is champion again (no
+            # test live or pending; it cools down as a retraining does)
+            _logger.info("%s h%d: %s", spec.name, hour, back[1].reason)
+            last_drift_retrain = hour
+            promote(hour, back[0])
+        elif (
+            spec.kind == "relearn"
+            and spec.drift_retrain
+            and not waiting
             and hour - last_drift_retrain >= drift.cooldown_hours
             and (check := _performance(cfg, log, champion, hour)).decayed
             and not labels_wanted(cfg, check)

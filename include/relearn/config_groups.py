@@ -129,6 +129,12 @@ class DriftConfig(StrictModel):
     # Accuracy estimated from calibrated confidences (while outcomes are late) that fell as
     # far as max_accuracy_drop gives the verdict estimated_decay: a warning, unless this is on.
     retrain_on_estimated_decay: bool = False
+    # A decayed champion first has up to this many previous champions scored on its labelled
+    # rows since the decline; one the gates bless against it, and better by an exact McNemar
+    # test at comeback_significance, is champion again instead of a retraining (a regime
+    # that returns; relearn.drift.comeback). 0: off.
+    comeback_versions: Annotated[int, Field(ge=0, le=20)] = 3
+    comeback_significance: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
 
 
 class ABTestConfig(StrictModel):
