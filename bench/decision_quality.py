@@ -9,7 +9,8 @@ drift performance check, A/B policy hour by hour), for these policies:
 - ``none``: the v1 champion forever (the baseline);
 - ``relearn``: as configured (daily fine-tune of the champion, drift-triggered retrains, a
   previous champion's comeback, staged A/B test); ``no-comeback`` (only when named): the
-  same with ``drift.comeback_versions`` 0; ``scratch``: the same from scratch;
+  same with ``drift.comeback_versions`` 0, ``no-offline`` with
+  ``abtest.offline_significance`` 0; ``scratch``: the same from scratch;
   ``bandit``: the bandit A/B policy;
 - ``naive``: from scratch daily on the last 7 days of labels, promoted blindly;
 - ``oracle``: from scratch daily on every labelled row of the regime in force, promoted at once.
@@ -50,6 +51,7 @@ POLICIES = (
     PolicySpec("none", "none"),
     PolicySpec("relearn", "relearn"),
     PolicySpec("no-comeback", "relearn", comeback=False),
+    PolicySpec("no-offline", "relearn", offline=False),
     PolicySpec("scratch", "relearn", fine_tune=False),
     PolicySpec("bandit", "relearn", ab_policy="bandit"),
     PolicySpec("naive", "naive"),
@@ -83,7 +85,7 @@ def _bad_promotions(trace: Trace, preds: Predictions, days: int) -> tuple[int, i
     promotion, at most that week)."""
     week_bad = served_bad = 0
     ends = [hour for hour, _, _ in trace.promotions[1:]] + [days * 24]
-    for (hour, old, new), end in zip(trace.promotions, ends, strict=True):
+    for (hour, old, new), end in zip(trace.promotions, ends[: len(trace.promotions)], strict=True):
         first = hour // 24
         week = range(first, min(days, first + 7))
         served = range(first, max(first + 1, min(week.stop, math.ceil(end / 24))))
@@ -172,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         "--policies",
         nargs="+",
         choices=[p.name for p in POLICIES],
-        default=[p.name for p in POLICIES if p.name != "no-comeback"],
-        help="(none and oracle are always replayed: the ratios need them; no-comeback: "
-        "relearn with drift.comeback_versions 0, only when named)",
+        default=[p.name for p in POLICIES if not p.name.startswith("no-")],
+        help="(none and oracle are always replayed: the ratios need them; no-comeback / "
+        "no-offline: relearn with drift.comeback_versions / abtest.offline_significance 0, "
+        "only when named)",
     )
     args = parser.parse_args(argv)
     args.policies = {*args.policies, "none", "oracle"}

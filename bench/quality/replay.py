@@ -59,6 +59,9 @@ class Model:
     id: int = field(default_factory=lambda: next(_ids))
     reference_accuracy: float | None = None
     gain: float | None = None  # holdout accuracy over the champion's, as the gate saw it
+    holdout: dict | None = None  # the gate's metrics of it and of the champion it was
+    champion_holdout: dict | None = None  # trained against (``against``), on its holdout
+    against: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class PolicySpec:
     ab_policy: str = "staged"
     drift_retrain: bool = True
     comeback: bool = True  # off: drift.comeback_versions = 0
+    offline: bool = True  # off: abtest.offline_significance = 0
 
 
 @dataclass
@@ -229,7 +233,15 @@ def retrain(
         "; ".join(decision.reasons) or "blessed",
     )
     gain = metrics["accuracy"] - champion_metrics["accuracy"]
-    return Model(classifier, reference_accuracy=metrics["accuracy"], gain=gain), decision.blessed
+    model = Model(
+        classifier,
+        reference_accuracy=metrics["accuracy"],
+        gain=gain,
+        holdout=metrics,
+        champion_holdout=champion_metrics,
+        against=champion.id,
+    )
+    return model, decision.blessed
 
 
 def fit_all(cfg: ModelConfig, rows: pd.DataFrame) -> Model:
@@ -373,7 +385,12 @@ def run_policy(
     # Configured as the README tells users: drift.outcome_delay_hours = the outcome delay.
     cfg = cfg.model_copy(
         update={
-            "abtest": cfg.abtest.model_copy(update={"policy": spec.ab_policy}),
+            "abtest": cfg.abtest.model_copy(
+                update={
+                    "policy": spec.ab_policy,
+                    "offline_significance": cfg.abtest.offline_significance if spec.offline else 0,
+                }
+            ),
             "drift": cfg.drift.model_copy(
                 update={
                     "outcome_delay_hours": delay,
@@ -407,7 +424,7 @@ def run_policy(
         trace.blessed += 1
         trace.models[model.id] = model
         if test is None:
-            test = _start(cfg, model, hour, after_decay=drift_source)
+            begin(hour, model, after_decay=drift_source)
         elif drift_source:
             waiting.append(model)
 
@@ -416,6 +433,24 @@ def run_policy(
         trace.models[model.id] = model
         trace.promotions.append((hour, champion.id, model.id))
         champion = model
+
+    def begin(hour: int, model: Model, *, after_decay: bool) -> None:
+        """``deploy.start_test``: a test, or at once the promotion a decay candidate of today's
+        champion has proven on its holdout (``policy.offline_promotion``)."""
+        nonlocal test
+        offline = (
+            after_decay
+            and model.against == champion.id
+            and policy.offline_promotion(
+                model.holdout, model.champion_holdout, cfg.abtest, cfg.gates.min_improvement
+            )
+        )
+        if offline:
+            _logger.info("%s h%d: %s", spec.name, hour, offline)
+            promote(hour, model)
+            test = None
+        else:
+            test = _start(cfg, model, hour, after_decay=after_decay)
 
     for hour in range(len(days) * 24):
         day = hour // 24
@@ -470,7 +505,7 @@ def run_policy(
             # The deployer's replacement (relearn.abtest.replace): the same rule.
             _logger.info("%s h%d: A/B replaced by a better waiting candidate", spec.name, hour)
             trace.rollbacks += 1
-            test = _start(cfg, waiting.pop(0), hour, after_decay=True)
+            begin(hour, waiting.pop(0), after_decay=True)
         if test is not None and hour > test.started:
             decision = _ab_step(cfg, test, log, champion, hour)
             if decision.action != policy.HOLD:
@@ -492,7 +527,7 @@ def run_policy(
                 )
                 test.period_starts.append(hour)
             if test is None and waiting:
-                test = _start(cfg, waiting.pop(0), hour, after_decay=True)
+                begin(hour, waiting.pop(0), after_decay=True)
         d = days[day]
         now = np.flatnonzero((d.hours >= hour) & (d.hours < hour + 1))
         share_now = 0.0 if test is None else test.state.traffic_percent / 100

@@ -162,6 +162,11 @@ class ABTestConfig(StrictModel):
     # largest stage at most this share: every hour most traffic stays on a decayed champion
     # costs accuracy. The guardrails judge it from min_guardrail_samples labelled rows per arm.
     decay_start_percent: Annotated[int, Field(gt=0, lt=100)] = 50
+    # ... and is promoted at once, without a test, when its gate's holdout (rows since the
+    # decline, unseen in training) shows it better than the decayed champion by
+    # gates.min_improvement with McNemar p below this (from the two accuracies, at their
+    # least significant pairing; relearn.abtest.policy.offline_promotion). 0: always tested.
+    offline_significance: Annotated[float, Field(ge=0, lt=0.5)] = 0.001
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_approval: bool = False
     # Guardrails (checked from min_guardrail_samples labelled rows on): roll back when the

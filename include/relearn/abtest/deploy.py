@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 from relearn.abtest import DeployError, policy
 from relearn.abtest.aliases import finish_pending_moves, locked, move_aliases, require_version
 from relearn.abtest.decision import Outcome, apply_decision, next_decision
-from relearn.abtest.replace import find_replacement, first_share, is_replacement, start_key
+from relearn.abtest.replace import (
+    find_replacement,
+    first_share,
+    is_replacement,
+    offline_evidence,
+    start_key,
+)
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import NoChampionError, utcnow
 from relearn.store import abtests
@@ -57,7 +63,9 @@ def start_test(
     why: str | None = None,
 ) -> Outcome:
     """Start testing ``version`` (default: the pending test's, else the ``challenger``);
-    ``why`` joins the test's and the alias history's reason.
+    ``why`` joins the test's and the alias history's reason. A decay retraining's candidate
+    whose holdout already proves it (``replace.offline_evidence``) is promoted at once,
+    unless ``traffic`` was chosen by hand.
 
     :raises NoChampionError: the model has no champion to test against.
     :raises DeployError: a test is live, the version is missing, is the champion or was tested.
@@ -77,6 +85,17 @@ def start_test(
     )
     _mark_running(services, model_cfg, test, plan, now=now, trigger_key=trigger_key, by=by)
     log.info("%s: A/B test %s started: v%s gets %d %%", name, test.id, plan.version, plan.share)
+    if traffic is None and (
+        offline := offline_evidence(services, model_cfg, plan.version, plan.champion)
+    ):
+        with transaction(services.database_url) as connection:
+            running = abtests.get_test(connection, test.id)
+        last = len(running.stages) - 1
+        decision = policy.Decision(policy.PROMOTE, 100, offline, stage_index=last)
+        key = f"{trigger_key}/offline"
+        return apply_decision(
+            services, model_cfg, running, decision, now=now, trigger_key=key, by=by
+        )
     return Outcome(
         "start",
         f"v{plan.version} vs v{plan.champion} at {plan.share} %",

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from mlflow.exceptions import MlflowException
-from scipy.stats import binom
 
+from relearn.abtest.stats import mcnemar_pvalue
 from relearn.drift.window import ACTUAL, PREDICTED_AT
 from relearn.evaluation import classification_metrics
 from relearn.gates import decide
@@ -72,17 +72,6 @@ class Comeback:
         )
 
 
-def mcnemar_pvalue(candidate_right: np.ndarray, champion_right: np.ndarray) -> float:
-    """One-sided exact McNemar test on paired answers: the chance of at least this many rows
-    only the candidate got right among the rows exactly one of the two got right, were both
-    equally accurate."""
-    only_candidate = int(np.sum(candidate_right & ~champion_right))
-    discordant = only_candidate + int(np.sum(champion_right & ~candidate_right))
-    if discordant == 0:
-        return 1.0
-    return float(binom.sf(only_candidate - 1, discordant, 0.5))
-
-
 def choose(
     model_cfg: ModelConfig,
     truth: Sequence[str],
@@ -102,7 +91,10 @@ def choose(
     for version, proba in previous.items():
         metrics = classification_metrics(truth, proba, model_cfg.classes)
         decision = decide(metrics, champion, model_cfg.gates)
-        pvalue = mcnemar_pvalue(classes[proba.argmax(axis=1)] == actual, champion_right)
+        right = classes[proba.argmax(axis=1)] == actual
+        pvalue = mcnemar_pvalue(
+            int(np.sum(right & ~champion_right)), int(np.sum(~right & champion_right))
+        )
         significant = pvalue < model_cfg.drift.comeback_significance
         log.info(
             "%s: previous champion v%s on %d rows since the decline: accuracy %.3f vs %.3f, "
