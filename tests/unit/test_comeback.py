@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from relearn.abtest.stats import mcnemar_bound, mcnemar_pvalue
-from relearn.config import load_config
+from relearn.config import DriftConfig, load_config
 from relearn.drift.comeback import choose
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,3 +89,10 @@ def test_no_comeback_below_the_gates_bars_or_on_too_few_rows(cfg):
     worst = _answers(cfg, few, np.zeros(len(few), dtype=bool))
     assert choose(cfg, few.tolist(), worst, {"1": best}) is None
     assert choose(cfg, truth.tolist(), champion, {}) is None
+
+
+def test_the_comeback_options_are_validated():
+    assert DriftConfig(comeback_versions=0).comeback_versions == 0  # off
+    for bad in ({"comeback_versions": -1}, {"comeback_significance": 0}):
+        with pytest.raises(ValidationError):
+            DriftConfig(**bad)
