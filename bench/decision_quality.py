@@ -8,7 +8,8 @@ drift performance check, A/B policy hour by hour), for these policies:
 
 - ``none``: the v1 champion forever (the baseline);
 - ``relearn``: as configured (daily fine-tune of the champion, drift-triggered retrains, a
-  previous champion's comeback, staged A/B test); ``no-comeback`` (only when named): the
+  previous champion's comeback, staged A/B test, a decay candidate proven on its holdout
+  promoted at once); ``no-comeback`` (only when named): the
   same with ``drift.comeback_versions`` 0, ``no-offline`` with
   ``abtest.offline_significance`` 0; ``scratch``: the same from scratch;
   ``bandit``: the bandit A/B policy;
@@ -39,7 +40,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from quality.replay import Model, PolicySpec, Predictions, Trace, run_policy
+from quality.log import Model, Predictions
+from quality.replay import PolicySpec, Trace, run_policy
 from quality.traffic import SCENARIOS, make_days
 
 from relearn.bootstrap import simulated_reference, train_v1
