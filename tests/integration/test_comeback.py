@@ -14,6 +14,7 @@ import pytest
 
 from relearn.abtest.aliases import set_first_champion
 from relearn.abtest.champion import set_champion
+from relearn.config import Feature, FeatureType
 from relearn.drift.monitor import CheckOptions, check
 from relearn.drift.reference import log_profile
 from relearn.evaluation import classification_metrics
@@ -54,12 +55,31 @@ def _register(cfg, services, classifier, world: World, run_name: str) -> str:
     return str(info.registered_model_version)
 
 
-def _seasons(model_cfg, champion, services, name: str, **drift):
-    """v1, fit to the other regime, was champion; v2 (the usual regime's model) replaced it.
-    Then the other regime returns: 6 h of usual traffic, 6 h of the other, outcomes at once."""
+def _another_schema(cfg, services) -> str:
+    """A version of ``cfg.name`` trained with one more feature than today's rows have."""
+    wider = cfg.model_copy(
+        update={"features": [*cfg.features, Feature(name="extra", type=FeatureType.NUMERIC)]}
+    )
+    rng = np.random.default_rng(9)
+    frame, labels = World(cfg).sample(2000, T0, rng)
+    frame = frame.assign(extra=rng.normal(size=len(frame)))
+    classifier = new_classifier(wider)
+    classifier.fit(frame, list(labels))
+    mlflow.set_tracking_uri(services.tracking_uri)
+    mlflow.set_experiment(f"relearn/{cfg.name}")
+    with mlflow.start_run(run_name=f"{cfg.name}-another-schema"):
+        info = log_pyfunc_model(classifier, wider, registered_model_name=cfg.name)
+    return str(info.registered_model_version)
+
+
+def _seasons(model_cfg, champion, services, name: str, *, older: bool = False, **drift):
+    """v1, fit to the other regime, was champion; v2 (the usual regime's model) replaced it
+    (with ``older``, v1 replaced a version of another schema). Then the other regime returns:
+    6 h of usual traffic, 6 h of the other, outcomes at once."""
     cfg = model_cfg.model_copy(
         update={"name": name, "drift": model_cfg.drift.model_copy(update=drift)}
     )
+    first = _another_schema(cfg, services) if older else None
     usual = World(cfg)
     other = usual.with_drift(ConceptShift(T0 - timedelta(days=30), 1.0))
     frame, labels = other.sample(4000, T0, np.random.default_rng(5))
@@ -72,7 +92,11 @@ def _seasons(model_cfg, champion, services, name: str, **drift):
         services.tracking_uri, model_uri(model_cfg.name, champion.version)
     )
     v2 = _register(cfg, services, usual_model, usual, f"{name}-usual-regime")
-    set_first_champion(services, cfg.name, v1, reason="the other regime's model")
+    if first is None:
+        set_first_champion(services, cfg.name, v1, reason="the other regime's model")
+    else:
+        set_first_champion(services, cfg.name, first, reason="a model of another schema")
+        set_champion(services, cfg, version=v1, by="test", reason="the other regime's model")
     set_champion(services, cfg, version=v2, by="test", reason="the usual regime is back")
     start = T0 + timedelta(days=1)
     serve_by_split(cfg, services, usual, units=UNITS, start=start, hours=6)
@@ -97,6 +121,15 @@ def test_a_decayed_champion_makes_way_for_the_previous_champion(model_cfg, champ
     # The restored champion has its cooldown, as a retraining's candidate would.
     again = _check(services, cfg, "cb-back-2", now + timedelta(minutes=5))
     assert again.action in ("none", "cooldown")
+
+
+def test_a_previous_champion_of_another_schema_is_skipped(model_cfg, champion, services):
+    """The oldest previous champion needs a feature today's rows lack: it is not scored (it
+    could not be), and the other previous champion still comes back."""
+    cfg, v1, _, now = _seasons(model_cfg, champion, services, "cb_schema", older=True)
+    report = _check(services, cfg, "cb-schema-1", now)
+    assert (report.verdict, report.action) == ("decayed", "comeback"), report.action_reason
+    assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v1
 
 
 def test_without_comeback_versions_or_with_a_test_under_way_the_champion_is_retrained(

@@ -6,7 +6,8 @@ champion promoted for the new regime decay when the old regime returns. Training
 model from the few rows since the decline is slow and learns the old regime back from
 scratch, while the champion it replaced still knows it. So, before a decayed check asks for a
 retraining, it scores up to ``drift.comeback_versions`` previous champions (the newest first,
-from the alias history; versions no longer loadable are skipped) on the champion's labelled
+from the alias history; versions no longer loadable, or trained on other features or classes,
+are skipped) on the champion's labelled
 rows since the decline: live rows none of them was trained on, where the champion's own
 answers are the ones it served. A previous champion comes back when, on those rows, the gates
 bless it against the decayed champion (``relearn.gates.decide``: the same bars and
@@ -159,6 +160,14 @@ def find(
         except (MlflowException, OSError, AttributeError) as error:
             # Deleted by retention, or not a Relearn model (imported): nothing to compare.
             log.info("%s v%s cannot be scored again: %s", model_cfg.name, version, error)
+            if version == champion:
+                return None
+            continue
+        if list(classifier.classes) != list(model_cfg.classes) or (
+            set(classifier.model_cfg.feature_names) - set(model_cfg.feature_names)
+        ):
+            # Trained on another schema: today's rows cannot score it (or not comparably).
+            log.info("%s v%s has another schema: not compared", model_cfg.name, version)
             if version == champion:
                 return None
             continue
