@@ -7,7 +7,11 @@
    <= 5 % promoted; challenger 3 % worse: 0 promoted and >= 90 % rolled back; 5 % better:
    >= 80 % promoted. The same for a decay retraining's candidate, which starts at the 50 %
    stage (``abtest.decay_start_percent``), and the bandit policy's table for comparison.
-2. Router: the time of one arm choice (``SplitRouter.arm``, split cached) per call, p50 and
+2. Offline promotion (``abtest.offline_significance``): the share of a decay retraining's
+   candidates promoted without a test (``policy.offline_promotion``) on simulated holdouts of
+   100 / 300 / 1,000 rows, the decayed champion at 60 %, the candidate's answers independent
+   of the champion's, 2,000 holdouts per cell. Targets: A/A and 3 % worse 0 %.
+3. Router: the time of one arm choice (``SplitRouter.arm``, split cached) per call, p50 and
    p99 over 200,000 calls, against a baseline measured in the same run: the same decision
    with ``hashlib.sha256`` instead of CRC-32. Target: p99 <= 50 us.
 
@@ -21,6 +25,9 @@ import hashlib
 import statistics
 import time
 
+import numpy as np
+
+from relearn.abtest import policy
 from relearn.abtest.simulate import decision_quality
 from relearn.config import ABTestConfig
 from relearn.serving.router import Split, SplitRouter
@@ -42,6 +49,25 @@ def _table(cfg: ABTestConfig, tests: int, *, after_decay: bool = False) -> None:
             f"  {lift:+.0%} {'':<8}{row['promoted']:>10.1%}{row['rolled_back']:>13.1%}"
             f"{row['running']:>11.1%}{row['median_hours']:>10}"
         )
+
+
+def _offline(cfg: ABTestConfig, holdouts: int) -> None:
+    rng = np.random.default_rng(2026)
+    sizes = (100, 300, 1000)
+    print(f"offline promotion (offline_significance {cfg.offline_significance:g}), promoted:")
+    print(f"  {'challenger':<12}" + "".join(f"{f'{n} rows':>12}" for n in sizes))
+    for lift in (0.0, -0.03, 0.05, 0.30):
+        cells = []
+        for rows in sizes:
+            champion = rng.binomial(rows, 0.6, holdouts) / rows
+            candidate = rng.binomial(rows, min(1.0, 0.6 + lift), holdouts) / rows
+            promoted = sum(
+                policy.offline_promotion({"accuracy": a, "n": rows}, {"accuracy": c}, cfg, 0.02)
+                is not None
+                for a, c in zip(candidate, champion, strict=True)
+            )
+            cells.append(f"{promoted / holdouts:>12.1%}")
+        print(f"  {lift:+.0%} {'':<8}" + "".join(cells))
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -86,6 +112,7 @@ def main() -> None:
     _table(ABTestConfig(), args.tests)
     _table(ABTestConfig(), args.tests, after_decay=True)
     _table(ABTestConfig(policy="bandit"), args.tests)
+    _offline(ABTestConfig(), 2000)
     _router(args.calls)
 
 

@@ -7,8 +7,12 @@ shift, gradual concept drift, covariate shift, recurring change; the change on d
 drift performance check, A/B policy hour by hour), for these policies:
 
 - ``none``: the v1 champion forever (the baseline);
-- ``relearn``: as configured (daily fine-tune of the champion, drift-triggered retrains,
-  staged A/B test); ``scratch``: the same from scratch; ``bandit``: the bandit A/B policy;
+- ``relearn``: as configured (daily fine-tune of the champion, drift-triggered retrains, a
+  previous champion's comeback, staged A/B test, a decay candidate proven on its holdout
+  promoted at once); ``no-comeback`` (only when named): the
+  same with ``drift.comeback_versions`` 0, ``no-offline`` with
+  ``abtest.offline_significance`` 0; ``scratch``: the same from scratch;
+  ``bandit``: the bandit A/B policy;
 - ``naive``: from scratch daily on the last 7 days of labels, promoted blindly;
 - ``oracle``: from scratch daily on every labelled row of the regime in force, promoted at once.
 
@@ -18,7 +22,8 @@ scenario, delay and policy: mean accuracy from the change on, the recovery ratio
 (policy - none) / (oracle - none) ("-" when the oracle gains < 1 point), hours from the change
 until the hourly accuracy first recovers 95 % of the oracle's gain, promotions, bad
 promotions (the promoted model's mean accuracy over the following 7 days below the replaced
-one's by > 0.5 point) and A/B rollbacks.
+one's by > 0.5 point; "while serving": over the days until the next promotion, at most those
+7) and A/B rollbacks.
 
     .venv/bin/python bench/decision_quality.py [--quick] [--model churn] [--trace]
 
@@ -29,12 +34,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from quality.replay import Model, PolicySpec, Predictions, Trace, run_policy
+from quality.log import Model, Predictions
+from quality.replay import PolicySpec, Trace, run_policy
 from quality.traffic import SCENARIOS, make_days
 
 from relearn.bootstrap import simulated_reference, train_v1
@@ -45,6 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POLICIES = (
     PolicySpec("none", "none"),
     PolicySpec("relearn", "relearn"),
+    PolicySpec("no-comeback", "relearn", comeback=False),
+    PolicySpec("no-offline", "relearn", offline=False),
     PolicySpec("scratch", "relearn", fine_tune=False),
     PolicySpec("bandit", "relearn", ab_policy="bandit"),
     PolicySpec("naive", "naive"),
@@ -65,14 +74,26 @@ def _hourly(trace: Trace, preds: Predictions) -> np.ndarray:
     return np.asarray(values)
 
 
-def _bad_promotions(trace: Trace, preds: Predictions, days: int) -> int:
-    bad = 0
-    for hour, old, new in trace.promotions:
-        week = range(hour // 24, min(days, hour // 24 + 7))
-        before = np.mean([preds.accuracy(trace.models[old], d) for d in week])
-        after = np.mean([preds.accuracy(trace.models[new], d) for d in week])
-        bad += after < before - BAD_PROMOTION_MARGIN
-    return bad
+def _worse(trace: Trace, preds: Predictions, old: int, new: int, span: range) -> int:
+    """1 if ``new`` scored below ``old`` by more than the margin over the days of ``span``."""
+    before = np.mean([preds.accuracy(trace.models[old], d) for d in span])
+    after = np.mean([preds.accuracy(trace.models[new], d) for d in span])
+    return int(after < before - BAD_PROMOTION_MARGIN)
+
+
+def _bad_promotions(trace: Trace, preds: Predictions, days: int) -> tuple[int, int]:
+    """Promotions whose model did worse than the one it replaced: over the following week
+    (the issue's definition), and over the days it actually served (until the next
+    promotion, at most that week)."""
+    week_bad = served_bad = 0
+    ends = [hour for hour, _, _ in trace.promotions[1:]] + [days * 24]
+    for (hour, old, new), end in zip(trace.promotions, ends[: len(trace.promotions)], strict=True):
+        first = hour // 24
+        week = range(first, min(days, first + 7))
+        served = range(first, max(first + 1, min(week.stop, math.ceil(end / 24))))
+        week_bad += _worse(trace, preds, old, new, week)
+        served_bad += _worse(trace, preds, old, new, served)
+    return week_bad, served_bad
 
 
 def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
@@ -94,6 +115,7 @@ def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
         mean = hourly[name].mean()
         recovered = hourly[name] - base >= 0.95 * (best - base)
         hit = np.flatnonzero(recovered & (best - base >= MIN_ORACLE_GAIN))
+        bad = _bad_promotions(trace, preds, args.days)
         rows.append(
             {
                 "scenario": scenario.name,
@@ -103,7 +125,8 @@ def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
                 "recovery": (mean - base.mean()) / gain if gain >= MIN_ORACLE_GAIN else None,
                 "hours_to_95": int(hit[0]) if len(hit) and gain >= MIN_ORACLE_GAIN else None,
                 "promotions": len(trace.promotions),
-                "bad": _bad_promotions(trace, preds, args.days),
+                "bad": bad[0],
+                "bad_served": bad[1],
                 "rollbacks": trace.rollbacks,
                 "retrains": trace.retrains,
                 "blessed": trace.blessed,
@@ -122,7 +145,8 @@ def _cell(value, fmt: str) -> str:
 
 HEADER = (
     "| scenario | delay | policy | accuracy after | recovery | h to 95 % | promotions | bad "
-    "| rollbacks | retrains (blessed) |\n|---|---|---|---|---|---|---|---|---|---|"
+    "| bad while serving | rollbacks | retrains (blessed) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -131,7 +155,7 @@ def print_rows(rows: list[dict]) -> None:
         print(
             f"| {r['scenario']} | {r['delay']:g} h | {r['policy']} | {r['accuracy']:.3f} "
             f"| {_cell(r['recovery'], '.2f')} | {_cell(r['hours_to_95'], 'd')} "
-            f"| {r['promotions']} | {r['bad']} | {r['rollbacks']} "
+            f"| {r['promotions']} | {r['bad']} | {r['bad_served']} | {r['rollbacks']} "
             f"| {r['retrains']} ({r['blessed']}) |",
             flush=True,
         )
@@ -152,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
         "--policies",
         nargs="+",
         choices=[p.name for p in POLICIES],
-        default=[p.name for p in POLICIES],
-        help="(none and oracle are always replayed: the ratios need them)",
+        default=[p.name for p in POLICIES if not p.name.startswith("no-")],
+        help="(none and oracle are always replayed: the ratios need them; no-comeback / "
+        "no-offline: relearn with drift.comeback_versions / abtest.offline_significance 0, "
+        "only when named)",
     )
     args = parser.parse_args(argv)
     args.policies = {*args.policies, "none", "oracle"}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quality.replay import window_roles
+from quality.training import window_roles
 from relearn.bootstrap import simulated_reference, train_v1
 from relearn.config import load_config
 from relearn.data.dataset import build_dataset

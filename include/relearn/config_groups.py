@@ -129,6 +129,12 @@ class DriftConfig(StrictModel):
     # Accuracy estimated from calibrated confidences (while outcomes are late) that fell as
     # far as max_accuracy_drop gives the verdict estimated_decay: a warning, unless this is on.
     retrain_on_estimated_decay: bool = False
+    # A decayed champion first has up to this many previous champions scored on its labelled
+    # rows since the decline; one the gates bless against it, and better by an exact McNemar
+    # test at comeback_significance, is champion again instead of a retraining (a regime
+    # that returns; relearn.drift.comeback). 0: off.
+    comeback_versions: Annotated[int, Field(ge=0, le=20)] = 3
+    comeback_significance: Annotated[float, Field(gt=0, lt=0.5)] = 0.01
 
 
 class ABTestConfig(StrictModel):
@@ -156,6 +162,11 @@ class ABTestConfig(StrictModel):
     # largest stage at most this share: every hour most traffic stays on a decayed champion
     # costs accuracy. The guardrails judge it from min_guardrail_samples labelled rows per arm.
     decay_start_percent: Annotated[int, Field(gt=0, lt=100)] = 50
+    # ... and is promoted at once, without a test, when its gate's holdout (rows since the
+    # decline, unseen in training) shows it better than the decayed champion by
+    # gates.min_improvement with McNemar p below this (from the two accuracies, at their
+    # least significant pairing; relearn.abtest.policy.offline_promotion). 0: always tested.
+    offline_significance: Annotated[float, Field(ge=0, lt=0.5)] = 0.001
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     require_approval: bool = False
     # Guardrails (checked from min_guardrail_samples labelled rows on): roll back when the

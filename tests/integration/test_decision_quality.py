@@ -151,10 +151,17 @@ def test_hours_paused_do_not_count_towards_max_duration(model_cfg, champion, ser
 
 
 def _with_gain(
-    services, name: str, version: str, gain: float, key: str, champion: str | None = None
+    services,
+    name: str,
+    version: str,
+    gain: float,
+    key: str,
+    champion: str | None = None,
+    rows: int | None = None,
 ) -> str:
-    """A decay retraining run of ``champion`` whose gate measured ``gain`` over it, owning
-    ``version``."""
+    """A decay retraining run of ``champion`` whose gate measured ``gain`` over it (on
+    ``rows`` holdout rows, when given), owning ``version``."""
+    size = {} if rows is None else {"n": rows}
     with transaction(services.database_url) as connection:
         run = runs.start_run(
             connection,
@@ -167,7 +174,10 @@ def _with_gain(
         runs.merge_metrics(
             connection,
             run.id,
-            {"holdout": {"accuracy": 0.5 + gain}, "champion_holdout": {"accuracy": 0.5}},
+            {
+                "holdout": {"accuracy": 0.5 + gain, **size},
+                "champion_holdout": {"accuracy": 0.5, **size},
+            },
         )
     client = registry_client(services.tracking_uri)
     client.set_model_version_tag(name, version, RUN_TAG, str(run.id))
@@ -314,6 +324,35 @@ def test_a_decay_retraining_s_candidate_starts_at_the_decay_stage(model_cfg, cha
         assert (started.version, started.traffic) == (version, first), champion_then
         check_test(services, cfg, now=start, trigger_key=f"{key}-end", action="rollback")
     assert v1 == aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION]
+
+
+def test_a_decay_candidate_proven_on_its_holdout_is_promoted_without_a_test(
+    model_cfg, champion, services
+):
+    """Its gate's holdout (rows since the decline) shows it 30 points better than the decayed
+    champion on 200 rows (McNemar p < 0.001): promoted as its test starts, saying why. Six
+    points on 100 rows are not significant: that candidate is tested from 50 %."""
+    start = T0 + timedelta(days=40)
+    cfg = _model(model_cfg, "dq_offline")
+    v1, v2, v3 = (
+        register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
+        for _ in range(3)
+    )
+    registry_client(services.tracking_uri).set_registered_model_alias(cfg.name, CHAMPION, v1)
+    _with_gain(services, cfg.name, v3, 0.06, "dq-offline-weak", champion=v1, rows=100)
+    weak = start_test(services, cfg, now=start, trigger_key="dq-offline-1", version=v3)
+    assert (weak.action, weak.traffic) == ("start", 50), weak.reason
+    check_test(services, cfg, now=start, trigger_key="dq-offline-1-end", action="rollback")
+    _with_gain(services, cfg.name, v2, 0.30, "dq-offline-strong", champion=v1, rows=200)
+    later = start + timedelta(hours=1)
+    proven = start_test(services, cfg, now=later, trigger_key="dq-offline-2", version=v2)
+    assert proven.action == "promote", proven.reason
+    assert proven.reason.startswith("decisive offline: holdout accuracy 0.800 vs")
+    assert _aliases(services, cfg.name)[CHAMPION] == v2
+    with transaction(services.database_url) as connection:
+        test = abtests.find_test(connection, cfg.name, v2)
+        actions = [d.action for d in abtests.decisions(connection, test.id)]
+    assert test.status == abtests.PROMOTED and actions == ["start", "promote"]
 
 
 def test_a_candidate_no_better_than_the_champion_is_not_blessed(model_cfg, champion, services):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from relearn.abtest.champion import set_alias
 from relearn.drift.monitor import CheckOptions, DriftCheckError, check
 from relearn.drift.reference import load_profile
 from relearn.drift.retrain import retrain_options
@@ -17,6 +18,7 @@ from relearn.retraining.loop import reinforce
 from relearn.retraining.options import ReinforceOptions
 from relearn.services import NoChampionError, Services
 from relearn.simulate.world import CovariateShift, World, wide_model_config
+from relearn.store import abtests
 from relearn.store.db import transaction
 from relearn.store.drift_reports import recent_reports
 from tests.conftest import ROOT, abort_live_tests, run_cli
@@ -220,6 +222,12 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
     )
     assert later.verdict == "decayed" and later.action == "cooldown"
     assert "A/B test" in later.action_reason
+    # Later modules share this model: its proven candidate would be promoted (offline) as
+    # soon as any of them starts the pending test.
+    with transaction(database_url) as connection:
+        pending = abtests.live_test(connection, model_cfg.name, (abtests.PENDING,))
+        abtests.update_test(connection, pending.id, status=abtests.ABORTED)
+    set_alias(services, model_cfg.name, CHALLENGER, None, by="test", reason="test isolation")
 
 
 def test_dry_run_reports_without_acting(concept_window, services, model_cfg):

@@ -344,3 +344,26 @@ def test_the_bandit_starts_every_test_at_the_first_stage():
     # It holds an unproven challenger at the first stage until the guardrails can see it.
     bandit = ABTestConfig(policy="bandit")
     assert policy.start_stage(bandit, after_decay=True) == 0
+
+
+def test_only_a_significant_holdout_gain_promotes_a_decay_candidate_without_a_test():
+    cfg = ABTestConfig()  # offline_significance 0.001
+
+    def offline(accuracy: float, champion: float, rows: int, config=cfg):
+        return policy.offline_promotion(
+            {"accuracy": accuracy, "n": rows}, {"accuracy": champion, "n": rows}, config, 0.02
+        )
+
+    assert offline(0.78, 0.45, 100).startswith("decisive offline: holdout accuracy 0.780")
+    assert offline(0.56, 0.50, 100) is None  # +6 points on 100 rows: p ~ 0.3
+    assert offline(0.51, 0.50, 100_000) is None  # significant, but below min_improvement
+    assert offline(0.45, 0.45, 1000) is None  # an A/A candidate
+    for off in (
+        ABTestConfig(offline_significance=0),
+        ABTestConfig(require_approval=True),
+        ABTestConfig(policy="bandit"),
+    ):
+        assert offline(0.78, 0.45, 100, off) is None
+    assert policy.offline_promotion(None, {"accuracy": 0.4}, cfg, 0.02) is None
+    with pytest.raises(ValidationError):
+        ABTestConfig(offline_significance=0.5)

@@ -12,8 +12,9 @@ import pytest
 
 from relearn.config import ModelConfig, load_config
 from relearn.drift import build_profile
+from relearn.drift.action import decide
 from relearn.drift.estimate import estimate_window, judge
-from relearn.drift.monitor import CheckOptions, Window, _action, _assess
+from relearn.drift.monitor import CheckOptions, Window, _assess
 from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, PREDICTED_AT
 from relearn.simulate.world import CovariateShift, World
 from relearn.store import drift_reports as store
@@ -130,15 +131,13 @@ def test_a_fall_of_the_estimate_before_outcomes_arrive_is_an_early_warning(churn
     assert found.verdict == store.ESTIMATED_DECAY
     assert [e.role for e in found.estimates] == ["champion"] and found.estimates[0].decayed
     # A warning: no retraining unless configured (the connection is not even needed).
-    action = _action(None, cfg, found, options, T0)
+    action = decide(None, cfg, found.verdict, found.performance, dry_run=False, now=T0)
     assert action.action == store.NONE and "retrain_on_estimated_decay" in action.reason
     eager = cfg.model_copy(
         update={"drift": cfg.drift.model_copy(update={"retrain_on_estimated_decay": True})}
     )
-    dry = CheckOptions.from_config(eager, dry_run=True)
-    assert _action(None, eager, found, dry, T0).reason == (
-        "dry run: would retrain (decay_triggered)"
-    )
+    dry = decide(None, eager, found.verdict, found.performance, dry_run=True, now=T0)
+    assert dry.reason == "dry run: would retrain (decay_triggered)"
 
 
 def test_once_outcomes_are_in_they_speak_instead_of_the_estimate(churn_profile):

@@ -1,5 +1,5 @@
 """The deployer: starts A/B tests and moves them on — check, expand, pause, resume, promote,
-roll back — and carries out a human's answer to an approval request.
+roll back (a human's answer to an approval request: ``relearn.abtest.approval``).
 
 Every entry point runs under the model's lock and first finishes an alias move a crash left
 half-done (``relearn.abtest.aliases``). One step of a running test is decided and applied by
@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 from relearn.abtest import DeployError, policy
 from relearn.abtest.aliases import finish_pending_moves, locked, move_aliases, require_version
 from relearn.abtest.decision import Outcome, apply_decision, next_decision
-from relearn.abtest.replace import find_replacement, first_share, is_replacement, start_key
+from relearn.abtest.replace import (
+    find_replacement,
+    first_share,
+    is_replacement,
+    offline_evidence,
+    start_key,
+)
 from relearn.registry import CHALLENGER, CHAMPION, aliases, registry_client
 from relearn.services import NoChampionError, utcnow
 from relearn.store import abtests
@@ -54,8 +60,12 @@ def start_test(
     version: str | None = None,
     traffic: int | None = None,
     by: str = "policy",
+    why: str | None = None,
 ) -> Outcome:
-    """Start testing ``version`` (default: the pending test's, else the ``challenger``).
+    """Start testing ``version`` (default: the pending test's, else the ``challenger``);
+    ``why`` joins the test's and the alias history's reason. A decay retraining's candidate
+    whose holdout already proves it (``replace.offline_evidence``) is promoted at once,
+    unless ``traffic`` was chosen by hand.
 
     :raises NoChampionError: the model has no champion to test against.
     :raises DeployError: a test is live, the version is missing, is the champion or was tested.
@@ -65,16 +75,27 @@ def start_test(
     plan = _plan_start(
         services, registry_client(services.tracking_uri), model_cfg, version, traffic
     )
-    test = _request_test(services, model_cfg, plan, by)
+    test = _request_test(services, model_cfg, plan, by, why)
     move_aliases(
         services,
         name,
         [(CHALLENGER, plan.version)],
-        reason=f"A/B test {test.id} starts",
+        reason=f"A/B test {test.id} starts" + (f": {why}" if why else ""),
         changed_by=by,
     )
     _mark_running(services, model_cfg, test, plan, now=now, trigger_key=trigger_key, by=by)
     log.info("%s: A/B test %s started: v%s gets %d %%", name, test.id, plan.version, plan.share)
+    if traffic is None and (
+        offline := offline_evidence(services, model_cfg, plan.version, plan.champion)
+    ):
+        with transaction(services.database_url) as connection:
+            running = abtests.get_test(connection, test.id)
+        last = len(running.stages) - 1
+        decision = policy.Decision(policy.PROMOTE, 100, offline, stage_index=last)
+        key = f"{trigger_key}/offline"
+        return apply_decision(
+            services, model_cfg, running, decision, now=now, trigger_key=key, by=by
+        )
     return Outcome(
         "start",
         f"v{plan.version} vs v{plan.champion} at {plan.share} %",
@@ -120,7 +141,7 @@ def _plan_start(
 
 
 def _request_test(
-    services: Services, model_cfg: ModelConfig, plan: _StartPlan, by: str
+    services: Services, model_cfg: ModelConfig, plan: _StartPlan, by: str, why: str | None
 ) -> abtests.ABTest:
     """The version's ``pending`` test (a new one, or the one retraining asked for)."""
     with transaction(services.database_url) as connection:
@@ -131,7 +152,7 @@ def _request_test(
             challenger_version=plan.version,
             stages=model_cfg.abtest.stages,
             retraining_run_id=None,
-            reason=f"started by {by}",
+            reason=f"started by {by}" + (f": {why}" if why else ""),
         )
     if test.status != abtests.PENDING:
         raise DeployError(
@@ -370,39 +391,3 @@ def _set_status(
         )
         abtests.update_test(connection, test.id, status=status)
     return Outcome(action, reason, str(test.id), traffic, test.challenger_version)
-
-
-@locked
-def answer_approval(
-    services: Services,
-    model_cfg: ModelConfig,
-    *,
-    test_id: str,
-    approved: bool,
-    now: datetime,
-    trigger_key: str,
-    by: str,
-) -> Outcome:
-    """Carry out a human's answer to ``await_approval``: promote, or roll back.
-
-    Only for the test that asked, while it is still running and waiting: an answer that
-    arrives after the test ended (rolled back by a guardrail, replaced) changes nothing.
-    """
-    with transaction(services.database_url) as connection:
-        test = abtests.get_test(connection, test_id)
-    if test.status != abtests.RUNNING or test.approval != "requested":
-        return Outcome(
-            "none",
-            f"test {test_id} is {test.status} (approval {test.approval}): answer ignored",
-            test_id,
-        )
-    with transaction(services.database_url) as connection:
-        abtests.update_test(connection, test.id, approval="approved" if approved else "rejected")
-    decision = (
-        policy.Decision(policy.PROMOTE, 100, f"approved by {by}", stage_index=len(test.stages) - 1)
-        if approved
-        else policy.Decision(policy.ROLLBACK, 0, f"promotion rejected by {by}")
-    )
-    return apply_decision(
-        services, model_cfg, test, decision, now=now, trigger_key=trigger_key, by=by
-    )

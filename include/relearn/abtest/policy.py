@@ -53,11 +53,13 @@ from relearn.abtest.stats import (
     Comparison,
     Stratum,
     compare_strata,
+    mcnemar_bound,
     probability_challenger_better,
 )
 from relearn.gates import TOLERANCE
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from relearn.abtest.arms import ArmStats
@@ -151,6 +153,36 @@ def start_stage(cfg: ABTestConfig, *, after_decay: bool) -> int:
         return 0
     eligible = [i for i, share in enumerate(cfg.stages[:-1]) if share <= cfg.decay_start_percent]
     return max(eligible, default=0)
+
+
+def offline_promotion(
+    holdout: Mapping[str, Any] | None,
+    champion_holdout: Mapping[str, Any] | None,
+    cfg: ABTestConfig,
+    min_gain: float,
+) -> str | None:
+    """Why a decay retraining's candidate of today's champion is promoted without a test, or
+    None: its gate's holdout (``classification_metrics`` of it and of the champion on the
+    same rows since the decline) shows it ``min_gain`` more accurate, and McNemar's test
+    (``stats.mcnemar_bound``) significant at ``offline_significance``. A live test would
+    only gather the same kind of evidence an outcome delay later. Never with
+    ``require_approval`` (a person decides) nor under the bandit policy."""
+    if not cfg.offline_significance or cfg.require_approval or cfg.policy == "bandit":
+        return None
+    if not holdout or not champion_holdout or not holdout.get("n"):
+        return None
+    rows, accuracy = int(holdout["n"]), float(holdout["accuracy"])
+    champion = float(champion_holdout["accuracy"])
+    if accuracy - champion < min_gain - TOLERANCE:
+        return None
+    pvalue = mcnemar_bound(rows, accuracy, champion)
+    if pvalue >= cfg.offline_significance:
+        return None
+    return (
+        f"decisive offline: holdout accuracy {accuracy:.3f} vs the decayed champion's "
+        f"{champion:.3f} on {rows} rows since the decline (McNemar p <= {pvalue:.2g}, "
+        f"offline_significance {cfg.offline_significance:g})"
+    )
 
 
 def replaces(running_gain: float | None, waiting_gain: float | None, margin: float) -> bool:

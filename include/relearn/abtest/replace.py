@@ -70,17 +70,41 @@ def retraining_run(services: Services, model_name: str, version: str) -> runs.Re
         return None
 
 
-def first_share(services: Services, model_cfg: ModelConfig, version: str, champion: str) -> int:
-    """The traffic share a new test of ``version`` starts at (``policy.start_stage``): higher
-    when a decay retraining of today's ``champion`` produced it (the champion is decaying and
-    the candidate beat it on the rows since); else the first stage."""
+def decay_run(
+    services: Services, model_cfg: ModelConfig, version: str, champion: str
+) -> runs.RetrainingRun | None:
+    """The decay retraining run of today's ``champion`` that produced ``version``, or None
+    (the champion is decaying and the version beat it on the rows since)."""
     run = retraining_run(services, model_cfg.name, version)
-    after_decay = (
+    if (
         run is not None
         and run.source == runs.DECAY_TRIGGERED
         and str(run.params.get("champion_version")) == champion
-    )
+    ):
+        return run
+    return None
+
+
+def first_share(services: Services, model_cfg: ModelConfig, version: str, champion: str) -> int:
+    """The traffic share a new test of ``version`` starts at (``policy.start_stage``): higher
+    when a decay retraining of today's ``champion`` produced it; else the first stage."""
+    after_decay = decay_run(services, model_cfg, version, champion) is not None
     return model_cfg.abtest.stages[policy.start_stage(model_cfg.abtest, after_decay=after_decay)]
+
+
+def offline_evidence(
+    services: Services, model_cfg: ModelConfig, version: str, champion: str
+) -> str | None:
+    """Why ``version`` is promoted without a test (``policy.offline_promotion`` on its decay
+    retraining's holdout against today's ``champion``), or None."""
+    run = decay_run(services, model_cfg, version, champion)
+    metrics = (run.metrics if run is not None else None) or {}
+    return policy.offline_promotion(
+        metrics.get("holdout"),
+        metrics.get("champion_holdout"),
+        model_cfg.abtest,
+        model_cfg.gates.min_improvement,
+    )
 
 
 def holdout_gain(services: Services, model_name: str, version: str) -> float | None:

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
 
 MIXTURE_SD = 0.05
 
@@ -148,3 +149,22 @@ def probability_challenger_better(
     champion = rng.beta(1 + champion_correct, 1 + champion_n - champion_correct, draws)
     challenger = rng.beta(1 + challenger_correct, 1 + challenger_n - challenger_correct, draws)
     return float(np.mean(challenger > champion))
+
+
+def mcnemar_pvalue(only_challenger: int, only_champion: int) -> float:
+    """One-sided exact McNemar test of paired answers on the same rows: the chance of at least
+    ``only_challenger`` rows only the challenger got right among the rows exactly one of the
+    two got right, were both equally accurate."""
+    discordant = only_challenger + only_champion
+    if discordant <= 0:
+        return 1.0
+    return float(binom.sf(only_challenger - 1, discordant, 0.5))
+
+
+def mcnemar_bound(rows: int, challenger_accuracy: float, champion_accuracy: float) -> float:
+    """McNemar's p when only the two accuracies on the same ``rows`` are known: taken at the
+    most discordant pairing they allow (no row both got wrong), where the same difference is
+    least significant, so the true p is at most this."""
+    return mcnemar_pvalue(
+        round(rows * (1 - champion_accuracy)), round(rows * (1 - challenger_accuracy))
+    )

@@ -14,12 +14,8 @@
 Verdict: ``decayed`` (outcomes say the model got worse: it matters most), else ``drifted``
 from the features, else ``estimated_decay`` (too few outcomes for a realised verdict, but
 the estimate fell by ``max_accuracy_drop``: an early warning), else ``stable`` /
-``insufficient_data``. A drifted or decayed verdict asks for a retraining (source
-``drift_triggered`` or ``decay_triggered``; ``estimated_decay`` only when
-``drift.retrain_on_estimated_decay`` is on, as ``decay_triggered``) unless this is a dry run or
-the model is cooling down: a retraining of it is running, an A/B test of it is pending or
-paused (a running one may be replaced by a better candidate), or the last drift retraining
-started less than ``cooldown_hours`` before ``now``.
+``insufficient_data``. What the check does about it (retrain, wait, cool down, or bring a
+previous champion back) is ``relearn.drift.action``'s.
 
 Every check writes one ``drift_reports`` row, keyed by ``trigger_key`` so a retried check returns
 the same report instead of computing another; a drifted or decayed one also gets an HTML
@@ -34,6 +30,7 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from relearn.drift.action import Action, decide, try_comeback
 from relearn.drift.columns import json_safe
 from relearn.drift.compare import Verdict, compare
 from relearn.drift.estimate import challenger_estimate, estimate_window, judge
@@ -44,11 +41,9 @@ from relearn.drift.performance import (
     performance_window_hours,
 )
 from relearn.drift.reference import MissingProfileError, load_profile
-from relearn.drift.retrain import labels_wanted
 from relearn.drift.window import ACTUAL, CONFIDENCE, PREDICTED, PREDICTED_AT, load_window
 from relearn.registry import CHAMPION, alias_version, registry_client, tagged_run
 from relearn.services import NoChampionError, experiment_name
-from relearn.store import abtests, runs
 from relearn.store import drift_reports as store
 from relearn.store.db import transaction
 
@@ -131,7 +126,20 @@ def check(
     challenger = challenger_estimate(services, model_cfg, window.since, window.until)
     found = _assess(model_cfg, options, profile, window, challenger)
     with transaction(services.database_url) as connection:
-        action = _action(connection, model_cfg, found, options, now)
+        action = decide(
+            connection,
+            model_cfg,
+            found.verdict,
+            found.performance,
+            dry_run=options.dry_run,
+            now=now,
+        )
+    if found.verdict == store.DECAYED and action.action in (store.RETRAIN, store.NONE):
+        # Not a dry run, not cooling down: a previous champion may beat the retraining to it.
+        action = (
+            try_comeback(services, model_cfg, version, window.outcomes, found.performance, now=now)
+            or action
+        )
     row_id = store.report_id(model_cfg.name, trigger_key)
     report_uri = None
     if found.verdict in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
@@ -320,53 +328,6 @@ def worst_psi(drift: DriftReport) -> float | None:
     values = [f.stats.get("psi") for f in drift.features if f.assessed]
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return max(finite, default=None)
-
-
-@dataclass(frozen=True)
-class Action:
-    """What the check does about its verdict (``relearn.store.drift_reports`` actions), and why."""
-
-    action: str
-    reason: str | None = None
-
-
-def _action(
-    connection: Any, model_cfg: ModelConfig, found: Assessment, options: CheckOptions, now: datetime
-) -> Action:
-    """What the check does about its verdict, and why."""
-    verdict = found.verdict
-    if verdict == store.ESTIMATED_DECAY and not model_cfg.drift.retrain_on_estimated_decay:
-        return Action(store.NONE, "early warning only (drift.retrain_on_estimated_decay is off)")
-    if verdict not in (store.DRIFTED, store.DECAYED, store.ESTIMATED_DECAY):
-        return Action(store.NONE)
-    source = runs.DRIFT_TRIGGERED if verdict == store.DRIFTED else runs.DECAY_TRIGGERED
-    if options.dry_run:
-        return Action(store.DRY_RUN, f"dry run: would retrain ({source})")
-    cooling = cooldown_reason(connection, model_cfg, now)
-    if cooling:
-        return Action(store.COOLDOWN, cooling)
-    if verdict == store.DECAYED and (waiting := labels_wanted(model_cfg, found.performance)):
-        return Action(store.NONE, waiting)
-    return Action(store.RETRAIN, source)
-
-
-def cooldown_reason(connection: Any, model_cfg: ModelConfig, now: datetime) -> str | None:
-    """Why the model must not be retrained for drift now, or None when it may be."""
-    running = runs.running_run(connection, model_cfg.name)
-    if running:
-        return f"retraining run {running[0]} ({running[1]}) is still running"
-    # A running test does not cool down: its challenger may predate the change, and a better
-    # candidate waits as a pending test that may replace it (relearn.abtest.replace).
-    test = abtests.live_test(connection, model_cfg.name, (abtests.PENDING, abtests.PAUSED))
-    if test:
-        return f"A/B test {test.id} of v{test.challenger_version} is {test.status}"
-    hours = model_cfg.drift.cooldown_hours
-    last = runs.last_window_end(
-        connection, model_cfg.name, (runs.DRIFT_TRIGGERED, runs.DECAY_TRIGGERED), until=now
-    )
-    if last is not None and now - last < timedelta(hours=hours):
-        return f"the last drift retraining started at {last.isoformat()} (cooldown {hours:g} h)"
-    return None
 
 
 def describe(report: store.DriftReportRow) -> str:

@@ -18,6 +18,7 @@ STABLE, DRIFTED, DECAYED, INSUFFICIENT_DATA = "stable", "drifted", "decayed", "i
 ESTIMATED_DECAY = "estimated_decay"
 # What the check did about it.
 NONE, RETRAIN, COOLDOWN, DRY_RUN = "none", "retrain", "cooldown", "dry_run"
+COMEBACK = "comeback"  # a previous champion is champion again (relearn.drift.comeback)
 
 _NAMESPACE = uuid.UUID("6f0d7c1e-2b54-4f55-9a51-5d0c0e7f4a10")
 _COLUMNS = (
@@ -121,3 +122,16 @@ def recent_reports(
             (model_name, limit),
         )
         return [DriftReportRow(*row) for row in cursor.fetchall()]
+
+
+def last_action_at(
+    connection: Connection, model_name: str, action: str, until: datetime
+) -> datetime | None:
+    """When the model's latest check before ``until`` that took ``action`` ran, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max(checked_at) FROM drift_reports "
+            "WHERE model_name = %s AND action = %s AND checked_at < %s",
+            (model_name, action, until),
+        )
+        return cursor.fetchone()[0]

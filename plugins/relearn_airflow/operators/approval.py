@@ -58,7 +58,7 @@ class PromotionApprovalOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from relearn.abtest.deploy import answer_approval
+        from relearn.abtest.approval import answer_approval
 
         result = super().execute_complete(context=context, event=event)
         hook = RelearnHook(self.relearn_conn_id, self.mlflow_conn_id, self.config_path)
