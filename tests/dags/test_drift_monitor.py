@@ -99,8 +99,4 @@ def test_decay_retrains_and_requests_an_ab_test(dag, concept_shift, model_cfg, d
     assert _report(database_url, model_cfg.name, later.run_id).action == "cooldown"
     # Later modules share churn: the first of them to start the pending test would promote
     # its candidate at once (its holdout proves it against the decayed champion).
-    with transaction(database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ab_tests SET status = 'aborted' WHERE model_name = %s AND status = 'pending'",
-            (model_cfg.name,),
-        )
+    abort_live_tests(database_url, model_cfg.name)
