@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from quality.chart import draw
 from quality.log import Model, Predictions
 from quality.replay import PolicySpec, Trace, run_policy
 from quality.traffic import SCENARIOS, make_days
@@ -96,7 +97,10 @@ def _bad_promotions(trace: Trace, preds: Predictions, days: int) -> tuple[int, i
     return week_bad, served_bad
 
 
-def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
+def replay(
+    cfg, scenario, delay: float, args, v1: Model, charted: dict[str, dict[str, np.ndarray]]
+) -> list[dict]:
+    """The table's rows of one scenario and delay; its hourly accuracies go to ``charted``."""
     days = make_days(cfg, scenario, args.days, args.change_day, args.per_hour, args.seed)
     share = [scenario.share(d, args.change_day) for d in range(args.days)]
     preds = Predictions(cfg, days)
@@ -107,7 +111,9 @@ def replay(cfg, scenario, delay: float, args, v1: Model) -> list[dict]:
         seconds = time.perf_counter() - started
         _progress(f"{scenario.name}, delay {delay:g} h, {spec.name}: {seconds:.0f} s")
     after = slice(args.change_day * 24, None)
-    hourly = {name: _hourly(trace, preds)[after] for name, trace in traces.items()}
+    whole = {name: _hourly(trace, preds) for name, trace in traces.items()}
+    charted[f"{scenario.name}, outcomes {delay:g} h late"] = whole
+    hourly = {name: values[after] for name, values in whole.items()}
     base, best = hourly["none"], hourly["oracle"]
     gain = best.mean() - base.mean()
     rows = []
@@ -181,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "no-offline: relearn with drift.comeback_versions / abtest.offline_significance 0, "
         "only when named)",
     )
+    parser.add_argument("--chart", type=Path, help="also draw the daily accuracies (PNG)")
     args = parser.parse_args(argv)
     args.policies = {*args.policies, "none", "oracle"}
     scenarios = args.scenarios or list(SCENARIOS)
@@ -201,9 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.per_hour} predictions/h, seed {args.seed}\n\n{HEADER}",
         flush=True,
     )
+    charted: dict[str, dict[str, np.ndarray]] = {}
     for name in scenarios:
         for delay in args.delays:
-            print_rows(replay(cfg, SCENARIOS[name], delay, args, v1))
+            print_rows(replay(cfg, SCENARIOS[name], delay, args, v1, charted))
+    if args.chart:
+        draw(charted, args.change_day, args.chart)
+        _progress(f"chart written to {args.chart}")
     print(f"\n{time.perf_counter() - started:.0f} s")
     return 0
 
