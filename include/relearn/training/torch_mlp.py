@@ -132,20 +132,15 @@ class TorchMLPClassifier(TabularClassifier):
             network.train()
             total = 0.0
             order = torch.randperm(len(x), generator=shuffle)
-            # Shuffled once per epoch, then batches are contiguous views: the same rows in the
-            # same order as indexing each batch, without a gather per step.
-            shuffled_x, shuffled_targets = x[order], targets[order]
-            for batch_x, batch_targets in zip(
-                shuffled_x.split(params.batch_size),
-                shuffled_targets.split(params.batch_size),
-                strict=True,
-            ):
+            # Each batch gathers its rows: a shuffled copy of the whole input per epoch would
+            # sit on top of the input at the step's memory peak (same rows, same order).
+            for batch in order.split(params.batch_size):
+                batch_x, batch_targets = x[batch], targets[batch]
                 optimizer.zero_grad()
                 loss = loss_fn(network(batch_x), batch_targets)
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(batch_x)
-            del shuffled_x, shuffled_targets
             entry: dict[str, float] = {"epoch": epoch, "train_loss": total / len(x)}
             if val is not None:
                 val_x, val_labels = val
