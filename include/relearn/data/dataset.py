@@ -163,18 +163,21 @@ def build_dataset(
     )
     del labels, stratify
     positions = np.concatenate([train, validation, holdout])
-    kept = ["role", "prediction_id", "predicted_at"]
-    rows = valid[[*model_cfg.feature_names, "actual_label", *kept]].take(positions)
+    rows = valid[model_cfg.feature_names].take(positions)
     rows.index = pd.RangeIndex(len(rows))
     frame = feature_frame(rows, model_cfg)
-    frame[model_cfg.label] = rows["actual_label"].astype(str)
+    del rows
+    # The other columns are copied one at a time, not with the features.
+    label = valid["actual_label"].take(positions).astype(str)
+    frame[model_cfg.label] = label.set_axis(frame.index)
+    del label
     frame["split"] = pd.Series(
         np.repeat(np.array(SPLITS, dtype=object), [len(train), len(validation), len(holdout)]),
         dtype=str,
     )
-    for column in kept:
-        frame[column] = rows[column]
-    del rows
+    for column in ("role", "prediction_id", "predicted_at"):
+        frame[column] = valid[column].take(positions).set_axis(frame.index)
+    release_unused()  # what the copies freed: before the digest and the snapshot allocate
     dataset = RetrainingDataset(frame, model_cfg)
     log.info(
         "%s dataset: %d errors + %d replay -> %s (digest %s)",
