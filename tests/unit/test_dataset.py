@@ -12,7 +12,6 @@ import pytest
 
 from relearn.config import load_config
 from relearn.data.dataset import DIGEST_ROWS, SPLITS, RetrainingDataset
-from relearn.training.preprocessing import feature_frame
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
@@ -71,10 +70,8 @@ def test_a_partial_load_keeps_only_its_splits_and_the_model_columns(
     assert list(learn.frame.columns) == columns
     assert set(holdout.frame["split"]) == {"holdout"}
     for split, dataset in (("train", learn), ("validation", learn), ("holdout", holdout)):
-        # What a model reads of them (text columns of a partial load are categoricals).
-        expected = feature_frame(full.features(split).reset_index(drop=True), model_cfg)
-        loaded = feature_frame(dataset.features(split).reset_index(drop=True), model_cfg)
-        pd.testing.assert_frame_equal(loaded, expected)
+        expected = full.features(split).reset_index(drop=True)
+        pd.testing.assert_frame_equal(dataset.features(split).reset_index(drop=True), expected)
         assert dataset.labels(split) == full.labels(split)
     assert learn.sizes == {**full.sizes, "holdout": 0}
 
@@ -82,15 +79,14 @@ def test_a_partial_load_keeps_only_its_splits_and_the_model_columns(
 def test_a_partial_load_holds_text_as_codes_and_shares_label_strings(
     model_cfg: ModelConfig, tmp_path: Path
 ) -> None:
-    """A step's peak memory: a code per row for text columns, and labels that are one ``str``
-    per class rather than one per row."""
+    """A step's peak memory: a code per row for the label and the split, and labels that are
+    one ``str`` per class rather than one per row."""
     frame = snapshot(model_cfg, 2_000)
     path = RetrainingDataset(frame, model_cfg).save(tmp_path / "snapshot.parquet")
 
     learn = RetrainingDataset.load(path, model_cfg, splits=("train", "validation"))
 
-    text = [f.name for f in model_cfg.features if f.categories]
-    for name in [*text, model_cfg.label, "split"]:
+    for name in (model_cfg.label, "split"):
         assert isinstance(learn.frame[name].dtype, pd.CategoricalDtype), name
     labels = learn.labels("train")
     assert labels == frame.loc[frame["split"] == "train", model_cfg.label].tolist()

@@ -100,13 +100,17 @@ class RetrainingDataset:
         wanted = [*model_cfg.feature_names, model_cfg.label, "split", "predicted_at"]
         columns = [name for name in wanted if name in schema.names]
         # Read as a stream of batches (no pre-buffered file, one thread), each filtered as it
-        # comes: the whole file is never decoded at once. Text columns are read dictionary-
-        # encoded, as pandas categoricals: a small code per row instead of its text.
+        # comes: the whole file is never decoded at once. The label and the split are read
+        # dictionary-encoded, as pandas categoricals: a small code per row instead of its
+        # text (features keep their stored types: the holdout's consumers read them as such).
         text = [
             name
-            for name in columns
-            if pa.types.is_string(schema.field(name).type)
-            or pa.types.is_large_string(schema.field(name).type)
+            for name in (model_cfg.label, "split")
+            if name in schema.names
+            and (
+                pa.types.is_string(schema.field(name).type)
+                or pa.types.is_large_string(schema.field(name).type)
+            )
         ]
         parquet = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
         kept = pa.array(list(splits), type=pa.string())
