@@ -76,6 +76,23 @@ def test_a_partial_load_keeps_only_its_splits_and_the_model_columns(
     assert learn.sizes == {**full.sizes, "holdout": 0}
 
 
+def test_a_partial_load_holds_text_as_codes_and_shares_label_strings(
+    model_cfg: ModelConfig, tmp_path: Path
+) -> None:
+    """A step's peak memory: a code per row for the label and the split, and labels that are
+    one ``str`` per class rather than one per row."""
+    frame = snapshot(model_cfg, 2_000)
+    path = RetrainingDataset(frame, model_cfg).save(tmp_path / "snapshot.parquet")
+
+    learn = RetrainingDataset.load(path, model_cfg, splits=("train", "validation"))
+
+    for name in (model_cfg.label, "split"):
+        assert isinstance(learn.frame[name].dtype, pd.CategoricalDtype), name
+    labels = learn.labels("train")
+    assert labels == frame.loc[frame["split"] == "train", model_cfg.label].tolist()
+    assert len({id(label) for label in labels}) <= len(model_cfg.classes)
+
+
 def test_a_partial_load_of_a_snapshot_without_prediction_times(
     model_cfg: ModelConfig, tmp_path: Path
 ) -> None:

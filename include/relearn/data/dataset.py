@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sklearn.model_selection import train_test_split
 
+from relearn.data.memory import release_unused
 from relearn.data.window import ERROR, HOLDOUT, REPLAY
 from relearn.training.preprocessing import feature_frame
 
@@ -33,6 +36,8 @@ TRAIN, VALIDATION = "train", "validation"
 SPLITS = (TRAIN, VALIDATION, HOLDOUT)
 # Rows hashed at a time for the digest.
 DIGEST_ROWS = 50_000
+# Rows decoded at a time when a step loads some splits of a snapshot.
+LOAD_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,11 @@ class RetrainingDataset:
         return self.part(split)[self.model_cfg.feature_names]
 
     def labels(self, split: str) -> list[str]:
-        return self.part(split)[self.model_cfg.label].tolist()
+        """The split's labels, one ``str`` object per class shared by its rows: ``tolist`` of
+        a text column makes a ``str`` per row (570k of them for a week's training split)."""
+        codes, classes = pd.factorize(self.part(split)[self.model_cfg.label])
+        texts = np.array([*(str(label) for label in classes), np.nan], dtype=object)
+        return texts[codes].tolist()  # code -1 (a missing label): the NaN
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -87,13 +96,36 @@ class RetrainingDataset:
         """
         if splits is None:
             return cls(pd.read_parquet(path), model_cfg)
-        stored = set(pq.read_schema(path).names)
+        schema = pq.read_schema(path)
         wanted = [*model_cfg.feature_names, model_cfg.label, "split", "predicted_at"]
-        frame = pd.read_parquet(
-            path,
-            columns=[name for name in wanted if name in stored],
-            filters=[("split", "in", list(splits))],
-        )
+        columns = [name for name in wanted if name in schema.names]
+        # Read as a stream of batches (no pre-buffered file, one thread), each filtered as it
+        # comes: the whole file is never decoded at once. The label and the split are read
+        # dictionary-encoded, as pandas categoricals: a small code per row instead of its
+        # text (features keep their stored types: the holdout's consumers read them as such).
+        text = [
+            name
+            for name in (model_cfg.label, "split")
+            if name in schema.names
+            and (
+                pa.types.is_string(schema.field(name).type)
+                or pa.types.is_large_string(schema.field(name).type)
+            )
+        ]
+        parquet = pq.ParquetFile(path, read_dictionary=text, pre_buffer=False)
+        kept = pa.array(list(splits), type=pa.string())
+        batches = [
+            batch.filter(pc.is_in(batch.column("split").cast(pa.string()), value_set=kept))
+            for batch in parquet.iter_batches(
+                batch_size=LOAD_ROWS, columns=columns, use_threads=False
+            )
+        ]
+        read = parquet.schema_arrow
+        table = pa.Table.from_batches(batches, pa.schema([read.field(name) for name in columns]))
+        del batches
+        frame = table.to_pandas()
+        del table
+        release_unused()
         return cls(frame, model_cfg)
 
 
@@ -135,18 +167,21 @@ def build_dataset(
     )
     del labels, stratify
     positions = np.concatenate([train, validation, holdout])
-    kept = ["role", "prediction_id", "predicted_at"]
-    rows = valid[[*model_cfg.feature_names, "actual_label", *kept]].take(positions)
+    rows = valid[model_cfg.feature_names].take(positions)
     rows.index = pd.RangeIndex(len(rows))
     frame = feature_frame(rows, model_cfg)
-    frame[model_cfg.label] = rows["actual_label"].astype(str)
+    del rows
+    # The other columns are copied one at a time, not with the features.
+    label = valid["actual_label"].take(positions).astype(str)
+    frame[model_cfg.label] = label.set_axis(frame.index)
+    del label
     frame["split"] = pd.Series(
         np.repeat(np.array(SPLITS, dtype=object), [len(train), len(validation), len(holdout)]),
         dtype=str,
     )
-    for column in kept:
-        frame[column] = rows[column]
-    del rows
+    for column in ("role", "prediction_id", "predicted_at"):
+        frame[column] = valid[column].take(positions).set_axis(frame.index)
+    release_unused()  # what the copies freed: before the digest and the snapshot allocate
     dataset = RetrainingDataset(frame, model_cfg)
     log.info(
         "%s dataset: %d errors + %d replay -> %s (digest %s)",

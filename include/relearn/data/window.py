@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from relearn.data.memory import release_unused
 from relearn.store.retraining_window import ERROR, HOLDOUT, HOLDOUT_BUCKETS, REPLAY, window_rows
 
 if TYPE_CHECKING:
@@ -65,9 +66,11 @@ def load_window(
     for role, limit in limits.items():
         parts[role], seen = window_rows(connection, model_cfg, role, {**params, "limit": limit})
         present |= seen
+        release_unused()  # what decoding this part freed: before the next part and the concat
     roles = np.repeat(np.array(list(parts), dtype=object), [len(p) for p in parts.values()])
     frame = pd.concat(parts.values(), ignore_index=True)
     del errors, parts
+    release_unused()  # the parts, copied into ``frame``: before validation allocates
     frame["role"] = roles
     # A key no row of the window has is a missing column (a batch problem), not n null rows.
     return frame.drop(columns=[name for name in model_cfg.feature_names if name not in present])

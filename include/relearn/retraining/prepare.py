@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.data.dataset import build_dataset, count_high_confidence_errors
+from relearn.data.memory import release_unused
 from relearn.data.window import load_window
 from relearn.registry import registry_client
 from relearn.retraining import RetrainingError, artifacts
@@ -55,6 +56,7 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
         return _insufficient(services, model_cfg, run, errors=0, options=options)
     report, mlflow_run_id = _validate(services, model_cfg, run, window)
     del window  # with bad rows quarantined the valid rows are a copy: free the window first
+    release_unused()  # and what validation freed, before the dataset's copy of the rows
     errors = count_high_confidence_errors(report.valid, options.confidence_threshold)
     if errors < options.min_error_samples:
         return _insufficient(services, model_cfg, run, errors=errors, options=options)

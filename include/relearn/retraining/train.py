@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import mlflow
 
 from relearn.config import ModelKind
 from relearn.data.dataset import TRAIN, VALIDATION
+from relearn.data.memory import release_unused
 from relearn.evaluation import confusion
 from relearn.registry import model_uri
 from relearn.retraining import artifacts
@@ -26,8 +28,9 @@ from relearn.training.pyfunc import log_pyfunc_model
 from relearn.training.reports import confusion_matrix_png, training_curve_png
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from relearn.config import ModelConfig
-    from relearn.data.dataset import RetrainingDataset
     from relearn.services import Services
     from relearn.training.classifier import TabularClassifier, TrainingHistory
 
@@ -62,9 +65,7 @@ def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) 
     options = ReinforceOptions.from_record(run.params)
     classifier, learning_rate = _starting_point(services, model_cfg, run, options)
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = artifacts.load_dataset(
-            services, model_cfg, run.mlflow_run_id, tmp, splits=(TRAIN, VALIDATION)
-        )
+        splits = _load_splits(services, model_cfg, run, tmp, options)
         with artifacts.mlflow_run(services, run.mlflow_run_id):
             mlflow.log_params(
                 {
@@ -74,21 +75,27 @@ def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) 
                     "incremental": options.incremental,
                 }
             )
-            if options.incremental and "predicted_at" not in dataset.frame.columns:
+            if options.incremental and splits.times is None:
                 log.warning("%s: the snapshot has no prediction times: one batch", model_cfg.name)
-            if options.incremental and "predicted_at" in dataset.frame.columns:
-                history, training = _fit_by_day(classifier, dataset, options, learning_rate)
+            if options.incremental and splits.times is not None:
+                history, training = _fit_by_day(
+                    classifier, splits, splits.times, options, learning_rate
+                )
             else:
                 history = classifier.fit(
-                    dataset.features("train"),
-                    dataset.labels("train"),
-                    val_frame=dataset.features("validation"),
-                    val_labels=dataset.labels("validation"),
+                    splits.train,
+                    splits.train_labels,
+                    val_frame=splits.validation,
+                    val_labels=splits.validation_labels,
                     epochs=options.epochs,
                     learning_rate=learning_rate,
                 )
                 training = {"epochs_run": len(history.epochs), "best_epoch": history.best_epoch}
-            candidate_id = _log_candidate(model_cfg, classifier, dataset, history, Path(tmp))
+            matrix = _validation_confusion(model_cfg, classifier, splits)
+            # The rows are not needed any more: free them before the plots and the model log.
+            del splits
+            release_unused()
+            candidate_id = _log_candidate(model_cfg, classifier, matrix, history, Path(tmp))
     with transaction(services.database_url) as connection:
         runs.merge_metrics(
             connection, run.id, {"training": {**training, "history": history.epochs}}
@@ -97,9 +104,50 @@ def _train(services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun) 
     return candidate_id
 
 
+@dataclass(frozen=True)
+class _Splits:
+    """What fitting reads of the snapshot: features and labels of train and validation, and
+    the training rows' prediction times for an incremental fit (None: not needed or absent)."""
+
+    train: pd.DataFrame
+    train_labels: list[str]
+    validation: pd.DataFrame
+    validation_labels: list[str]
+    times: pd.Series | None
+
+
+def _load_splits(
+    services: Services,
+    model_cfg: ModelConfig,
+    run: runs.RetrainingRun,
+    tmp: str,
+    options: ReinforceOptions,
+) -> _Splits:
+    """The training and validation parts of the run's snapshot, the snapshot itself freed.
+
+    The step's peak is reached while fitting: the loaded frame (and what the Parquet read left
+    in pyarrow's pool) would otherwise stay resident under it.
+    """
+    dataset = artifacts.load_dataset(
+        services, model_cfg, run.mlflow_run_id, tmp, splits=(TRAIN, VALIDATION)
+    )
+    has_times = options.incremental and "predicted_at" in dataset.frame.columns
+    splits = _Splits(
+        train=dataset.features(TRAIN),
+        train_labels=dataset.labels(TRAIN),
+        validation=dataset.features(VALIDATION),
+        validation_labels=dataset.labels(VALIDATION),
+        times=dataset.part(TRAIN)["predicted_at"] if has_times else None,
+    )
+    del dataset
+    release_unused()
+    return splits
+
+
 def _fit_by_day(
     classifier: TabularClassifier,
-    dataset: RetrainingDataset,
+    splits: _Splits,
+    times: pd.Series,
     options: ReinforceOptions,
     learning_rate: float,
 ) -> tuple[TrainingHistory, dict[str, Any]]:
@@ -108,10 +156,7 @@ def _fit_by_day(
     The model as it stood after each batch is kept in the active MLflow run
     (``checkpoints/batch_NNN``).
     """
-    train = dataset.part("train")
-    batches = daily_batches(
-        train[dataset.model_cfg.feature_names], dataset.labels("train"), train["predicted_at"]
-    )
+    batches = daily_batches(splits.train, splits.train_labels, times)
 
     def checkpoint(entry: dict[str, float]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -120,8 +165,8 @@ def _fit_by_day(
 
     batch_metrics = classifier.fit_batches(
         batches,
-        val_frame=dataset.features("validation"),
-        val_labels=dataset.labels("validation"),
+        val_frame=splits.validation,
+        val_labels=splits.validation_labels,
         epochs_per_batch=options.epochs,
         learning_rate=learning_rate,
         on_batch=checkpoint,
@@ -156,18 +201,24 @@ def _starting_point(
     return champion, options.learning_rate * model_cfg.training.fine_tune_lr_factor
 
 
+def _validation_confusion(
+    model_cfg: ModelConfig, classifier: TabularClassifier, splits: _Splits
+) -> list[list[int]]:
+    """The fitted candidate's confusion matrix on the validation split."""
+    predicted = classifier.predict_proba(splits.validation).argmax(axis=1)
+    return confusion(
+        splits.validation_labels, [model_cfg.classes[i] for i in predicted], model_cfg.classes
+    )
+
+
 def _log_candidate(
     model_cfg: ModelConfig,
     classifier: TabularClassifier,
-    dataset: RetrainingDataset,
+    matrix: list[list[int]],
     history: TrainingHistory,
     tmp: Path,
 ) -> str:
     """Log curves, the validation confusion matrix and the model to the active MLflow run."""
-    predicted = classifier.predict_proba(dataset.features("validation")).argmax(axis=1)
-    matrix = confusion(
-        dataset.labels("validation"), [model_cfg.classes[i] for i in predicted], model_cfg.classes
-    )
     for epoch in history.epochs:
         metrics = {k: v for k, v in epoch.items() if k != "epoch"}
         mlflow.log_metrics(metrics, step=int(epoch["epoch"]))

@@ -10,21 +10,32 @@ from pathlib import Path
 
 from relearn.config import ModelConfig, ModelKind
 from relearn.training.classifier import TabularClassifier, read_meta
-from relearn.training.sklearn_hgb import SklearnHGBClassifier
-from relearn.training.sklearn_imported import ImportedSklearnClassifier
-from relearn.training.sklearn_model import SklearnLogRegClassifier
-from relearn.training.torch_mlp import TorchMLPClassifier
 
 
 def _classifier_class(kind: ModelKind) -> type[TabularClassifier]:
+    # Deliberately lazy: memory per step. Each kind's module (and its libraries) is imported
+    # when a classifier of that kind is built or loaded, so the step process of a
+    # scikit-learn model never loads torch (about 230 MB resident).
     match kind:
         case ModelKind.TORCH_MLP:
+            # Lazy, as above.
+            from relearn.training.torch_mlp import TorchMLPClassifier
+
             return TorchMLPClassifier
         case ModelKind.SKLEARN_LOGREG:
+            # Lazy, as above.
+            from relearn.training.sklearn_model import SklearnLogRegClassifier
+
             return SklearnLogRegClassifier
         case ModelKind.SKLEARN_HGB:
+            # Lazy, as above.
+            from relearn.training.sklearn_hgb import SklearnHGBClassifier
+
             return SklearnHGBClassifier
         case ModelKind.SKLEARN_IMPORTED:
+            # Lazy, as above.
+            from relearn.training.sklearn_imported import ImportedSklearnClassifier
+
             return ImportedSklearnClassifier
     raise ValueError(f"unsupported model kind '{kind}'")
 

@@ -2,6 +2,10 @@
 
 They are built on ``matplotlib.figure.Figure`` directly, without pyplot, so no global figure
 state or GUI backend is involved and they are safe in Airflow workers and threads.
+
+matplotlib is imported when a report is drawn, not with this module: the ``train`` step draws
+after fitting, and matplotlib loaded at the top (about 25 MB resident) would count at the
+step's peak, which is reached while fitting.
 """
 
 from __future__ import annotations
@@ -9,11 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from matplotlib.figure import Figure
 
     from relearn.training.classifier import TrainingHistory
 
@@ -29,6 +33,10 @@ def training_curve_png(history: TrainingHistory, path: Path) -> Path:
     """
     if not history.epochs:
         raise ValueError("cannot draw a training curve of a history without epochs")
+    # Deliberately lazy: memory per step (see the module docstring).
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [int(entry["epoch"]) for entry in history.epochs]
     has_validation = "val_loss" in history.epochs[0]
     figure = Figure(figsize=(11 if has_validation else 6, 4.5), layout="constrained")
@@ -72,6 +80,9 @@ def confusion_matrix_png(
             f"matrix has shape {counts.shape}, expected ({len(classes)}, {len(classes)}) "
             f"for classes {classes}"
         )
+    # Deliberately lazy: memory per step (see the module docstring).
+    from matplotlib.figure import Figure
+
     size = 2.5 + 0.8 * len(classes)
     figure = Figure(figsize=(size + 1, size), layout="constrained")
     ax = figure.subplots()

@@ -1,0 +1,37 @@
+"""Give memory freed between the phases of a step back to the system.
+
+Each retraining step is its own process, and what limits how many run side by side is its
+peak resident memory. Freed memory does not leave the process by itself: pyarrow keeps what
+it freed in its own allocator's pool (a Parquet read leaves about 100 MB there), and glibc's
+``malloc`` keeps freed blocks inside its heap. Neither is reused by the other, so a phase that
+allocates after a large free (fitting after a load) would raise the peak by what the previous
+phase left behind. Calling ``release_unused`` at such a boundary returns both.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+import pyarrow as pa
+
+
+def _libc_malloc_trim() -> ctypes._CFuncPtr | None:
+    """glibc's ``malloc_trim``, or None (another libc or platform: nothing to trim there)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    return getattr(ctypes.CDLL(name), "malloc_trim", None)
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_unused() -> None:
+    """Return memory freed so far to the system: pyarrow's pool, then glibc's heap."""
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
