@@ -71,7 +71,7 @@ def test_a_decayed_check_says_when_the_decline_began_and_how_many_labels_since()
 def test_a_decay_retraining_learns_from_every_error_since_the_decline(churn_cfg):
     drift = churn_cfg.drift
     overrides = window_overrides(churn_cfg, _decline(30.2))
-    assert overrides["window_hours"] == 31
+    assert overrides["lookback_hours"] == 31
     assert overrides["confidence_threshold"] == drift.decay_confidence_threshold == 0
     rate = churn_cfg.training.learning_rate * drift.decay_learning_rate_factor
     assert overrides["learning_rate"] == pytest.approx(rate)
@@ -80,8 +80,8 @@ def test_a_decay_retraining_learns_from_every_error_since_the_decline(churn_cfg)
     assert options.window_start(end) == end - timedelta(hours=31)
     # Never more than the daily run's window; at least an hour.
     longest = 24 * churn_cfg.reinforcement.lookback_days
-    assert window_overrides(churn_cfg, _decline(10_000))["window_hours"] == longest
-    assert window_overrides(churn_cfg, _decline(0.01))["window_hours"] == 1
+    assert window_overrides(churn_cfg, _decline(10_000))["lookback_hours"] == longest
+    assert window_overrides(churn_cfg, _decline(0.01))["lookback_hours"] == 1
 
 
 def test_without_a_change_point_or_with_the_option_off_the_drift_window_is_kept(churn_cfg):
@@ -126,15 +126,15 @@ def test_a_decline_older_than_the_window_retrains_at_once_however_few_the_labels
     assert labels_wanted(churn_cfg, result) is None
     # Its retraining reaches back as far as 500 labels need at 10 an hour (not the 30 h that
     # hold 300, whose holdout the gates would refuse every day), within the daily window.
-    assert window_overrides(churn_cfg, result.to_dict())["window_hours"] == 50
+    assert window_overrides(churn_cfg, result.to_dict())["lookback_hours"] == 50
     assert holdout_rows(churn_cfg) == 500
 
 
-def test_window_hours_and_the_decay_learning_rate_are_validated(churn_cfg):
-    with pytest.raises(ValueError, match="window_hours"):
-        ReinforceOptions.from_config(churn_cfg, window_hours=0)
-    with pytest.raises(ValueError, match="window_hours"):
-        ReinforceOptions.from_config(churn_cfg, window_hours=float("inf"))
+def test_lookback_hours_and_the_decay_learning_rate_are_validated(churn_cfg):
+    with pytest.raises(ValueError, match="lookback_hours"):
+        ReinforceOptions.from_config(churn_cfg, lookback_hours=0)
+    with pytest.raises(ValueError, match="lookback_hours"):
+        ReinforceOptions.from_config(churn_cfg, lookback_hours=float("inf"))
     raw = churn_cfg.model_dump()
     raw["drift"]["decay_learning_rate_factor"] = 1000
     raw["training"]["learning_rate"] = 0.01

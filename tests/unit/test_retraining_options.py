@@ -63,12 +63,14 @@ def test_results_are_small_json_and_say_when_nothing_is_left():
 
 
 def test_every_reader_of_a_run_row_sees_a_decay_retraining_s_window_in_hours():
-    """A decay retraining records lookback_days 2 but reads window_hours 60: retention must
+    """A decay retraining records lookback_days 2 but reads lookback_hours 60: retention must
     keep those 60 h, and the run's pages must show them."""
     end = datetime(2026, 3, 1, tzinfo=UTC)
-    decay = {"window_end": end.isoformat(), "lookback_days": 2, "window_hours": 60.0}
+    decay = {"window_end": end.isoformat(), "lookback_days": 2, "lookback_hours": 60.0}
     daily = {"window_end": end.isoformat(), "lookback_days": 7}
     assert recorded_window(decay) == (end - timedelta(hours=60), end)
+    recorded_before_the_rename = {**daily, "window_hours": 30.0}
+    assert recorded_window(recorded_before_the_rename) == (end - timedelta(hours=30), end)
     assert recorded_window(daily) == (end - timedelta(days=7), end)
     assert protected_since([decay]) == end - timedelta(hours=60)
     # A window it cannot read protects everything: better keep than lose.

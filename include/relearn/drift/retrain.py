@@ -64,7 +64,7 @@ def window_overrides(
     learning_rate = model_cfg.training.learning_rate * drift.decay_learning_rate_factor
     return {
         **overrides,
-        "window_hours": float(hours),
+        "lookback_hours": float(hours),
         "confidence_threshold": drift.decay_confidence_threshold,
         "learning_rate": learning_rate,
     }

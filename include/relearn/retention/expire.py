@@ -94,7 +94,7 @@ class RetentionResult:
 
 def protected_since(windows: list[dict]) -> datetime | None:
     """The earliest start of a running retraining's window (``recorded_window``: a decay
-    retraining's ``window_hours`` or else ``lookback_days`` before its ``window_end``).
+    retraining's ``lookback_hours`` or else ``lookback_days`` before its ``window_end``).
 
     A run whose window cannot be read protects everything: better keep than lose.
     """

@@ -59,7 +59,7 @@ class ReinforceOptions:
     drift_report_id: str | None = None
     # Hours of window instead of lookback_days: a decay-triggered run learns from the rows
     # since the decline its drift report found (relearn.drift.retrain).
-    window_hours: float | None = None
+    lookback_hours: float | None = None
 
     @classmethod
     def from_config(cls, model_cfg: ModelConfig, **overrides: Any) -> ReinforceOptions:
@@ -104,9 +104,9 @@ class ReinforceOptions:
         return asdict(self)
 
     def window_start(self, window_end: datetime) -> datetime:
-        """Where the run's window starts: ``window_hours`` before its end when set, else
+        """Where the run's window starts: ``lookback_hours`` before its end when set, else
         ``lookback_days``."""
-        return _window_start(window_end, self.window_hours, self.lookback_days)
+        return _window_start(window_end, self.lookback_hours, self.lookback_days)
 
     def check(self) -> None:
         if self.lookback_days < 1:
@@ -117,8 +117,8 @@ class ReinforceOptions:
             raise ValueError("min_error_samples and epochs must be at least 1")
         if not 0 < self.learning_rate <= 1:
             raise ValueError("learning_rate must be within (0, 1]")
-        if self.window_hours is not None and not 0 < self.window_hours <= MAX_WINDOW_HOURS:
-            raise ValueError(f"window_hours must be within (0, {MAX_WINDOW_HOURS}]")
+        if self.lookback_hours is not None and not 0 < self.lookback_hours <= MAX_WINDOW_HOURS:
+            raise ValueError(f"lookback_hours must be within (0, {MAX_WINDOW_HOURS}]")
         if self.replay_ratio < 0:
             raise ValueError("replay_ratio must not be negative")
         if self.source not in runs.SOURCES:
@@ -132,13 +132,16 @@ def recorded_window(params: Mapping[str, Any]) -> tuple[datetime, datetime]:
     :raises KeyError, TypeError, ValueError, OverflowError: the window is not recorded.
     """
     end = datetime.fromisoformat(params["window_end"])
-    hours = params.get("window_hours")
+    # Runs recorded before the option's rename call it ``window_hours``.
+    hours = params.get("lookback_hours", params.get("window_hours"))
     return _window_start(end, None if hours is None else float(hours), params["lookback_days"]), end
 
 
-def _window_start(window_end: datetime, window_hours: float | None, lookback_days: int) -> datetime:
-    if window_hours is not None:
-        return window_end - timedelta(hours=window_hours)
+def _window_start(
+    window_end: datetime, lookback_hours: float | None, lookback_days: int
+) -> datetime:
+    if lookback_hours is not None:
+        return window_end - timedelta(hours=lookback_hours)
     return window_end - timedelta(days=int(lookback_days))
 
 
