@@ -162,7 +162,7 @@ def test_a_decay_retraining_is_asked_to_learn_from_the_rows_since_the_decline(
     assert report.verdict == "decayed" and report.action == "retrain", report.action_reason
     assert 13 <= report.performance["changed_hours_ago"] <= 15, report.performance
     wanted = retrain_options(model_cfg, report)
-    assert 13 <= wanted["window_hours"] <= 15
+    assert 13 <= wanted["lookback_hours"] <= 15
     assert wanted["confidence_threshold"] == model_cfg.drift.decay_confidence_threshold
     factor = model_cfg.drift.decay_learning_rate_factor
     assert wanted["learning_rate"] == pytest.approx(model_cfg.training.learning_rate * factor)
@@ -190,7 +190,7 @@ def test_concept_drift_is_caught_by_performance_then_retrained_and_handed_to_ab(
     assert run.metrics["gate"]["blessed"], run.metrics["gate"]
     # The window started at the decline (the day before it is outside): every labelled row
     # since then is a lesson (all errors, all correct rows to replay) or the holdout.
-    hours = run_options.window_hours
+    hours = run_options.lookback_hours
     assert hours is not None and hours <= 25
     since = CONCEPT_END - timedelta(hours=hours)
     with transaction(database_url) as connection, connection.cursor() as cursor:
