@@ -95,8 +95,9 @@ def _configure_logging(verbose: bool) -> None:
     # Per-file download bars drown the progress lines an operator actually needs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # stdout carries the command's result (JSON a script parses); MLflow would print "View
-    # run ... at: URL" lines into it whenever a run ends.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # run ... at: URL" lines into it whenever a run ends. Always, whatever the shell says (the
+    # dev stack turns them back on for the Airflow processes it starts: their logs keep them).
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",

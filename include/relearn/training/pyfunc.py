@@ -99,6 +99,15 @@ def pip_requirements(model_cfg: ModelConfig) -> list[str]:
     return [f"{package}=={version(package)}" for package in packages]
 
 
+class _PickleNotice(logging.Filter):
+    """MLflow warns on every ``log_model`` that a model given as a Python object is
+    cloudpickled. Ours is a small wrapper class of this package, and the classifier itself
+    travels as artifact files: the warning would only repeat in every run's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passing a Python object as `python_model`")
+
+
 def log_pyfunc_model(
     classifier: TabularClassifier,
     model_cfg: ModelConfig,
@@ -122,15 +131,20 @@ def log_pyfunc_model(
     with tempfile.TemporaryDirectory(prefix="relearn-classifier-") as tmp:
         directory = Path(tmp) / CLASSIFIER_ARTIFACT
         classifier.save(directory)
-        info = mlflow.pyfunc.log_model(
-            name=name,
-            python_model=RelearnPyfuncModel(),
-            artifacts={CLASSIFIER_ARTIFACT: str(directory)},
-            signature=model_signature(model_cfg),
-            input_example=input_example(model_cfg),
-            registered_model_name=registered_model_name,
-            pip_requirements=pip_requirements(classifier.model_cfg),
-        )
+        notice, mlflow_log = _PickleNotice(), logging.getLogger("mlflow.pyfunc")
+        mlflow_log.addFilter(notice)
+        try:
+            info = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=RelearnPyfuncModel(),
+                artifacts={CLASSIFIER_ARTIFACT: str(directory)},
+                signature=model_signature(model_cfg),
+                input_example=input_example(model_cfg),
+                registered_model_name=registered_model_name,
+                pip_requirements=pip_requirements(classifier.model_cfg),
+            )
+        finally:
+            mlflow_log.removeFilter(notice)
     log.info(
         "logged %s classifier %s as %s (registered version: %s)",
         model_cfg.kind,
