@@ -6,6 +6,8 @@ history; with ``drift.comeback_versions`` 0, or with a test under way, it retrai
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import mlflow
@@ -153,5 +155,53 @@ def test_without_comeback_versions_or_with_a_test_under_way_the_champion_is_retr
         )
         abtests.update_test(connection, test.id, status=abtests.RUNNING)
     report = _check(services, cfg, "cb-busy-1", now)
+    assert (report.verdict, report.action) == ("decayed", "retrain"), report.action_reason
+    assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v2
+
+
+def _hostile_row(services, cfg, version: str, at: datetime) -> None:
+    """A row another team's service wrote: a non-nullable feature missing, yet labelled."""
+    features = {name: 1.0 for name in cfg.feature_names[1:]}  # the first feature is missing
+    with transaction(services.database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO prediction_log (prediction_id, model_name, model_version, predicted_at,"
+            " features, predicted_label, confidence, actual_label, outcome_at, served_by)"
+            " VALUES (%s, %s, %s, %s, %s::jsonb, %s, 0.9, %s, %s, 'champion')",
+            (
+                str(uuid.uuid4()),
+                cfg.name,
+                version,
+                at,
+                json.dumps(features),
+                cfg.classes[0],
+                cfg.classes[1],
+                at,
+            ),
+        )
+
+
+def test_a_row_no_version_can_score_does_not_stop_the_comeback(model_cfg, champion, services):
+    """The drift window keeps rows a retraining would quarantine; scoring them would fail."""
+    cfg, v1, v2, now = _seasons(model_cfg, champion, services, "cb_hostile")
+    _hostile_row(services, cfg, v2, now - timedelta(hours=1))
+    report = _check(services, cfg, "cb-hostile-1", now)
+    assert (report.verdict, report.action) == ("decayed", "comeback"), report.action_reason
+    assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v1
+
+
+def test_a_version_rolled_back_by_a_person_or_a_team_needing_approval_gets_no_comeback(
+    model_cfg, champion, services
+):
+    cfg, v1, v2, now = _seasons(model_cfg, champion, services, "cb_rolled")
+    set_champion(services, cfg, version=v1, by="test", reason="tried again")
+    set_champion(services, cfg, version=v2, rollback=True, by="oncall", reason="v1 leaks data")
+    report = _check(services, cfg, "cb-rolled-1", now)
+    assert (report.verdict, report.action) == ("decayed", "retrain"), report.action_reason
+    assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v2
+
+    approval = {"abtest": model_cfg.abtest.model_copy(update={"require_approval": True})}
+    cfg, _, v2, now = _seasons(model_cfg, champion, services, "cb_approval")
+    cfg = cfg.model_copy(update=approval)
+    report = _check(services, cfg, "cb-approval-1", now)
     assert (report.verdict, report.action) == ("decayed", "retrain"), report.action_reason
     assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v2

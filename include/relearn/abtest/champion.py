@@ -47,8 +47,13 @@ def set_champion(
     rollback: bool = False,
     by: str,
     reason: str,
+    only_if_champion: str | None = None,
 ) -> str:
     """``champion`` -> ``version`` now, skipping any analysis; tests of the model are aborted.
+
+    ``only_if_champion``: a decision taken on this champion (a comeback) gives up with a
+    DeployError when, under the model's lock, another version is champion or a test is live
+    or pending by then: it was not measured against either.
 
     A promotion (``rollback=False``) keeps the old champion as ``previous_champion``. A
     rollback (default target: ``previous_champion``) never makes the version it rolls away from
@@ -66,6 +71,14 @@ def set_champion(
     current = aliases(client, name)
     with transaction(services.database_url) as connection:
         test = abtests.live_test(connection, name, abtests.ACTIVE)
+        live = abtests.live_test(connection, name)
+    if only_if_champion is not None and (
+        current.get(CHAMPION) != only_if_champion or live is not None
+    ):
+        raise DeployError(
+            f"{name}: v{only_if_champion} is no longer champion, or a test started meanwhile: "
+            f"v{target} is not made champion"
+        )
     targets: list[tuple[str, str | None]] = [(CHAMPION, target)]
     if rollback:
         if current.get(PREVIOUS_CHAMPION) == target:

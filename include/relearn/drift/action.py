@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from relearn.abtest import DeployError
 from relearn.abtest.champion import set_champion
 from relearn.drift import comeback
 from relearn.drift.retrain import labels_wanted
@@ -108,6 +109,8 @@ def try_comeback(
     and may be the better answer; the retraining's candidate can wait its turn, a comeback
     would end that test.
     """
+    if model_cfg.abtest.require_approval:
+        return None  # a person approves every change of champion: the retraining's test waits
     with transaction(services.database_url) as connection:
         live = abtests.live_test(connection, model_cfg.name)
     if live is not None:
@@ -115,8 +118,17 @@ def try_comeback(
     found = comeback.find(services, model_cfg, champion, outcomes, performance, now)
     if found is None:
         return None
-    set_champion(
-        services, model_cfg, version=found.version, by="drift monitor", reason=found.reason
-    )
+    try:
+        set_champion(
+            services,
+            model_cfg,
+            version=found.version,
+            by="drift monitor",
+            reason=found.reason,
+            only_if_champion=champion,
+        )
+    except DeployError as error:  # the state it was measured on changed, or it was archived
+        log.info("%s: no comeback: %s", model_cfg.name, error)
+        return None
     log.info("%s: v%s is champion again: %s", model_cfg.name, found.version, found.reason)
     return Action(store.COMEBACK, found.reason)

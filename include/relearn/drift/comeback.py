@@ -30,13 +30,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-from mlflow.exceptions import MlflowException
 
+from relearn.abtest.aliases import PREVIOUS_CHAMPION, require_version
 from relearn.abtest.stats import mcnemar_pvalue
 from relearn.drift.window import ACTUAL, PREDICTED_AT
 from relearn.evaluation import classification_metrics
 from relearn.gates import decide
-from relearn.registry import CHAMPION, model_uri
+from relearn.registry import CHAMPION, model_uri, registry_client
 from relearn.retraining.artifacts import load_registered_classifier
 from relearn.store import aliases
 from relearn.store.db import transaction
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from relearn.config import ModelConfig
     from relearn.drift.performance import PerformanceCheck
     from relearn.services import Services
+    from relearn.training.classifier import TabularClassifier
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,9 @@ def choose(
         pvalue = mcnemar_pvalue(
             int(np.sum(right & ~champion_right)), int(np.sum(~right & champion_right))
         )
-        significant = pvalue < model_cfg.drift.comeback_significance
+        # Several versions are tested against the same rows: Bonferroni keeps the chance of
+        # any false comeback at comeback_significance.
+        significant = pvalue < model_cfg.drift.comeback_significance / len(previous)
         log.info(
             "%s: previous champion v%s on %d rows since the decline: accuracy %.3f vs %.3f, "
             "McNemar p=%.2g: %s",
@@ -115,14 +118,30 @@ def choose(
 
 
 def previous_champions(services: Services, model_name: str, champion: str, limit: int) -> list[str]:
-    """Up to ``limit`` versions that were champion before ``champion``, the newest first."""
+    """Up to ``limit`` versions that left ``champion`` through a promotion (they became
+    ``previous_champion``: known good then), the newest first. A version someone rolled back
+    away from (a rollback never makes it ``previous_champion``) never comes back by itself."""
     with transaction(services.database_url) as connection:
-        changes = aliases.history(connection, model_name, CHAMPION)
+        changes = aliases.history(connection, model_name)
+    moves: dict[datetime, list[aliases.AliasChange]] = {}
+    for change in changes:  # one alias move writes its rows at one time
+        moves.setdefault(change.changed_at, []).append(change)
+    known_good: list[str] = []
+    rolled_away: set[str] = set()
+    for move in moves.values():
+        kept = {c.version for c in move if c.alias == PREVIOUS_CHAMPION and c.version}
+        for change in (c for c in move if c.alias == CHAMPION):
+            left = change.previous_version
+            if not left or left == change.version:
+                continue
+            if left in kept:
+                known_good.append(left)
+            else:
+                rolled_away.add(left)
     versions: list[str] = []
-    for change in reversed(changes):
-        for version in (change.version, change.previous_version):
-            if version and version != champion and version not in versions:
-                versions.append(str(version))
+    for version in reversed(known_good):
+        if version != champion and version not in rolled_away and version not in versions:
+            versions.append(str(version))
     return versions[:limit]
 
 
@@ -133,6 +152,43 @@ def since_decline(outcomes: pd.DataFrame, performance: PerformanceCheck, until: 
         return labelled
     start = until - timedelta(hours=performance.changed_hours_ago)
     return labelled[labelled[PREDICTED_AT] >= start]
+
+
+def _scorable(rows: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
+    """The rows today's schema can score: the drift window keeps rows a retraining would
+    quarantine (a null in a feature that may not be null), which no classifier takes."""
+    required = [f.name for f in model_cfg.features if not f.nullable]
+    return rows[rows[required].notna().all(axis=1)] if required else rows
+
+
+def _same_schema(classifier: TabularClassifier, model_cfg: ModelConfig) -> bool:
+    """Same classes, and every feature the version reads is today's (type, categories,
+    nullability): otherwise today's rows cannot score it comparably."""
+    today = {f.name: (f.type, f.categories, f.nullable) for f in model_cfg.features}
+    return list(classifier.classes) == list(model_cfg.classes) and all(
+        today.get(f.name) == (f.type, f.categories, f.nullable)
+        for f in classifier.model_cfg.features
+    )
+
+
+def _probabilities(
+    services: Services, model_cfg: ModelConfig, version: str, features: pd.DataFrame
+) -> np.ndarray | None:
+    """The version's probabilities on ``features``; None when it cannot be scored again."""
+    client = registry_client(services.tracking_uri)
+    try:
+        require_version(client, model_cfg.name, version)  # archived: its files are gone
+        uri = model_uri(model_cfg.name, version)
+        classifier = load_registered_classifier(services.tracking_uri, uri)
+        if not _same_schema(classifier, model_cfg):
+            log.info("%s v%s has another schema: not compared", model_cfg.name, version)
+            return None
+        return classifier.predict_proba(features)
+    # A comeback is a shortcut: whatever keeps a version from being scored (gone, not a
+    # Relearn model, a storage error) leaves the decayed check to its retraining.
+    except Exception as error:
+        log.warning("%s v%s cannot be scored again: %s", model_cfg.name, version, error)
+        return None
 
 
 def find(
@@ -147,30 +203,19 @@ def find(
     limit = model_cfg.drift.comeback_versions
     if not limit or not performance.decayed:
         return None
-    rows = since_decline(outcomes, performance, until)
+    previous = previous_champions(services, model_cfg.name, champion, limit)
+    if not previous:
+        return None
+    rows = _scorable(since_decline(outcomes, performance, until), model_cfg)
     if len(rows) < model_cfg.gates.min_eval_samples:
         return None
     features = rows[model_cfg.feature_names]
-    probabilities: dict[str, np.ndarray] = {}
-    versions = [champion, *previous_champions(services, model_cfg.name, champion, limit)]
-    for version in versions:
-        uri = model_uri(model_cfg.name, version)
-        try:
-            classifier = load_registered_classifier(services.tracking_uri, uri)
-        except (MlflowException, OSError, AttributeError) as error:
-            # Deleted by retention, or not a Relearn model (imported): nothing to compare.
-            log.info("%s v%s cannot be scored again: %s", model_cfg.name, version, error)
-            if version == champion:
-                return None
-            continue
-        if list(classifier.classes) != list(model_cfg.classes) or (
-            set(classifier.model_cfg.feature_names) - set(model_cfg.feature_names)
-        ):
-            # Trained on another schema: today's rows cannot score it (or not comparably).
-            log.info("%s v%s has another schema: not compared", model_cfg.name, version)
-            if version == champion:
-                return None
-            continue
-        probabilities[version] = classifier.predict_proba(features)
-    truth = rows[ACTUAL].tolist()
-    return choose(model_cfg, truth, probabilities.pop(champion), probabilities)
+    champion_proba = _probabilities(services, model_cfg, champion, features)
+    if champion_proba is None:
+        return None
+    probabilities = {
+        version: proba
+        for version in previous
+        if (proba := _probabilities(services, model_cfg, version, features)) is not None
+    }
+    return choose(model_cfg, rows[ACTUAL].tolist(), champion_proba, probabilities)
