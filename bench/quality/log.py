@@ -29,6 +29,7 @@ class Model:
     holdout: dict | None = None  # the gate's metrics of it and of the champion it was
     champion_holdout: dict | None = None  # trained against (``against``), on its holdout
     against: int | None = None
+    trained_hour: int | None = None  # the hour its training window ended
 
 
 class Predictions:

@@ -236,6 +236,7 @@ def run_policy(
         trace.retrains += 1
         if model is None or not blessed:
             return
+        model.trained_hour = hour
         trace.blessed += 1
         trace.models[model.id] = model
         if test is None:
@@ -253,9 +254,11 @@ def run_policy(
         """``deploy.start_test``: a test, or at once the promotion a decay candidate of today's
         champion has proven on its holdout (``policy.offline_promotion``)."""
         nonlocal test
+        age = timedelta(hours=hour - (model.trained_hour or hour))
         offline = (
             after_decay
             and model.against == champion.id
+            and policy.offline_evidence_fresh(age, cfg.drift)
             and policy.offline_promotion(
                 model.holdout, model.champion_holdout, cfg.abtest, cfg.gates.min_improvement
             )

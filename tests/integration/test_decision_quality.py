@@ -158,17 +158,20 @@ def _with_gain(
     key: str,
     champion: str | None = None,
     rows: int | None = None,
+    window_end: datetime | None = None,
 ) -> str:
     """A decay retraining run of ``champion`` whose gate measured ``gain`` over it (on
-    ``rows`` holdout rows, when given), owning ``version``."""
+    ``rows`` holdout rows, when given; its window ending at ``window_end``), owning
+    ``version``."""
     size = {} if rows is None else {"n": rows}
+    ended = {} if window_end is None else {"window_end": window_end.isoformat()}
     with transaction(services.database_url) as connection:
         run = runs.start_run(
             connection,
             model_name=name,
             trigger_key=key,
             source=runs.DECAY_TRIGGERED,
-            params={"champion_version": champion},
+            params={"champion_version": champion, **ended},
             started_at=T0,
         )
         runs.merge_metrics(
@@ -331,19 +334,25 @@ def test_a_decay_candidate_proven_on_its_holdout_is_promoted_without_a_test(
 ):
     """Its gate's holdout (rows since the decline) shows it 30 points better than the decayed
     champion on 200 rows (McNemar p < 0.001): promoted as its test starts, saying why. Six
-    points on 100 rows are not significant: that candidate is tested from 50 %."""
+    points on 100 rows are not significant, and the same proof from days ago (a candidate that
+    waited behind another test) is stale: those candidates are tested from 50 %."""
     start = T0 + timedelta(days=40)
     cfg = _model(model_cfg, "dq_offline")
-    v1, v2, v3 = (
+    v1, v2, v3, v4 = (
         register_copy(model_cfg, services.tracking_uri, name=cfg.name, source=champion.version)
-        for _ in range(3)
+        for _ in range(4)
     )
     registry_client(services.tracking_uri).set_registered_model_alias(cfg.name, CHAMPION, v1)
-    _with_gain(services, cfg.name, v3, 0.06, "dq-offline-weak", champion=v1, rows=100)
+    _with_gain(services, cfg.name, v3, 0.06, "dq-offline-weak", v1, rows=100, window_end=start)
     weak = start_test(services, cfg, now=start, trigger_key="dq-offline-1", version=v3)
     assert (weak.action, weak.traffic) == ("start", 50), weak.reason
     check_test(services, cfg, now=start, trigger_key="dq-offline-1-end", action="rollback")
-    _with_gain(services, cfg.name, v2, 0.30, "dq-offline-strong", champion=v1, rows=200)
+    days_ago = start - timedelta(days=3)
+    _with_gain(services, cfg.name, v4, 0.30, "dq-offline-old", v1, rows=200, window_end=days_ago)
+    stale = start_test(services, cfg, now=start, trigger_key="dq-offline-3", version=v4)
+    assert (stale.action, stale.traffic) == ("start", 50), stale.reason
+    check_test(services, cfg, now=start, trigger_key="dq-offline-3-end", action="rollback")
+    _with_gain(services, cfg.name, v2, 0.30, "dq-offline-strong", v1, rows=200, window_end=start)
     later = start + timedelta(hours=1)
     proven = start_test(services, cfg, now=later, trigger_key="dq-offline-2", version=v2)
     assert proven.action == "promote", proven.reason

@@ -86,7 +86,7 @@ def start_test(
     _mark_running(services, model_cfg, test, plan, now=now, trigger_key=trigger_key, by=by)
     log.info("%s: A/B test %s started: v%s gets %d %%", name, test.id, plan.version, plan.share)
     if traffic is None and (
-        offline := offline_evidence(services, model_cfg, plan.version, plan.champion)
+        offline := offline_evidence(services, model_cfg, plan.version, plan.champion, now=now)
     ):
         with transaction(services.database_url) as connection:
             running = abtests.get_test(connection, test.id)

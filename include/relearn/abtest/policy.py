@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from relearn.abtest.stats import (
@@ -60,10 +61,9 @@ from relearn.gates import TOLERANCE
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from datetime import datetime
 
     from relearn.abtest.arms import ArmStats
-    from relearn.config import ABTestConfig
+    from relearn.config import ABTestConfig, DriftConfig
 
 HOLD, EXPAND, PROMOTE, ROLLBACK = "hold", "expand", "promote", "rollback"
 REBALANCE, AWAIT_APPROVAL = "rebalance", "await_approval"
@@ -183,6 +183,13 @@ def offline_promotion(
         f"{champion:.3f} on {rows} rows since the decline (McNemar p <= {pvalue:.2g}, "
         f"offline_significance {cfg.offline_significance:g})"
     )
+
+
+def offline_evidence_fresh(age: timedelta, drift: DriftConfig) -> bool:
+    """Whether a decay candidate's holdout proof (its window ended ``age`` ago) may still
+    promote it without a test: at most a cooldown plus the outcome delay old. A candidate
+    that waited longer behind another test is tested: the traffic may have moved on."""
+    return age <= timedelta(hours=drift.cooldown_hours + drift.outcome_delay_hours)
 
 
 def replaces(running_gain: float | None, waiting_gain: float | None, margin: float) -> bool:

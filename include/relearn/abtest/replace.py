@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mlflow.exceptions import MlflowException
@@ -93,12 +94,18 @@ def first_share(services: Services, model_cfg: ModelConfig, version: str, champi
 
 
 def offline_evidence(
-    services: Services, model_cfg: ModelConfig, version: str, champion: str
+    services: Services, model_cfg: ModelConfig, version: str, champion: str, *, now: datetime
 ) -> str | None:
     """Why ``version`` is promoted without a test (``policy.offline_promotion`` on its decay
-    retraining's holdout against today's ``champion``), or None."""
+    retraining's holdout against today's ``champion``), or None; stale evidence is not
+    enough (``policy.offline_evidence_fresh``)."""
     run = decay_run(services, model_cfg, version, champion)
-    metrics = (run.metrics if run is not None else None) or {}
+    if run is None or "window_end" not in run.params:
+        return None
+    age = now - datetime.fromisoformat(run.params["window_end"])
+    if not policy.offline_evidence_fresh(age, model_cfg.drift):
+        return None
+    metrics = run.metrics or {}
     return policy.offline_promotion(
         metrics.get("holdout"),
         metrics.get("champion_holdout"),
