@@ -6,7 +6,8 @@ Asset), for each configured model (or the one chosen in the trigger form):
 
 1. **decide** — with no test running, a pending test (e.g. from drift retraining) or an untested
    `challenger` is started at the first stage (10 %; a decay retraining's candidate at the 50 %
-   stage, `abtest.decay_start_percent`). A running test is judged on the prediction
+   stage, `abtest.decay_start_percent`, or promoted at once when its fresh holdout already
+   proves it: `abtest.offline_significance`). A running test is judged on the prediction
    log since its start, per arm (labelled rows, accuracy, macro F1, mean confidence, p95
    latency, error rate), with an anytime-valid sequential test (mSPRT, alpha 0.05) so hourly
    looks do not inflate false promotions:

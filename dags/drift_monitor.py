@@ -13,9 +13,13 @@ Every hour, for each configured model (or the one chosen in the trigger form):
    `drift.retrain_on_estimated_decay`), `stable` or `insufficient_data` (fewer than
    `min_rows` rows). Every check writes a `drift_reports` row; a drifted, decayed or
    estimated_decay one also an HTML report in MLflow (each feature's share of the score).
+   A `decayed` champion first makes way for a previous champion that is clearly better on the
+   rows since the decline (action `comeback`, at once, reason in the alias history; never with
+   `abtest.require_approval` or while a test is live; `drift.comeback_versions` 0 turns it off).
 2. **retraining_wanted** — skips the rest unless the check asked for retraining: never on a
-   dry run, nor while the model cools down (a retraining running, an A/B test pending or
-   live, or the last drift retraining less than `cooldown_hours` ago).
+   dry run, after a comeback, nor while the model cools down (a retraining running, an A/B
+   test pending or paused, or the last drift retraining or comeback less than
+   `cooldown_hours` ago).
 3. **record_run … register** — the same steps as auto-reinforcement, with source
    `drift_triggered` (on the last `retrain_lookback_days`) or `decay_triggered` (on the rows
    since the decline the check found, from all errors, at `decay_learning_rate_factor` times

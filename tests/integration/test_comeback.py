@@ -120,9 +120,12 @@ def test_a_decayed_champion_makes_way_for_the_previous_champion(model_cfg, champ
         last = alias_store.history(connection, cfg.name, CHAMPION)[-1]
     assert (last.version, last.previous_version, last.changed_by) == (v1, v2, "drift monitor")
     assert "McNemar" in last.reason and "gates passed" in last.reason
-    # The restored champion has its cooldown, as a retraining's candidate would.
-    again = _check(services, cfg, "cb-back-2", now + timedelta(minutes=5))
-    assert again.action in ("none", "cooldown")
+    # The restored champion has its cooldown, as a retraining's candidate would: the usual
+    # regime (v1's weak one) is served to it for 6 h, and its decline waits.
+    serve_by_split(cfg, services, World(cfg), units=UNITS, start=now, hours=6)
+    again = _check(services, cfg, "cb-back-2", now + timedelta(hours=6))
+    assert (again.verdict, again.action) == ("decayed", "cooldown"), again.action_reason
+    assert "came back" in again.action_reason
 
 
 def test_a_previous_champion_of_another_schema_is_skipped(model_cfg, champion, services):
