@@ -162,31 +162,34 @@ def test_without_comeback_versions_or_with_a_test_under_way_the_champion_is_retr
     assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v2
 
 
-def _hostile_row(services, cfg, version: str, at: datetime) -> None:
-    """A row another team's service wrote: a non-nullable feature missing, yet labelled."""
-    features = {name: 1.0 for name in cfg.feature_names[1:]}  # the first feature is missing
+def _hostile_rows(services, cfg, version: str, at: datetime) -> None:
+    """Rows another team's service wrote, labelled: a required numeric feature missing, and
+    one given as the text "Infinity"."""
+    numeric = next(f.name for f in cfg.features if f.type is FeatureType.NUMERIC)
+    others = {name: 1.0 for name in cfg.feature_names if name != numeric}
     with transaction(services.database_url) as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO prediction_log (prediction_id, model_name, model_version, predicted_at,"
-            " features, predicted_label, confidence, actual_label, outcome_at, served_by)"
-            " VALUES (%s, %s, %s, %s, %s::jsonb, %s, 0.9, %s, %s, 'champion')",
-            (
-                str(uuid.uuid4()),
-                cfg.name,
-                version,
-                at,
-                json.dumps(features),
-                cfg.classes[0],
-                cfg.classes[1],
-                at,
-            ),
-        )
+        for features in (others, {**others, numeric: "Infinity"}):
+            cursor.execute(
+                "INSERT INTO prediction_log (prediction_id, model_name, model_version,"
+                " predicted_at, features, predicted_label, confidence, actual_label, outcome_at,"
+                " served_by) VALUES (%s, %s, %s, %s, %s::jsonb, %s, 0.9, %s, %s, 'champion')",
+                (
+                    str(uuid.uuid4()),
+                    cfg.name,
+                    version,
+                    at,
+                    json.dumps(features),
+                    cfg.classes[0],
+                    cfg.classes[1],
+                    at,
+                ),
+            )
 
 
 def test_a_row_no_version_can_score_does_not_stop_the_comeback(model_cfg, champion, services):
     """The drift window keeps rows a retraining would quarantine; scoring them would fail."""
     cfg, v1, v2, now = _seasons(model_cfg, champion, services, "cb_hostile")
-    _hostile_row(services, cfg, v2, now - timedelta(hours=1))
+    _hostile_rows(services, cfg, v2, now - timedelta(hours=1))
     report = _check(services, cfg, "cb-hostile-1", now)
     assert (report.verdict, report.action) == ("decayed", "comeback"), report.action_reason
     assert aliases(registry_client(services.tracking_uri), cfg.name)[CHAMPION] == v1

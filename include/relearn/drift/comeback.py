@@ -30,9 +30,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from relearn.abtest.aliases import PREVIOUS_CHAMPION, require_version
 from relearn.abtest.stats import mcnemar_pvalue
+from relearn.config import FeatureType
 from relearn.drift.window import ACTUAL, PREDICTED_AT
 from relearn.evaluation import classification_metrics
 from relearn.gates import decide
@@ -44,8 +46,6 @@ from relearn.store.db import transaction
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
-
-    import pandas as pd
 
     from relearn.config import ModelConfig
     from relearn.drift.performance import PerformanceCheck
@@ -156,9 +156,17 @@ def since_decline(outcomes: pd.DataFrame, performance: PerformanceCheck, until: 
 
 def _scorable(rows: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
     """The rows today's schema can score: the drift window keeps rows a retraining would
-    quarantine (a null in a feature that may not be null), which no classifier takes."""
-    required = [f.name for f in model_cfg.features if not f.nullable]
-    return rows[rows[required].notna().all(axis=1)] if required else rows
+    quarantine (a null in a feature that may not be null, an infinite number), which no
+    classifier takes."""
+    keep = np.ones(len(rows), dtype=bool)
+    for feature in model_cfg.features:
+        values = rows[feature.name]
+        if feature.type is FeatureType.NUMERIC:
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            keep &= np.isfinite(numbers) | (feature.nullable & np.isnan(numbers))
+        elif not feature.nullable:
+            keep &= values.notna().to_numpy()
+    return rows[keep]
 
 
 def _same_schema(classifier: TabularClassifier, model_cfg: ModelConfig) -> bool:
