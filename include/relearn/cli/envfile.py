@@ -7,7 +7,7 @@ for the stack on the default ports. Here a variable already in the environment w
 file; empty, none is read (the test suite's commands must never reach a developer's servers).
 
 The file is read as ``make`` reads it, so that both see the same values: ``NAME=value`` lines,
-``#`` comments, no quotes (``make`` would keep them as part of the value).
+``#`` comments, quotes kept as part of the value (write values without them).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 ENV_FILE_VARIABLE = "RELEARN_ENV_FILE"
 DEFAULT_ENV_FILE = ".env"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_QUOTES = ('"', "'")
 
 
 def _value(raw: str) -> str:
@@ -53,12 +52,7 @@ def read_env_file(path: Path) -> dict[str, str]:
             raise ValueError(
                 f"{path} line {number}: expected NAME=value, as in .env.example (got {stripped!r})"
             )
-        if value[:1] in _QUOTES:
-            raise ValueError(
-                f"{path} line {number}: write {name}'s value without quotes (make would keep "
-                "them as part of the value)"
-            )
-        values[name] = value
+        values[name] = value  # quotes kept, as make keeps them: both see the same value
     return values
 
 
