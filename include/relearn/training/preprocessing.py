@@ -79,7 +79,8 @@ def feature_frame(frame: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
             f"(expected {model_cfg.feature_names})"
         )
     columns = {f.name: _coerce(frame[f.name], f) for f in model_cfg.features}
-    return pd.DataFrame(columns, index=frame.index)
+    # Not consolidated into one block: the numeric columns are not copied a second time.
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def _coerce(column: pd.Series, feature: Feature) -> pd.Series:
@@ -92,7 +93,12 @@ def _coerce(column: pd.Series, feature: Feature) -> pd.Series:
         )
     if feature.type is FeatureType.CATEGORICAL:
         return _categorical(column, is_null)
-    values = pd.to_numeric(column, errors="coerce").astype("float64")
+    # A float64 column is used as it is: ``to_numeric`` would copy it.
+    values = (
+        column
+        if column.dtype == np.float64
+        else pd.to_numeric(column, errors="coerce").astype("float64")
+    )
     invalid = ~np.isfinite(values.to_numpy()) & ~is_null
     if invalid.any():
         row = int(np.flatnonzero(invalid)[0])

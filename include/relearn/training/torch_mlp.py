@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from relearn.config import ModelKind
+from relearn.training.adam import Adam
 from relearn.training.classifier import TabularClassifier, TrainingHistory, validation_metrics
 from relearn.training.preprocessing import build_preprocessor
 
@@ -124,7 +125,7 @@ class TorchMLPClassifier(TabularClassifier):
         x = _inputs(preprocessor, features)
         targets = torch.from_numpy(y)
         val = None if validation is None else (_inputs(preprocessor, validation[0]), validation[1])
-        optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+        optimizer = Adam(network.parameters(), lr=learning_rate)
         loss_fn = nn.CrossEntropyLoss()
         shuffle = torch.Generator().manual_seed(params.random_seed)
         history = TrainingHistory()
