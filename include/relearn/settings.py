@@ -1,8 +1,8 @@
 """Where the local stack lives and how to reach it, read from the environment.
 
 Nothing here touches the network: it resolves names, so any component (CLI, Airflow task, test)
-can import it cheaply. The one file it may write is the embedded Postgres's password, created
-(0600) the first time a URL of the embedded server is asked for.
+can import it cheaply. It writes nothing: the embedded Postgres's password is created (0600,
+``read_or_create_secret``) by the stack that starts that server.
 """
 
 from __future__ import annotations
@@ -45,8 +45,21 @@ class Settings:
 
     @property
     def postgres_password(self) -> str:
-        """The embedded server's password (scram-sha-256), generated on first use."""
-        return read_or_create_secret(self.postgres_password_file)
+        """The embedded server's password (scram-sha-256), which the stack generated when it
+        first started; StackError when there is no stack in ``home``.
+
+        Never created here: a command run outside the project (or before ``make run``) would
+        otherwise make up a password, leave a ``.relearn/`` behind and print a URL of nothing.
+        """
+        try:
+            return self.postgres_password_file.read_text().strip()
+        except FileNotFoundError:
+            raise StackError(
+                f"no Relearn stack in {self.home} ({self.postgres_password_file.name} is "
+                "missing): run this in the project directory where `make run` started it, set "
+                "RELEARN_HOME to that project's .relearn, or RELEARN_DATABASE_URL to your own "
+                "PostgreSQL"
+            ) from None
 
     def database_url(self, database: str) -> str:
         """The libpq URL of one of the stack's databases (``airflow``, ``mlflow``, ``relearn``)."""

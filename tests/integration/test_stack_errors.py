@@ -59,6 +59,17 @@ def test_db_url_prints_each_database(settings) -> None:
         assert result.stdout.strip() == settings.database_url(database)
 
 
+def test_db_url_outside_a_project_is_one_line_and_writes_nothing(tmp_path) -> None:
+    """Typed in the wrong directory: no made-up password, no ``.relearn/`` left behind."""
+    home = tmp_path / ".relearn"
+    result = run_cli("db-url", env={"RELEARN_HOME": str(home)})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"no Relearn stack in {home}" in result.stderr
+    assert not home.exists()
+
+
 def test_postgres_stops_by_signal_when_pg_ctl_fails(tmp_path, monkeypatch) -> None:
     """A server must never outlive the stack, even when ``pg_ctl stop`` reports a failure."""
     server = EmbeddedPostgres(tmp_path / "postgres", free_port(), "a-password")

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from relearn.settings import (
+    StackError,
     libpq_url,
     load_settings,
     read_or_create_secret,
@@ -14,17 +15,26 @@ from relearn.settings import (
 )
 
 
-def test_embedded_urls_use_the_configured_port_and_the_generated_password(tmp_path) -> None:
+def test_embedded_urls_use_the_configured_port_and_the_stacks_password(tmp_path) -> None:
     settings = load_settings({"RELEARN_PG_PORT": "6543", "RELEARN_HOME": str(tmp_path)})
     assert settings.embedded_postgres
+    password = read_or_create_secret(settings.postgres_password_file)  # as the stack does
     url = settings.database_url("mlflow")
-    password = (tmp_path / "postgres-password").read_text().strip()
     assert url == f"postgresql://postgres:{password}@127.0.0.1:6543/mlflow"
     assert len(password) >= 24
     assert stat.S_IMODE((tmp_path / "postgres-password").stat().st_mode) == 0o600
     # Stable across calls and processes: the file is the one source of the secret.
     assert load_settings({"RELEARN_HOME": str(tmp_path)}).postgres_password == password
     assert settings.tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_without_a_stack_a_url_is_a_clear_error_and_nothing_is_written(tmp_path) -> None:
+    """A command run outside the project must not make up a password for a server that
+    does not exist (and leave a ``.relearn/`` wherever it ran)."""
+    home = tmp_path / ".relearn"
+    with pytest.raises(StackError, match=r"no Relearn stack in .*make run.*RELEARN_HOME"):
+        load_settings({"RELEARN_HOME": str(home)}).database_url("relearn")
+    assert not home.exists()
 
 
 def test_concurrent_first_reads_agree_on_one_secret(tmp_path) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from relearn.settings import Settings, StackError, read_or_create_secret, sqlalchemy_url
 from relearn_airflow.queues import default_queue, training_queue
+from relearn_dev.stack.postgres import stack_database_url
 from relearn_dev.stack.supervisor import Service
 
 EXECUTOR_VARIABLE = "RELEARN_EXECUTOR"
@@ -57,10 +58,11 @@ def broker_url(settings: Settings) -> str:
 
 def celery_env(settings: Settings) -> dict[str, str]:
     """Airflow's settings for the CeleryExecutor (broker on loopback, results in Postgres)."""
+    results = sqlalchemy_url(stack_database_url(settings, "airflow"))
     return {
         "AIRFLOW__CORE__EXECUTOR": EXECUTORS["celery"],
         "AIRFLOW__CELERY__BROKER_URL": broker_url(settings),
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + sqlalchemy_url(settings.database_url("airflow")),
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + results,
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": default_queue(),
     }
 

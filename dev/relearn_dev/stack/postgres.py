@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import psycopg2
 from psycopg2 import sql
 
-from relearn.settings import POSTGRES_USER, StackError, redact
+from relearn.settings import POSTGRES_USER, StackError, read_or_create_secret, redact
 
 if TYPE_CHECKING:
     from relearn.settings import Settings
@@ -87,6 +87,15 @@ def private_root(account: str) -> Path:
     return parent / f"relearn-{account}"
 
 
+def stack_database_url(settings: Settings, database: str) -> str:
+    """The URL of one of the stack's databases while the stack is being configured: before
+    its first start, the embedded server's password is created here (``Settings`` only
+    reads it)."""
+    if settings.embedded_postgres:
+        read_or_create_secret(settings.postgres_password_file)
+    return settings.database_url(database)
+
+
 class EmbeddedPostgres:
     """One server: ``start()`` is idempotent, ``stop()`` shuts it down cleanly."""
 
@@ -109,7 +118,8 @@ class EmbeddedPostgres:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddedPostgres:
-        return cls(settings.home / "postgres", settings.pg_port, settings.postgres_password)
+        password = read_or_create_secret(settings.postgres_password_file)
+        return cls(settings.home / "postgres", settings.pg_port, password)
 
     def url(self, database: str = "postgres") -> str:
         credentials = f"{POSTGRES_USER}:{self.password}"

@@ -46,6 +46,7 @@ from relearn_dev.stack.postgres import (
     EmbeddedPostgres,
     ensure_database,
     port_in_use,
+    stack_database_url,
     wait_for_server,
 )
 from relearn_dev.stack.supervisor import Service, Supervisor
@@ -151,7 +152,7 @@ def airflow_env(settings: Settings, project: Path, executor: str = "local") -> d
     values = _secrets(settings)
     passwords = home / "passwords.json"
     write_private(passwords, json.dumps({AIRFLOW_USER: values["airflow_password"]}))
-    relearn_url = libpq_url(settings.database_url("relearn"))
+    relearn_url = libpq_url(stack_database_url(settings, "relearn"))
     tracking = settings.tracking_uri
     env = {
         **os.environ,
