@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from relearn_airflow.api.configured import configured_model, relearn_hook
+from relearn_airflow.api.docs import NO_PUBLIC_DOCS, add_private_docs
 from relearn_airflow.api.schemas import (
     AssignmentAnswer,
     FeedbackAnswer,
@@ -199,7 +200,9 @@ def create_app() -> FastAPI:
         description="Log predictions, outcomes and feedback; ask which arm serves a unit.",
         version="1",
         dependencies=[Depends(authenticated)],
+        **NO_PUBLIC_DOCS,
     )
+    add_private_docs(app)
     app.post("/models/{name}/predictions", openapi_extra=_prediction_body())(log_predictions)
     app.post("/models/{name}/outcomes")(log_outcomes)
     app.post("/models/{name}/feedback")(log_feedback)

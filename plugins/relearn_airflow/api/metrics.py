@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Response
 
+from relearn_airflow.api.docs import NO_PUBLIC_DOCS, add_private_docs
+
 if TYPE_CHECKING:
     from relearn_airflow.hooks.relearn import RelearnHook
 
@@ -45,7 +47,9 @@ def create_metrics_app() -> FastAPI:
         description="Prometheus exposition of Relearn's models.",
         version="1",
         dependencies=[Depends(requires_authenticated())],
+        **NO_PUBLIC_DOCS,
     )
+    add_private_docs(app)
     app.get("/metrics", response_class=Response)(metrics)
     return app
 

@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from relearn_airflow.api.configured import configured_model, relearn_hook
+from relearn_airflow.api.docs import NO_PUBLIC_DOCS, add_private_docs
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -147,7 +148,9 @@ def create_app() -> FastAPI:
         description="The Relearn page in Airflow's UI and the JSON API it reads.",
         version="1",
         dependencies=[Depends(remember_user)],
+        **NO_PUBLIC_DOCS,
     )
+    add_private_docs(app)
     app.get("/", include_in_schema=False)(index)
     app.get("/static/{name}", include_in_schema=False)(static_file)
     app.get("/api/session")(get_session)
