@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -52,6 +53,15 @@ ON CONFLICT (prediction_id) DO NOTHING
 """
 
 
+def json_features(features: dict[str, Any]) -> dict[str, Any]:
+    """``features`` with each NaN (pandas' missing value) as None: JSON has no NaN, and
+    Postgres refuses the ``NaN`` token ``json.dumps`` would write."""
+    return {
+        name: None if isinstance(value, float) and math.isnan(value) else value
+        for name, value in features.items()
+    }
+
+
 def insert_predictions(connection: Connection, rows: Sequence[LoggedPrediction]) -> int:
     """Write rows in one statement; a retried batch is harmless (ids are keys)."""
     values = [
@@ -61,7 +71,7 @@ def insert_predictions(connection: Connection, rows: Sequence[LoggedPrediction])
             r.model_version,
             r.unit_id,
             r.predicted_at,
-            json.dumps(r.features),
+            json.dumps(json_features(r.features)),
             r.predicted_label,
             r.confidence,
             json.dumps(r.probabilities),
