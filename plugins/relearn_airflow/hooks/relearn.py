@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -10,6 +12,8 @@ from airflow.sdk import BaseHook
 if TYPE_CHECKING:
     from relearn.config import ModelConfig, RelearnConfig
     from relearn.services import Services
+
+log = logging.getLogger(__name__)
 
 
 class RelearnHook(BaseHook):
@@ -36,6 +40,8 @@ class RelearnHook(BaseHook):
         self.relearn_conn_id = relearn_conn_id
         self.mlflow_conn_id = mlflow_conn_id
         self.config_path = config_path
+        self._config: RelearnConfig | None = None
+        self._config_stamp: tuple[int, int] | None = None
 
     @cached_property
     def database_url(self) -> str:
@@ -55,11 +61,29 @@ class RelearnHook(BaseHook):
         port = f":{conn.port}" if conn.port else ""
         return f"{scheme}://{host}{port}"
 
-    @cached_property
+    @property
     def config(self) -> RelearnConfig:
-        from relearn.config import load_config
+        """The configuration, read again when its file changes.
 
-        return load_config(self.config_path)
+        The api-server's hook lives as long as the process: a model added to the file is
+        served without a restart. Once a configuration was read, a file that no longer loads
+        (an edit in progress) keeps the one read before, with a warning.
+        """
+        from relearn.config import ConfigError, config_path, load_config
+
+        path = Path(self.config_path) if self.config_path else config_path()
+        stamp = _file_stamp(path)
+        if self._config is not None and stamp == self._config_stamp:
+            return self._config
+        try:
+            config = load_config(path)
+        except ConfigError as error:
+            if self._config is None:
+                raise
+            log.warning("keeping the configuration read before: %s", error)
+            config = self._config
+        self._config, self._config_stamp = config, stamp
+        return config
 
     def model_config(self, name: str) -> ModelConfig:
         return self.config.model(name)
@@ -69,6 +93,15 @@ class RelearnHook(BaseHook):
         from relearn.services import Services
 
         return Services(self.database_url, self.tracking_uri)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """When and how big the file last was (None: it is gone), to notice an edit."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _libpq_url(uri: str) -> str:
