@@ -28,6 +28,7 @@ def _closed_port() -> int:
 @pytest.fixture
 def nothing_running(tmp_path: Path) -> dict[str, str]:
     """The environment of a stack whose Postgres and MLflow are both down."""
+    (tmp_path / "postgres-password").write_text("from the stack's first start\n")
     env = {
         key: value
         for key, value in os.environ.items()

@@ -176,6 +176,16 @@ def test_the_projects_env_file_sets_what_the_environment_does_not(tmp_path: Path
         assert error in _one_error_line(result)
 
 
+def test_a_named_env_file_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    """A typo in RELEARN_ENV_FILE must not fall back to the default ports in silence."""
+    missing = tmp_path / "prod.env"
+    line = _one_error_line(run_cli("db-url", env={"RELEARN_ENV_FILE": str(missing)}))
+    assert line == (
+        f"relearn: RELEARN_ENV_FILE={missing} does not exist: name an existing file, or set it "
+        "empty to read none"
+    )
+
+
 def test_help_lists_the_built_in_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0

@@ -4,7 +4,8 @@
 ``relearn`` command typed by hand in the same directory must read it as well, or it would look
 for the stack on the default ports. Here a variable already in the environment wins (under
 ``make`` the environment already holds the file's values). ``RELEARN_ENV_FILE`` names another
-file; empty, none is read (the test suite's commands must never reach a developer's servers).
+file, which must exist; empty, none is read (the test suite's commands must never reach a
+developer's servers).
 
 The file is read as ``make`` reads it, so that both see the same values: ``NAME=value`` lines,
 ``#`` comments, quotes kept as part of the value (write values without them).
@@ -30,14 +31,21 @@ def _value(raw: str) -> str:
     return raw.split("#", 1)[0].strip()
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines of ``path`` (``#`` comments, blank lines and ``export`` allowed).
+def read_env_file(path: Path, *, required: bool = False) -> dict[str, str]:
+    """``NAME=value`` lines of ``path`` (``#`` comments, blank lines and ``export`` allowed);
+    none when it does not exist, unless ``required``.
 
-    :raises ValueError: the file cannot be read, or a line is not ``NAME=value``.
+    :raises ValueError: the file cannot be read (or is missing and required), or a line is
+        not ``NAME=value``.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
+        if required:
+            raise ValueError(
+                f"{ENV_FILE_VARIABLE}={path} does not exist: name an existing file, or set it "
+                "empty to read none"
+            ) from None
         return {}
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: cannot be read as UTF-8 text ({error})") from None
@@ -62,5 +70,7 @@ def apply_env_file(environ: MutableMapping[str, str] | None = None) -> None:
     path = target.get(ENV_FILE_VARIABLE, DEFAULT_ENV_FILE)
     if not path:
         return
-    for name, value in read_env_file(Path(path)).items():
+    # A file named on purpose must exist: a typo would silently fall back to the default ports.
+    required = ENV_FILE_VARIABLE in target
+    for name, value in read_env_file(Path(path), required=required).items():
         target.setdefault(name, value)
