@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import psutil
+import pytest
 
 from relearn_dev.stack.supervisor import (
     Service,
@@ -158,3 +159,15 @@ def test_an_owner_that_died_is_forgotten(tmp_path: Path) -> None:
     assert stop_owner(owner_file) is None
     assert not owner_file.exists()
     assert stop_owner(owner_file) is None  # nothing recorded at all
+
+
+def test_a_second_stack_up_says_the_stack_already_runs(tmp_path: Path) -> None:
+    """`make run` twice: not "port ... is already in use", which sends a user hunting for a
+    stranger on their port."""
+    from relearn.settings import StackError, load_settings
+    from relearn_dev.stack.services import Stack, owner_file
+
+    settings = load_settings({"RELEARN_HOME": str(tmp_path)})
+    record_owner(owner_file(settings))  # this process plays the running `relearn stack up`
+    with pytest.raises(StackError, match=r"is already running \(`relearn stack up`, pid \d+\)"):
+        Stack(settings, tmp_path).check_ports(airflow=True)

@@ -49,7 +49,7 @@ from relearn_dev.stack.postgres import (
     stack_database_url,
     wait_for_server,
 )
-from relearn_dev.stack.supervisor import Service, Supervisor
+from relearn_dev.stack.supervisor import Service, Supervisor, running_owner
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,14 @@ class Stack:
         )
 
     def check_ports(self, *, airflow: bool) -> None:
-        """Fail before starting anything when a port the stack needs is taken."""
+        """Fail before starting anything when the stack already runs or a port it needs is
+        taken."""
+        owner = running_owner(owner_file(self.settings))
+        if owner is not None:
+            raise StackError(
+                f"the stack of {self.settings.home} is already running (`relearn stack up`, pid "
+                f"{owner.pid}): use it, or stop it first with `make stop`"
+            )
         if not self.settings.external_tracking_uri:
             self._require_free_port(self.settings.mlflow_port, "RELEARN_MLFLOW_PORT")
         if airflow:

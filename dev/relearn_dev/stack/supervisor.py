@@ -156,13 +156,8 @@ def record_owner(path: Path) -> None:
     partial.replace(path)
 
 
-def stop_owner(path: Path, timeout: float = 180.0) -> int | None:
-    """SIGTERM the recorded owner, if it still runs, and wait until it has stopped its stack
-    (its own shutdown waits for every service in turn, so this allows minutes).
-
-    :returns: the owner's pid; None when no owner runs (none recorded, or it died).
-    :raises StackError: it did not stop within ``timeout`` seconds.
-    """
+def running_owner(path: Path) -> psutil.Process | None:
+    """The recorded owner of the stack if it still runs (a stale record is removed)."""
     try:
         pid, started = json.loads(path.read_text())
         owner = psutil.Process(pid)
@@ -171,6 +166,20 @@ def stop_owner(path: Path, timeout: float = 180.0) -> int | None:
     except (FileNotFoundError, ValueError, TypeError, psutil.NoSuchProcess):
         path.unlink(missing_ok=True)  # nothing recorded, unreadable, or its owner died
         return None
+    return owner
+
+
+def stop_owner(path: Path, timeout: float = 180.0) -> int | None:
+    """SIGTERM the recorded owner, if it still runs, and wait until it has stopped its stack
+    (its own shutdown waits for every service in turn, so this allows minutes).
+
+    :returns: the owner's pid; None when no owner runs (none recorded, or it died).
+    :raises StackError: it did not stop within ``timeout`` seconds.
+    """
+    owner = running_owner(path)
+    if owner is None:
+        return None
+    pid = owner.pid
     log.info("asking `relearn stack up` (pid %d) to stop everything it started", pid)
     owner.terminate()
     try:
