@@ -121,6 +121,7 @@ def _log_over_http(base_url: str, token: str, recent: pd.DataFrame, model_cfg) -
     version = arm["model_version"]
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")
     frame = recent[model_cfg.feature_names]
+    frame = frame.astype({name: "float64" for name in frame.select_dtypes("integer")})
     probabilities = model.predict(frame)
     start = utcnow() - timedelta(hours=47)
     times = [start + timedelta(minutes=3 * i) for i in range(len(frame))]
@@ -128,6 +129,7 @@ def _log_over_http(base_url: str, token: str, recent: pd.DataFrame, model_cfg) -
         {
             "prediction_id": str(uuid.uuid4()),
             "model_version": version,
+            "served_by": arm["arm"],  # no test runs: every unit is the champion's
             "unit_id": f"patient-{i}",
             "predicted_at": at.isoformat(),
             "features": features,

@@ -67,12 +67,13 @@ def decode_feature(feature: Feature, json_type: str | None, text: str | None) ->
 
     Numeric: a JSON number is a float (``inf`` when too large for one); anything else keeps
     a value validation rejects (a ``bool`` for a boolean, the text otherwise). Categorical:
-    the text. Missing or ``null``: ``None``.
+    the text, a JSON boolean spelled as the configuration and the collection API spell it
+    (``True``/``False``, Python's text of a bool). Missing or ``null``: ``None``.
     """
     if json_type is None or json_type == "null" or text is None:
         return None
     if feature.type is FeatureType.CATEGORICAL:
-        return text
+        return str(text == "true") if json_type == "boolean" else text
     if json_type == "number":
         return float(text)  # float() of a decimal string overflows to inf, never raises
     if json_type == "boolean":
