@@ -149,39 +149,41 @@ def build_dataset(
 ) -> RetrainingDataset:
     """Errors + replay split into train/validation (stratified by label), plus the holdout.
 
-    Rows are chosen by position and copied once, into the snapshot: a window of 700k rows
-    is not copied part by part (errors, replay, their concatenation, each split).
+    ``valid`` is consumed: each of its columns is dropped once copied into the snapshot, so
+    the window and the snapshot (about 100 MB each for 700k rows) are never both whole in
+    memory. Rows are chosen by position and copied once, into the snapshot.
     """
     errors = np.flatnonzero(_error_mask(valid, confidence_threshold))
     correct = (valid["predicted_label"] == valid["actual_label"]).to_numpy(dtype=bool)
     replay = np.flatnonzero((valid["role"] == REPLAY).to_numpy(dtype=bool) & correct)
     holdout = np.flatnonzero((valid["role"] == HOLDOUT).to_numpy(dtype=bool))
     learn = np.concatenate([errors, replay])
-    labels = valid["actual_label"].iloc[learn]
-    stratify = labels if labels.value_counts().min() >= 2 else None
+    # Stratified on codes in sorted label order, as scikit-learn numbers the labels it is
+    # given (the same split): 700k label strings for its ``np.unique`` held 65 MB.
+    labels = pd.factorize(valid["actual_label"].iloc[learn], sort=True)[0]
+    stratify = labels if np.bincount(labels).min() >= 2 else None
     train, validation = train_test_split(
         learn,
         test_size=model_cfg.training.validation_fraction,
         random_state=seed,
         stratify=stratify,
     )
-    del labels, stratify
+    del labels, stratify, correct
     positions = np.concatenate([train, validation, holdout])
-    rows = valid[model_cfg.feature_names].take(positions)
-    rows.index = pd.RangeIndex(len(rows))
+    index = pd.RangeIndex(len(positions))
+    rows = valid[model_cfg.feature_names].take(positions).set_axis(index)
+    _drop(valid, model_cfg.feature_names)
     frame = feature_frame(rows, model_cfg)
     del rows
-    # The other columns are copied one at a time, not with the features.
-    label = valid["actual_label"].take(positions).astype(str)
-    frame[model_cfg.label] = label.set_axis(frame.index)
-    del label
+    release_unused()
+    frame[model_cfg.label] = _take(valid, "actual_label", positions, index).astype(str)
     frame["split"] = pd.Series(
         np.repeat(np.array(SPLITS, dtype=object), [len(train), len(validation), len(holdout)]),
         dtype=str,
     )
     for column in ("role", "prediction_id", "predicted_at"):
-        frame[column] = valid[column].take(positions).set_axis(frame.index)
-    release_unused()  # what the copies freed: before the digest and the snapshot allocate
+        frame[column] = _take(valid, column, positions, index)
+    _drop(valid, list(valid.columns))
     dataset = RetrainingDataset(frame, model_cfg)
     log.info(
         "%s dataset: %d errors + %d replay -> %s (digest %s)",
@@ -192,3 +194,16 @@ def build_dataset(
         dataset.digest[:12],
     )
     return dataset
+
+
+def _take(valid: pd.DataFrame, column: str, positions: np.ndarray, index: pd.Index) -> pd.Series:
+    """The rows at ``positions`` of ``valid[column]``, which is dropped from ``valid``."""
+    taken = valid[column].take(positions).set_axis(index)
+    _drop(valid, [column])
+    return taken
+
+
+def _drop(valid: pd.DataFrame, columns: list[str]) -> None:
+    """Drop copied columns and hand their memory back before the next copy allocates."""
+    valid.drop(columns=columns, inplace=True)
+    release_unused()

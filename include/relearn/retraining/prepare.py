@@ -57,16 +57,18 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
     report, mlflow_run_id = _validate(services, model_cfg, run, window)
     del window  # with bad rows quarantined the valid rows are a copy: free the window first
     release_unused()  # and what validation freed, before the dataset's copy of the rows
-    errors = count_high_confidence_errors(report.valid, options.confidence_threshold)
+    valid = report.valid
+    del report  # ``build_dataset`` drops the valid rows' columns as it copies them
+    errors = count_high_confidence_errors(valid, options.confidence_threshold)
     if errors < options.min_error_samples:
         return _insufficient(services, model_cfg, run, errors=errors, options=options)
     dataset = build_dataset(
-        report.valid,
+        valid,
         model_cfg,
         confidence_threshold=options.confidence_threshold,
         seed=model_cfg.training.random_seed,
     )
-    del report
+    del valid
     artifacts.log_dataset(services, mlflow_run_id, dataset)
     _record_dataset(services, run, dataset, errors=errors)
     return StepResult(
