@@ -70,6 +70,11 @@ _PREFIX = "v"
 _EPOCH_US = "(extract(epoch FROM {}) * 1000000)::int8"
 # JSON types ``decode_feature`` keeps as logged in a numeric feature (validation rejects them).
 _NOT_NUMBERS = ("boolean", "string", "array", "object")
+# What ``jsonb_typeof`` returns: fixed categories, so that parsed chunks concatenate as codes.
+_JSON_TYPE = pd.CategoricalDtype(["object", "array", "string", "number", "boolean", "null"])
+# CSV rows parsed at a time: pandas' parser holds about twice what it returns, so a slice of
+# 600k rows parsed whole doubled the step's peak.
+CSV_ROWS = 100_000
 
 
 def _feature_columns(index: int, feature: Feature) -> list[sql.Composable]:
@@ -103,12 +108,12 @@ def _csv_columns(model_cfg: ModelConfig) -> dict[str, Any]:
         FEATURES_TYPE: "category",
     }
     for i, feature in enumerate(model_cfg.features):
-        dtypes[f"{i}:type"] = "category"
+        dtypes[f"{i}:type"] = _JSON_TYPE
         if feature.type is FeatureType.CATEGORICAL:
             dtypes[f"{i}:text"] = "category"
         else:
             dtypes[f"{i}:number"] = "float64"
-            dtypes[f"{i}:text"] = object
+            dtypes[f"{i}:text"] = "str"  # nearly always NULL: a bitmap, not a pointer a row
     return dtypes
 
 
@@ -184,7 +189,9 @@ def _numeric(
     return pd.Series(values, index=number.index, dtype=object).infer_objects()
 
 
-def _decode(raw: pd.DataFrame, model_cfg: ModelConfig) -> tuple[pd.DataFrame, set[str]]:
+def _decode_chunk(raw: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
+    """One parsed chunk with its text columns decoded; a numeric feature's three columns
+    stay as parsed, for ``_decode_numbers`` to decode over the whole slice."""
     columns: dict[str, Any] = {
         "prediction_id": raw["prediction_id"],
         "model_version": _strip(raw["model_version"]),
@@ -195,18 +202,29 @@ def _decode(raw: pd.DataFrame, model_cfg: ModelConfig) -> tuple[pd.DataFrame, se
         "confidence": raw["confidence"],
         FEATURES_TYPE: raw[FEATURES_TYPE].astype("str"),
     }
-    present = set()
     for i, feature in enumerate(model_cfg.features):
-        json_type = raw[f"{i}:type"]
-        if json_type.notna().any():
-            present.add(feature.name)
+        columns[f"{i}:type"] = raw[f"{i}:type"]
         if feature.type is FeatureType.CATEGORICAL:
             columns[feature.name] = _strip(raw[f"{i}:text"])
         else:
-            columns[feature.name] = _numeric(
-                feature, json_type, raw[f"{i}:number"], raw[f"{i}:text"]
-            )
-    return pd.DataFrame(columns, index=raw.index), present
+            columns[f"{i}:number"] = raw[f"{i}:number"]
+            columns[f"{i}:text"] = raw[f"{i}:text"]
+    return pd.DataFrame(columns, index=raw.index)
+
+
+def _decode_numbers(frame: pd.DataFrame, model_cfg: ModelConfig) -> set[str]:
+    """Decode the numeric features of the whole slice in place (a column is float64 or, if any
+    row holds something else, object: a per-chunk decision would differ) and return the
+    features whose key occurs in at least one row."""
+    present = set()
+    for i, feature in enumerate(model_cfg.features):
+        json_type = frame.pop(f"{i}:type")
+        if json_type.notna().any():
+            present.add(feature.name)
+        if feature.type is not FeatureType.CATEGORICAL:
+            number, text = frame.pop(f"{i}:number"), frame.pop(f"{i}:text")
+            frame[feature.name] = _numeric(feature, json_type, number, text)
+    return present
 
 
 def window_rows(
@@ -224,15 +242,21 @@ def window_rows(
         cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", spool)
         if spool.tell():
             spool.seek(0)
-            raw = pd.read_csv(
+            chunks = pd.read_csv(
                 spool,
                 header=None,
                 names=list(dtypes),
                 dtype=dtypes,
                 keep_default_na=False,
                 na_values=[""],
+                chunksize=CSV_ROWS,
             )
+            parts = [_decode_chunk(raw, model_cfg) for raw in chunks]
         else:  # pandas cannot read an empty CSV
-            raw = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-    frame, present = _decode(raw, model_cfg)
+            empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+            parts = [_decode_chunk(empty, model_cfg)]
+    # Text columns concatenate without a copy (pyarrow chunks), the others are copied once.
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    del parts
+    present = _decode_numbers(frame, model_cfg)
     return frame[[*BASE_COLUMNS, FEATURES_TYPE, *model_cfg.feature_names]], present
