@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.data.dataset import build_dataset, count_high_confidence_errors
-from relearn.data.memory import release_unused
+from relearn.data.memory import release_unused, use_system_allocator
 from relearn.data.window import load_window
 from relearn.registry import registry_client
 from relearn.retraining import RetrainingError, artifacts
@@ -51,6 +51,7 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
             dataset_digest=run.dataset_digest,
         )
     options = ReinforceOptions.from_record(run.params)
+    use_system_allocator()  # the window's text: see ``relearn.data.memory``
     window = _load(services, model_cfg, run, options)
     if window.empty:
         return _insufficient(services, model_cfg, run, errors=0, options=options)
