@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 from sklearn.model_selection import train_test_split
 
 from relearn.data.memory import release_unused
@@ -38,6 +39,8 @@ SPLITS = (TRAIN, VALIDATION, HOLDOUT)
 DIGEST_ROWS = 50_000
 # Rows decoded at a time when a step loads some splits of a snapshot.
 LOAD_ROWS = 65_536
+# Rows per row group of a snapshot, encoded at a time.
+SAVE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,15 @@ class RetrainingDataset:
         return digest.hexdigest()
 
     def save(self, path: Path) -> Path:
+        """Written ``SAVE_ROWS`` rows at a time, one row group each: the file of a whole window
+        encoded at once (one row group) cost 90 MB at the step's peak."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.frame.to_parquet(path, index=False)
+        # The whole frame's schema: a slice whose text column is all null would infer "null".
+        schema = pa.Schema.from_pandas(self.frame, preserve_index=False)
+        with pq.ParquetWriter(path, schema) as writer:
+            for start in range(0, max(len(self.frame), 1), SAVE_ROWS):
+                rows = self.frame.iloc[start : start + SAVE_ROWS]
+                writer.write_table(pa.Table.from_pandas(rows, schema, preserve_index=False))
         return path
 
     @classmethod
@@ -130,9 +140,20 @@ class RetrainingDataset:
 
 
 def _error_mask(valid: pd.DataFrame, confidence_threshold: float) -> np.ndarray:
-    wrong = valid["predicted_label"] != valid["actual_label"]
-    sure = valid["confidence"] >= confidence_threshold
-    return ((valid["role"] == ERROR) & wrong & sure).to_numpy(dtype=bool)
+    wrong = ~_correct(valid)
+    sure = (valid["confidence"] >= confidence_threshold).to_numpy(dtype=bool)
+    return (valid["role"] == ERROR).to_numpy(dtype=bool) & wrong & sure
+
+
+def _correct(valid: pd.DataFrame) -> np.ndarray:
+    """Predicted label == actual label (a missing label equals nothing), compared as codes over
+    both columns' labels: the window's labels are categoricals, which pandas compares only
+    with the same categories, and as objects they would be a string per row (80 MB)."""
+    names = ("predicted_label", "actual_label")
+    predicted, actual = (pd.Categorical(valid[name]) for name in names)
+    labels = union_categoricals([predicted, actual]).categories
+    predicted, actual = (pd.Categorical(c, categories=labels).codes for c in (predicted, actual))
+    return (predicted == actual) & (predicted >= 0)
 
 
 def count_high_confidence_errors(valid: pd.DataFrame, confidence_threshold: float) -> int:
@@ -154,7 +175,7 @@ def build_dataset(
     memory. Rows are chosen by position and copied once, into the snapshot.
     """
     errors = np.flatnonzero(_error_mask(valid, confidence_threshold))
-    correct = (valid["predicted_label"] == valid["actual_label"]).to_numpy(dtype=bool)
+    correct = _correct(valid)
     replay = np.flatnonzero((valid["role"] == REPLAY).to_numpy(dtype=bool) & correct)
     holdout = np.flatnonzero((valid["role"] == HOLDOUT).to_numpy(dtype=bool))
     learn = np.concatenate([errors, replay])
@@ -181,7 +202,8 @@ def build_dataset(
         np.repeat(np.array(SPLITS, dtype=object), [len(train), len(validation), len(holdout)]),
         dtype=str,
     )
-    for column in ("role", "prediction_id", "predicted_at"):
+    frame["role"] = _take(valid, "role", positions, index).astype(str)  # as text in the snapshot
+    for column in ("prediction_id", "predicted_at"):
         frame[column] = _take(valid, column, positions, index)
     _drop(valid, list(valid.columns))
     dataset = RetrainingDataset(frame, model_cfg)
