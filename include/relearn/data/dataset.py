@@ -179,9 +179,10 @@ def build_dataset(
     replay = np.flatnonzero((valid["role"] == REPLAY).to_numpy(dtype=bool) & correct)
     holdout = np.flatnonzero((valid["role"] == HOLDOUT).to_numpy(dtype=bool))
     learn = np.concatenate([errors, replay])
-    # Stratified on codes in sorted label order, as scikit-learn numbers the labels it is
-    # given (the same split): 700k label strings for its ``np.unique`` held 65 MB.
-    labels = pd.factorize(valid["actual_label"].iloc[learn], sort=True)[0]
+    # Stratified on codes numbered in the labels' sorted order, as scikit-learn numbers the
+    # labels it is given (the same split): 700k label strings for its ``np.unique`` held 65 MB.
+    codes, uniques = pd.factorize(valid["actual_label"].iloc[learn])
+    labels = np.argsort(np.argsort(np.asarray(uniques, dtype=object)))[codes]
     stratify = labels if np.bincount(labels).min() >= 2 else None
     train, validation = train_test_split(
         learn,
@@ -189,7 +190,8 @@ def build_dataset(
         random_state=seed,
         stratify=stratify,
     )
-    del labels, stratify, correct
+    del codes, uniques, labels, stratify, correct
+    release_unused()  # the split's working arrays: before the snapshot's copies
     positions = np.concatenate([train, validation, holdout])
     index = pd.RangeIndex(len(positions))
     rows = valid[model_cfg.feature_names].take(positions).set_axis(index)

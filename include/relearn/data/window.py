@@ -21,10 +21,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from relearn.config import FeatureType
 from relearn.data.memory import release_unused
-from relearn.store.prediction_log import FEATURES_TYPE
-from relearn.store.retraining_window import ERROR, HOLDOUT, HOLDOUT_BUCKETS, REPLAY, window_rows
+from relearn.store.retraining_window import (
+    ERROR,
+    HOLDOUT,
+    HOLDOUT_BUCKETS,
+    REPLAY,
+    concat,
+    window_rows,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -52,9 +57,9 @@ def load_window(
 
     Columns: ``BASE_COLUMNS``, ``FEATURES_TYPE`` (the JSON type of the logged document), one
     column per configured feature that any row has, as logged (a producer's string in a
-    numeric feature stays a string for validation to report), ``role``. Text columns of a few
-    distinct values (``_few_values`` and ``role``) are categoricals: a byte per row, not a
-    string (50 MB less for a week of 700k rows).
+    numeric feature stays a string for validation to report), ``role``. The text columns of a
+    few distinct values (versions, labels, JSON types, categorical features, ``role``) are
+    categoricals: a byte per row, not a string (50 MB less for a week of 700k rows).
     """
     params = {
         "model": model_cfg.name,
@@ -72,18 +77,9 @@ def load_window(
         present |= seen
         release_unused()  # what decoding this part freed: before the next part and the concat
     codes = np.repeat(np.arange(len(parts), dtype=np.int8), [len(p) for p in parts.values()])
-    frame = pd.concat(parts.values(), ignore_index=True)
+    frame = concat(list(parts.values()))
     del errors, parts
-    for name in _few_values(model_cfg):
-        frame[name] = frame[name].astype("category")
     release_unused()  # the parts, copied into ``frame``: before validation allocates
     frame["role"] = pd.Categorical.from_codes(codes, categories=pd.Index([ERROR, REPLAY, HOLDOUT]))
     # A key no row of the window has is a missing column (a batch problem), not n null rows.
     return frame.drop(columns=[name for name in model_cfg.feature_names if name not in present])
-
-
-def _few_values(model_cfg: ModelConfig) -> list[str]:
-    """The text columns with a handful of distinct values: versions, labels, JSON types and
-    categorical features."""
-    categorical = [f.name for f in model_cfg.features if f.type is FeatureType.CATEGORICAL]
-    return ["model_version", "predicted_label", "actual_label", FEATURES_TYPE, *categorical]

@@ -105,7 +105,7 @@ def _csv_columns(model_cfg: ModelConfig) -> dict[str, Any]:
         "predicted_label": "category",
         "actual_label": "category",
         "confidence": "float64",
-        FEATURES_TYPE: "category",
+        FEATURES_TYPE: _JSON_TYPE,
     }
     for i, feature in enumerate(model_cfg.features):
         dtypes[f"{i}:type"] = _JSON_TYPE
@@ -166,11 +166,25 @@ def window_query(model_cfg: ModelConfig, role: str) -> sql.Composed:
 
 
 def _strip(column: pd.Series) -> pd.Series:
-    """A prefixed categorical column as ``str`` values (NaN where NULL)."""
+    """A prefixed categorical column without the prefix (NaN where NULL)."""
     categories = column.cat.categories
     if len(categories):
         column = column.cat.rename_categories([c[len(_PREFIX) :] for c in categories])
-    return column.astype("str")
+    return column
+
+
+def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``parts`` one after the other, their categoricals kept as codes over the sorted union of
+    their categories (``pd.concat`` turns categoricals with different categories into a
+    string per row)."""
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    for name, dtype in parts[0].dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            every = sorted(set().union(*(p[name].cat.categories for p in parts)))
+            for part in parts:
+                part[name] = part[name].cat.set_categories(every)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _numeric(
@@ -200,7 +214,7 @@ def _decode_chunk(raw: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
         "predicted_label": _strip(raw["predicted_label"]),
         "actual_label": _strip(raw["actual_label"]),
         "confidence": raw["confidence"],
-        FEATURES_TYPE: raw[FEATURES_TYPE].astype("str"),
+        FEATURES_TYPE: raw[FEATURES_TYPE],
     }
     for i, feature in enumerate(model_cfg.features):
         columns[f"{i}:type"] = raw[f"{i}:type"]
@@ -234,7 +248,8 @@ def window_rows(
 
     Columns: ``BASE_COLUMNS``, ``FEATURES_TYPE`` and the configured features, as the per-row
     reader decoded them (a numeric feature is float64 unless a row holds a value validation
-    must see as it was logged, a bool or a text: then an object column).
+    must see as it was logged, a bool or a text: then an object column). Versions, labels,
+    JSON types and categorical features are categoricals (``concat`` joins slices of them).
     """
     dtypes = _csv_columns(model_cfg)
     with connection.cursor() as cursor, tempfile.TemporaryFile() as spool:
@@ -255,8 +270,7 @@ def window_rows(
         else:  # pandas cannot read an empty CSV
             empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
             parts = [_decode_chunk(empty, model_cfg)]
-    # Text columns concatenate without a copy (pyarrow chunks), the others are copied once.
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    frame = concat(parts)
     del parts
     present = _decode_numbers(frame, model_cfg)
     return frame[[*BASE_COLUMNS, FEATURES_TYPE, *model_cfg.feature_names]], present
