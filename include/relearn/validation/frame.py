@@ -87,8 +87,6 @@ def gx_frame(frame: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
         if name not in frame.columns:
             continue
         column = frame[name].reset_index(drop=True)
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            column = column.astype(column.dtype.categories.dtype)  # the suite reads its text
         if name == CONFIDENCE:
             column = pd.Series(numbers(column), index=index)
         elif name in (PREDICTED_AT, OUTCOME_AT):
