@@ -25,8 +25,8 @@ def test_slices_with_different_categories_stay_categorical_over_their_sorted_uni
 
 
 def test_as_text_equals_astype_str_in_one_chunk() -> None:
-    """The window's text is what ``astype(str)`` gives (the window digest is unchanged), built from
-    codes, and one chunk: a take of a chunked column first joins its chunks."""
+    """The window's text is what ``astype(str)`` gives (the window is unchanged), built from
+    codes, in one chunk: a take of a chunked column first joins its chunks."""
     labels = pd.Series(pd.Categorical(["yes", None, "no", "yes"]), name="label")
     chunked = pd.concat([pd.Series(["a", "b"], dtype=str), pd.Series(["c", None], dtype=str)])
     chunked = chunked.reset_index(drop=True)
