@@ -178,6 +178,8 @@ def build_dataset(
     correct = _correct(valid)
     replay = np.flatnonzero((valid["role"] == REPLAY).to_numpy(dtype=bool) & correct)
     holdout = np.flatnonzero((valid["role"] == HOLDOUT).to_numpy(dtype=bool))
+    kept = {*model_cfg.feature_names, "actual_label", "role", "prediction_id", "predicted_at"}
+    _drop(valid, [name for name in valid.columns if name not in kept])  # read by the masks only
     learn = np.concatenate([errors, replay])
     # Stratified on codes numbered in the labels' sorted order, as scikit-learn numbers the
     # labels it is given (the same split): 700k label strings for its ``np.unique`` held 65 MB.
