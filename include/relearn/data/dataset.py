@@ -147,8 +147,8 @@ def _error_mask(valid: pd.DataFrame, confidence_threshold: float) -> np.ndarray:
 
 def _correct(valid: pd.DataFrame) -> np.ndarray:
     """Predicted label == actual label (a missing label equals nothing), compared as codes over
-    both columns' labels: the window's labels are categoricals, which pandas compares only
-    with the same categories, and as objects they would be a string per row (80 MB)."""
+    both columns' labels, text or categorical: pandas compares categoricals only with the same
+    categories, and as objects the labels would be a Python string per row (80 MB)."""
     names = ("predicted_label", "actual_label")
     predicted, actual = (pd.Categorical(valid[name]) for name in names)
     labels = union_categoricals([predicted, actual]).categories

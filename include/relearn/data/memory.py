@@ -9,8 +9,8 @@ phase left behind. Calling ``release_unused`` at such a boundary returns both.
 
 pyarrow's default pool (mimalloc) also keeps pages that hold one live buffer among freed ones:
 a 600k-row slice of the window (65 MB of text) kept 60 MB more resident than with ``malloc``,
-and ``release_unused`` cannot return it. A step that builds large Arrow data calls
-``use_system_allocator`` first.
+and ``release_unused`` cannot return it. A step that builds large Arrow data runs
+inside ``system_allocator``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def _libc_malloc_trim() -> ctypes._CFuncPtr | None:
@@ -42,7 +47,14 @@ def release_unused() -> None:
         _MALLOC_TRIM(0)
 
 
-def use_system_allocator() -> None:
-    """Allocate Arrow buffers with the system's ``malloc`` from now on (freed memory can then
-    be trimmed); buffers already allocated are still freed by the pool that made them."""
+@contextmanager
+def system_allocator() -> Iterator[None]:
+    """Allocate Arrow buffers with the system's ``malloc`` inside (freed memory can then be
+    trimmed), the previous default pool after; a buffer is always freed by the pool that
+    made it."""
+    previous = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.data.dataset import build_dataset, count_high_confidence_errors
-from relearn.data.memory import release_unused, use_system_allocator
+from relearn.data.memory import release_unused, system_allocator
 from relearn.data.window import load_window
 from relearn.registry import registry_client
 from relearn.retraining import RetrainingError, artifacts
@@ -50,8 +50,19 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
             detail="the dataset was snapshot before",
             dataset_digest=run.dataset_digest,
         )
+    # The window's text from malloc (see ``relearn.data.memory``); freed memory goes back
+    # before the caller's next step, which may run in this process.
+    with system_allocator():
+        result = _snapshot(services, model_cfg, run, retraining_run_id)
+    release_unused()
+    return result
+
+
+def _snapshot(
+    services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun, retraining_run_id: str
+) -> StepResult:
+    """The work of ``prepare`` on a run whose dataset is not snapshot yet."""
     options = ReinforceOptions.from_record(run.params)
-    use_system_allocator()  # the window's text: see ``relearn.data.memory``
     window = _load(services, model_cfg, run, options)
     if window.empty:
         return _insufficient(services, model_cfg, run, errors=0, options=options)
