@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from relearn.config import load_config
-from relearn.data.dataset import DIGEST_ROWS, SPLITS, RetrainingDataset
+from relearn.data import dataset as dataset_module
+from relearn.data.dataset import (
+    DIGEST_ROWS,
+    SPLITS,
+    RetrainingDataset,
+    build_dataset,
+    count_high_confidence_errors,
+)
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
@@ -104,3 +112,55 @@ def test_a_partial_load_of_a_snapshot_without_prediction_times(
 
     assert "predicted_at" not in learn.frame.columns
     assert learn.labels("train") == frame.loc[frame["split"] == "train", "churned"].tolist()
+
+
+def test_a_snapshot_is_written_in_row_groups_with_the_whole_frames_schema(
+    model_cfg: ModelConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Encoded a slice at a time, the file reads back as the one ``to_parquet`` writes, also
+    when a slice's text column is all null (its own schema would say "null")."""
+    monkeypatch.setattr(dataset_module, "SAVE_ROWS", 1_000)
+    frame = snapshot(model_cfg, 3_500)
+    frame.loc[:1_500, "contract"] = None
+    path = RetrainingDataset(frame, model_cfg).save(tmp_path / "sliced.parquet")
+    frame.to_parquet(tmp_path / "whole.parquet", index=False)
+
+    assert pq.ParquetFile(path).num_row_groups == 4
+    assert pq.read_schema(path).equals(pq.read_schema(tmp_path / "whole.parquet"), True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(path), pd.read_parquet(tmp_path / "whole.parquet")
+    )
+
+
+def _window(model_cfg: ModelConfig, rows: int, *, categorical: bool) -> pd.DataFrame:
+    """A validated window shaped as ``load_window`` returns it (or with text labels)."""
+    rng = np.random.default_rng(5)
+    frame = snapshot(model_cfg, rows).drop(columns=[model_cfg.label, "split"])
+    text = "category" if categorical else "str"
+    frame["predicted_label"] = pd.Series(rng.choice(model_cfg.classes, rows), dtype=text)
+    # Categories in an order that is not the labels' sorted order.
+    actual = pd.Series(rng.choice(model_cfg.classes, rows), dtype=str)
+    frame["actual_label"] = (
+        actual.astype(pd.CategoricalDtype(sorted(model_cfg.classes, reverse=True)))
+        if categorical
+        else actual
+    )
+    frame["confidence"] = rng.uniform(0.5, 1, rows)
+    frame["role"] = frame["role"].astype(text)
+    return frame
+
+
+def test_the_dataset_is_the_same_whatever_the_windows_text_dtypes(model_cfg: ModelConfig) -> None:
+    """Categorical labels and roles (as ``load_window`` reads them) select, split and snapshot
+    exactly the rows text columns do; the window's columns are consumed on the way."""
+    datasets = []
+    for categorical in (False, True):
+        valid = _window(model_cfg, 5_000, categorical=categorical)
+        errors = count_high_confidence_errors(valid, 0.7)
+        datasets.append(build_dataset(valid, model_cfg, confidence_threshold=0.7, seed=3))
+        assert list(valid.columns) == []
+        assert errors == (datasets[-1].frame["role"] == "error").sum() > 0
+    text, codes = datasets
+    pd.testing.assert_frame_equal(codes.frame, text.frame)
+    assert codes.digest == text.digest
+    assert str(codes.frame["role"].dtype) == "str"

@@ -9,6 +9,10 @@ import json
 import subprocess
 import sys
 
+import pyarrow as pa
+
+from relearn.data.memory import system_allocator
+
 # A fresh process frees a 256 MB pyarrow array, then asks for the memory back.
 CODE = """
 import json
@@ -35,3 +39,13 @@ def test_release_unused_returns_what_pyarrow_freed() -> None:
     ).stdout
     freed, released = json.loads(output.splitlines()[-1])
     assert freed - released > 128, (freed, released)
+
+
+def test_the_system_allocator_serves_arrow_inside_and_the_previous_pool_after() -> None:
+    """A step's process may run the next step (the CLI, the bench): it gets its pool back."""
+    before = pa.default_memory_pool().backend_name
+    with system_allocator():
+        assert pa.default_memory_pool().backend_name == "system"
+        inside = pa.array(["a", "b"] * 1_000)
+    assert pa.default_memory_pool().backend_name == before
+    assert inside.to_pylist()[:2] == ["a", "b"]

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 from sklearn.model_selection import train_test_split
 
 from relearn.data.memory import release_unused
@@ -38,6 +39,8 @@ SPLITS = (TRAIN, VALIDATION, HOLDOUT)
 DIGEST_ROWS = 50_000
 # Rows decoded at a time when a step loads some splits of a snapshot.
 LOAD_ROWS = 65_536
+# Rows per row group of a snapshot, encoded at a time.
+SAVE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,15 @@ class RetrainingDataset:
         return digest.hexdigest()
 
     def save(self, path: Path) -> Path:
+        """Written ``SAVE_ROWS`` rows at a time, one row group each: the file of a whole window
+        encoded at once (one row group) cost 90 MB at the step's peak."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.frame.to_parquet(path, index=False)
+        # The whole frame's schema: a slice whose text column is all null would infer "null".
+        schema = pa.Schema.from_pandas(self.frame, preserve_index=False)
+        with pq.ParquetWriter(path, schema) as writer:
+            for start in range(0, max(len(self.frame), 1), SAVE_ROWS):
+                rows = self.frame.iloc[start : start + SAVE_ROWS]
+                writer.write_table(pa.Table.from_pandas(rows, schema, preserve_index=False))
         return path
 
     @classmethod
@@ -130,9 +140,20 @@ class RetrainingDataset:
 
 
 def _error_mask(valid: pd.DataFrame, confidence_threshold: float) -> np.ndarray:
-    wrong = valid["predicted_label"] != valid["actual_label"]
-    sure = valid["confidence"] >= confidence_threshold
-    return ((valid["role"] == ERROR) & wrong & sure).to_numpy(dtype=bool)
+    wrong = ~_correct(valid)
+    sure = (valid["confidence"] >= confidence_threshold).to_numpy(dtype=bool)
+    return (valid["role"] == ERROR).to_numpy(dtype=bool) & wrong & sure
+
+
+def _correct(valid: pd.DataFrame) -> np.ndarray:
+    """Predicted label == actual label (a missing label equals nothing), compared as codes over
+    both columns' labels, text or categorical: pandas compares categoricals only with the same
+    categories, and as objects the labels would be a Python string per row (80 MB)."""
+    names = ("predicted_label", "actual_label")
+    predicted, actual = (pd.Categorical(valid[name]) for name in names)
+    labels = union_categoricals([predicted, actual]).categories
+    predicted, actual = (pd.Categorical(c, categories=labels).codes for c in (predicted, actual))
+    return (predicted == actual) & (predicted >= 0)
 
 
 def count_high_confidence_errors(valid: pd.DataFrame, confidence_threshold: float) -> int:
@@ -149,39 +170,46 @@ def build_dataset(
 ) -> RetrainingDataset:
     """Errors + replay split into train/validation (stratified by label), plus the holdout.
 
-    Rows are chosen by position and copied once, into the snapshot: a window of 700k rows
-    is not copied part by part (errors, replay, their concatenation, each split).
+    ``valid`` is consumed: each of its columns is dropped once copied into the snapshot, so
+    the window and the snapshot (about 100 MB each for 700k rows) are never both whole in
+    memory. Rows are chosen by position and copied once, into the snapshot.
     """
     errors = np.flatnonzero(_error_mask(valid, confidence_threshold))
-    correct = (valid["predicted_label"] == valid["actual_label"]).to_numpy(dtype=bool)
+    correct = _correct(valid)
     replay = np.flatnonzero((valid["role"] == REPLAY).to_numpy(dtype=bool) & correct)
     holdout = np.flatnonzero((valid["role"] == HOLDOUT).to_numpy(dtype=bool))
+    kept = {*model_cfg.feature_names, "actual_label", "role", "prediction_id", "predicted_at"}
+    _drop(valid, [name for name in valid.columns if name not in kept])  # read by the masks only
     learn = np.concatenate([errors, replay])
-    labels = valid["actual_label"].iloc[learn]
-    stratify = labels if labels.value_counts().min() >= 2 else None
+    # Stratified on codes numbered in the labels' sorted order, as scikit-learn numbers the
+    # labels it is given (the same split): 700k label strings for its ``np.unique`` held 65 MB.
+    codes, uniques = pd.factorize(valid["actual_label"].iloc[learn])
+    labels = np.argsort(np.argsort(np.asarray(uniques, dtype=object)))[codes]
+    stratify = labels if np.bincount(labels).min() >= 2 else None
     train, validation = train_test_split(
         learn,
         test_size=model_cfg.training.validation_fraction,
         random_state=seed,
         stratify=stratify,
     )
-    del labels, stratify
+    del codes, uniques, labels, stratify, correct
+    release_unused()  # the split's working arrays: before the snapshot's copies
     positions = np.concatenate([train, validation, holdout])
-    rows = valid[model_cfg.feature_names].take(positions)
-    rows.index = pd.RangeIndex(len(rows))
+    index = pd.RangeIndex(len(positions))
+    rows = valid[model_cfg.feature_names].take(positions).set_axis(index)
+    _drop(valid, model_cfg.feature_names)
     frame = feature_frame(rows, model_cfg)
     del rows
-    # The other columns are copied one at a time, not with the features.
-    label = valid["actual_label"].take(positions).astype(str)
-    frame[model_cfg.label] = label.set_axis(frame.index)
-    del label
+    release_unused()
+    frame[model_cfg.label] = _take(valid, "actual_label", positions, index).astype(str)
     frame["split"] = pd.Series(
         np.repeat(np.array(SPLITS, dtype=object), [len(train), len(validation), len(holdout)]),
         dtype=str,
     )
-    for column in ("role", "prediction_id", "predicted_at"):
-        frame[column] = valid[column].take(positions).set_axis(frame.index)
-    release_unused()  # what the copies freed: before the digest and the snapshot allocate
+    frame["role"] = _take(valid, "role", positions, index).astype(str)  # as text in the snapshot
+    for column in ("prediction_id", "predicted_at"):
+        frame[column] = _take(valid, column, positions, index)
+    _drop(valid, list(valid.columns))
     dataset = RetrainingDataset(frame, model_cfg)
     log.info(
         "%s dataset: %d errors + %d replay -> %s (digest %s)",
@@ -192,3 +220,16 @@ def build_dataset(
         dataset.digest[:12],
     )
     return dataset
+
+
+def _take(valid: pd.DataFrame, column: str, positions: np.ndarray, index: pd.Index) -> pd.Series:
+    """The rows at ``positions`` of ``valid[column]``, which is dropped from ``valid``."""
+    taken = valid[column].take(positions).set_axis(index)
+    _drop(valid, [column])
+    return taken
+
+
+def _drop(valid: pd.DataFrame, columns: list[str]) -> None:
+    """Drop copied columns and hand their memory back before the next copy allocates."""
+    valid.drop(columns=columns, inplace=True)
+    release_unused()

@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from relearn.data.memory import release_unused
-from relearn.store.retraining_window import ERROR, HOLDOUT, HOLDOUT_BUCKETS, REPLAY, window_rows
+from relearn.store.retraining_window import (
+    ERROR,
+    HOLDOUT,
+    HOLDOUT_BUCKETS,
+    REPLAY,
+    as_text,
+    concat,
+    window_rows,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -50,7 +58,8 @@ def load_window(
 
     Columns: ``BASE_COLUMNS``, ``FEATURES_TYPE`` (the JSON type of the logged document), one
     column per configured feature that any row has, as logged (a producer's string in a
-    numeric feature stays a string for validation to report), ``role``.
+    numeric feature stays a string for validation to report), ``role``. Text columns are
+    pyarrow strings in one chunk each (taking rows of a chunked column first joins its chunks).
     """
     params = {
         "model": model_cfg.name,
@@ -67,10 +76,13 @@ def load_window(
         parts[role], seen = window_rows(connection, model_cfg, role, {**params, "limit": limit})
         present |= seen
         release_unused()  # what decoding this part freed: before the next part and the concat
-    roles = np.repeat(np.array(list(parts), dtype=object), [len(p) for p in parts.values()])
-    frame = pd.concat(parts.values(), ignore_index=True)
+    codes = np.repeat(np.arange(len(parts), dtype=np.int8), [len(p) for p in parts.values()])
+    frame = concat(list(parts.values()))
     del errors, parts
+    frame["role"] = pd.Categorical.from_codes(codes, categories=pd.Index([ERROR, REPLAY, HOLDOUT]))
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype) or dtype == "str":
+            frame[name] = as_text(frame[name])
     release_unused()  # the parts, copied into ``frame``: before validation allocates
-    frame["role"] = roles
     # A key no row of the window has is a missing column (a batch problem), not n null rows.
     return frame.drop(columns=[name for name in model_cfg.feature_names if name not in present])

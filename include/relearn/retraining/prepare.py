@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.data.dataset import build_dataset, count_high_confidence_errors
-from relearn.data.memory import release_unused
+from relearn.data.memory import release_unused, system_allocator
 from relearn.data.window import load_window
 from relearn.registry import registry_client
 from relearn.retraining import RetrainingError, artifacts
@@ -50,6 +50,18 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
             detail="the dataset was snapshot before",
             dataset_digest=run.dataset_digest,
         )
+    # The window's text from malloc (see ``relearn.data.memory``); freed memory goes back
+    # before the caller's next step, which may run in this process.
+    with system_allocator():
+        result = _snapshot(services, model_cfg, run, retraining_run_id)
+    release_unused()
+    return result
+
+
+def _snapshot(
+    services: Services, model_cfg: ModelConfig, run: runs.RetrainingRun, retraining_run_id: str
+) -> StepResult:
+    """The work of ``prepare`` on a run whose dataset is not snapshot yet."""
     options = ReinforceOptions.from_record(run.params)
     window = _load(services, model_cfg, run, options)
     if window.empty:
@@ -57,16 +69,18 @@ def prepare(services: Services, model_cfg: ModelConfig, retraining_run_id: str) 
     report, mlflow_run_id = _validate(services, model_cfg, run, window)
     del window  # with bad rows quarantined the valid rows are a copy: free the window first
     release_unused()  # and what validation freed, before the dataset's copy of the rows
-    errors = count_high_confidence_errors(report.valid, options.confidence_threshold)
+    valid = report.valid
+    del report  # ``build_dataset`` drops the valid rows' columns as it copies them
+    errors = count_high_confidence_errors(valid, options.confidence_threshold)
     if errors < options.min_error_samples:
         return _insufficient(services, model_cfg, run, errors=errors, options=options)
     dataset = build_dataset(
-        report.valid,
+        valid,
         model_cfg,
         confidence_threshold=options.confidence_threshold,
         seed=model_cfg.training.random_seed,
     )
-    del report
+    del valid
     artifacts.log_dataset(services, mlflow_run_id, dataset)
     _record_dataset(services, run, dataset, errors=errors)
     return StepResult(

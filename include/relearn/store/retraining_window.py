@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg2 import sql
 
 from relearn.config import FeatureType
@@ -70,6 +72,11 @@ _PREFIX = "v"
 _EPOCH_US = "(extract(epoch FROM {}) * 1000000)::int8"
 # JSON types ``decode_feature`` keeps as logged in a numeric feature (validation rejects them).
 _NOT_NUMBERS = ("boolean", "string", "array", "object")
+# What ``jsonb_typeof`` returns: fixed categories, so that parsed chunks concatenate as codes.
+_JSON_TYPE = pd.CategoricalDtype(["object", "array", "string", "number", "boolean", "null"])
+# CSV rows parsed at a time: pandas' parser holds about twice what it returns, so a slice of
+# 600k rows parsed whole doubled the step's peak.
+CSV_ROWS = 100_000
 
 
 def _feature_columns(index: int, feature: Feature) -> list[sql.Composable]:
@@ -100,15 +107,15 @@ def _csv_columns(model_cfg: ModelConfig) -> dict[str, Any]:
         "predicted_label": "category",
         "actual_label": "category",
         "confidence": "float64",
-        FEATURES_TYPE: "category",
+        FEATURES_TYPE: _JSON_TYPE,
     }
     for i, feature in enumerate(model_cfg.features):
-        dtypes[f"{i}:type"] = "category"
+        dtypes[f"{i}:type"] = _JSON_TYPE
         if feature.type is FeatureType.CATEGORICAL:
             dtypes[f"{i}:text"] = "category"
         else:
             dtypes[f"{i}:number"] = "float64"
-            dtypes[f"{i}:text"] = object
+            dtypes[f"{i}:text"] = "str"  # nearly always NULL: a bitmap, not a pointer a row
     return dtypes
 
 
@@ -161,11 +168,41 @@ def window_query(model_cfg: ModelConfig, role: str) -> sql.Composed:
 
 
 def _strip(column: pd.Series) -> pd.Series:
-    """A prefixed categorical column as ``str`` values (NaN where NULL)."""
+    """A prefixed categorical column without the prefix (NaN where NULL)."""
     categories = column.cat.categories
     if len(categories):
         column = column.cat.rename_categories([c[len(_PREFIX) :] for c in categories])
-    return column.astype("str")
+    return column
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """A categorical or text column as a ``str`` column in one pyarrow chunk, built by Arrow
+    from the codes: ``astype(str)`` of a categorical makes a Python string per row first
+    (70 MB at the peak for 731k rows of three roles)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        categories = pa.array(column.cat.categories.to_numpy(dtype=object), pa.string())
+        values = pc.take(categories, pa.array(codes, mask=codes < 0))
+    else:
+        values = pa.array(column.array)  # its chunks, joined
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+    text = pd.arrays.ArrowStringArray(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    return pd.Series(text, index=column.index, name=column.name)
+
+
+def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``parts`` one after the other, their categoricals kept as codes over the sorted union of
+    their categories (``pd.concat`` turns categoricals with different categories into a
+    string per row)."""
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    for name, dtype in parts[0].dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            every = sorted(set().union(*(p[name].cat.categories for p in parts)))
+            for part in parts:
+                part[name] = part[name].cat.set_categories(every)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _numeric(
@@ -184,7 +221,9 @@ def _numeric(
     return pd.Series(values, index=number.index, dtype=object).infer_objects()
 
 
-def _decode(raw: pd.DataFrame, model_cfg: ModelConfig) -> tuple[pd.DataFrame, set[str]]:
+def _decode_chunk(raw: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
+    """One parsed chunk with its text columns decoded; a numeric feature's three columns
+    stay as parsed, for ``_decode_numbers`` to decode over the whole slice."""
     columns: dict[str, Any] = {
         "prediction_id": raw["prediction_id"],
         "model_version": _strip(raw["model_version"]),
@@ -193,20 +232,31 @@ def _decode(raw: pd.DataFrame, model_cfg: ModelConfig) -> tuple[pd.DataFrame, se
         "predicted_label": _strip(raw["predicted_label"]),
         "actual_label": _strip(raw["actual_label"]),
         "confidence": raw["confidence"],
-        FEATURES_TYPE: raw[FEATURES_TYPE].astype("str"),
+        FEATURES_TYPE: raw[FEATURES_TYPE],
     }
-    present = set()
     for i, feature in enumerate(model_cfg.features):
-        json_type = raw[f"{i}:type"]
-        if json_type.notna().any():
-            present.add(feature.name)
+        columns[f"{i}:type"] = raw[f"{i}:type"]
         if feature.type is FeatureType.CATEGORICAL:
             columns[feature.name] = _strip(raw[f"{i}:text"])
         else:
-            columns[feature.name] = _numeric(
-                feature, json_type, raw[f"{i}:number"], raw[f"{i}:text"]
-            )
-    return pd.DataFrame(columns, index=raw.index), present
+            columns[f"{i}:number"] = raw[f"{i}:number"]
+            columns[f"{i}:text"] = raw[f"{i}:text"]
+    return pd.DataFrame(columns, index=raw.index)
+
+
+def _decode_numbers(frame: pd.DataFrame, model_cfg: ModelConfig) -> set[str]:
+    """Decode the numeric features of the whole slice in place (a column is float64 or, if any
+    row holds something else, object: a per-chunk decision would differ) and return the
+    features whose key occurs in at least one row."""
+    present = set()
+    for i, feature in enumerate(model_cfg.features):
+        json_type = frame.pop(f"{i}:type")
+        if json_type.notna().any():
+            present.add(feature.name)
+        if feature.type is not FeatureType.CATEGORICAL:
+            number, text = frame.pop(f"{i}:number"), frame.pop(f"{i}:text")
+            frame[feature.name] = _numeric(feature, json_type, number, text)
+    return present
 
 
 def window_rows(
@@ -216,7 +266,8 @@ def window_rows(
 
     Columns: ``BASE_COLUMNS``, ``FEATURES_TYPE`` and the configured features, as the per-row
     reader decoded them (a numeric feature is float64 unless a row holds a value validation
-    must see as it was logged, a bool or a text: then an object column).
+    must see as it was logged, a bool or a text: then an object column). Versions, labels,
+    JSON types and categorical features are categoricals (``concat`` joins slices of them).
     """
     dtypes = _csv_columns(model_cfg)
     with connection.cursor() as cursor, tempfile.TemporaryFile() as spool:
@@ -224,15 +275,20 @@ def window_rows(
         cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", spool)
         if spool.tell():
             spool.seek(0)
-            raw = pd.read_csv(
+            chunks = pd.read_csv(
                 spool,
                 header=None,
                 names=list(dtypes),
                 dtype=dtypes,
                 keep_default_na=False,
                 na_values=[""],
+                chunksize=CSV_ROWS,
             )
+            parts = [_decode_chunk(raw, model_cfg) for raw in chunks]
         else:  # pandas cannot read an empty CSV
-            raw = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
-    frame, present = _decode(raw, model_cfg)
+            empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+            parts = [_decode_chunk(empty, model_cfg)]
+    frame = concat(parts)
+    del parts
+    present = _decode_numbers(frame, model_cfg)
     return frame[[*BASE_COLUMNS, FEATURES_TYPE, *model_cfg.feature_names]], present
