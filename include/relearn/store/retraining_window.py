@@ -80,14 +80,23 @@ CSV_ROWS = 100_000
 
 
 def _feature_columns(index: int, feature: Feature) -> list[sql.Composable]:
-    """Its JSON type (NULL: the key is absent), then a categorical's prefixed text, or a
-    numeric's number text (parsed by pandas as ``float()`` parses it) and the prefixed text
-    of anything else."""
+    """Its JSON type (NULL: the key is absent), then a categorical's prefixed text (a boolean
+    spelled ``True``/``False``), or a numeric's number text (parsed by pandas as ``float()``
+    parses it) and the prefixed text of anything else."""
     value = sql.Identifier(f"f{index}")
     json_type = sql.SQL("jsonb_typeof({})").format(value)
     text = sql.SQL("{} || ({} #>> {})").format(sql.Literal(_PREFIX), value, sql.Literal("{}"))
     if feature.type is FeatureType.CATEGORICAL:
-        return [json_type, sql.SQL("CASE WHEN {} <> 'null' THEN {} END").format(json_type, text)]
+        # A JSON boolean is the category True/False, as ``decode_feature`` reads it.
+        boolean = sql.SQL("{} || initcap({} #>> {})").format(
+            sql.Literal(_PREFIX), value, sql.Literal("{}")
+        )
+        return [
+            json_type,
+            sql.SQL("CASE {} WHEN 'null' THEN NULL WHEN 'boolean' THEN {} ELSE {} END").format(
+                json_type, boolean, text
+            ),
+        ]
     return [
         json_type,
         sql.SQL("CASE WHEN {} = 'number' THEN {}::text END").format(json_type, value),
