@@ -54,12 +54,15 @@ class RetrainingDataset:
         return self.frame[self.frame["split"] == split]
 
     def features(self, split: str) -> pd.DataFrame:
-        return self.part(split)[self.model_cfg.feature_names]
+        """The split's feature columns (only they are copied, not the whole rows)."""
+        return self.frame.loc[self.frame["split"] == split, self.model_cfg.feature_names]
 
     def labels(self, split: str) -> list[str]:
         """The split's labels, one ``str`` object per class shared by its rows: ``tolist`` of
         a text column makes a ``str`` per row (570k of them for a week's training split)."""
-        codes, classes = pd.factorize(self.part(split)[self.model_cfg.label])
+        codes, classes = pd.factorize(
+            self.frame.loc[self.frame["split"] == split, self.model_cfg.label]
+        )
         texts = np.array([*(str(label) for label in classes), np.nan], dtype=object)
         return texts[codes].tolist()  # code -1 (a missing label): the NaN
 
