@@ -94,6 +94,7 @@ def test_collection_only_checks(model_cfg):
             _row(latency_ms=-1.0),
             _row(served_by="canary"),
             _row(confidence=None, probabilities={"no": 0.25, "yes": 0.75}),
+            _row(model_version=True, unit_id=1.5),
         ],
         dtype=object,
     )
@@ -105,6 +106,7 @@ def test_collection_only_checks(model_cfg):
         2: ["probabilities must map classes ['no', 'yes'] to numbers in [0, 1]"],
         3: ["latency_ms must be a number >= 0"],
         4: ["served_by must be one of ['champion', 'challenger']"],
+        6: ["model_version must be text or an integer", "unit_id must be text or an integer"],
     }
     assert screened.accepted.confidence == [0.75]
 

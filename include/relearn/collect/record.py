@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
@@ -96,14 +96,15 @@ class OutcomeReceipt:
 def record_outcomes(
     database_url: str,
     model_cfg: ModelConfig,
-    outcomes: list[tuple[str, str, datetime | None]],
+    outcomes: list[tuple[Any, Any, datetime | None]],
     *,
     sender: str,
     now: datetime | None = None,
 ) -> OutcomeReceipt:
     """Attach ``(prediction id, actual label, outcome time or None = now)`` to the log.
 
-    A label outside the model's classes, an outcome in the future, a malformed id or the
+    An id or label of any JSON type is judged here, per row: a label that is missing or not
+    one of the model's classes (as text), an outcome in the future, a malformed id or the
     same id twice in one call is rejected; the first outcome of a prediction wins.
     """
     moment = now or utcnow()
@@ -118,7 +119,9 @@ def record_outcomes(
             reasons.append("prediction_id is not a UUID")
         elif prediction_id in seen:
             reasons.append("prediction_id is duplicated in the batch")
-        if label not in classes:
+        if label is None:
+            reasons.append("actual_label is missing")
+        elif not isinstance(label, str) or label not in classes:
             reasons.append(f"actual_label not in classes {sorted(classes)}")
         outcome_at = at or moment
         if outcome_at.tzinfo is None:  # as for predictions: a time without a zone is UTC
@@ -126,7 +129,7 @@ def record_outcomes(
         if outcome_at > moment:
             reasons.append("outcome_at is in the future")
         if reasons:
-            rejected.append(Rejected(position, str(raw_id), reasons))
+            rejected.append(Rejected(position, None if raw_id is None else str(raw_id), reasons))
             continue
         seen[prediction_id] = position
         good.append((prediction_id, label, outcome_at))
@@ -163,7 +166,7 @@ def record_outcomes(
 def record_ratings(
     database_url: str,
     model_name: str,
-    ratings: list[tuple[str, int, str | None]],
+    ratings: list[tuple[Any, Any, str | None]],
     *,
     sender: str,
 ) -> tuple[FeedbackResult, list[Rejected]]:
@@ -178,10 +181,10 @@ def record_ratings(
             reasons.append("prediction_id is not a UUID")
         elif prediction_id in seen:
             reasons.append("prediction_id is duplicated in the batch")
-        if not 1 <= rating <= 5:
-            reasons.append("rating must be between 1 and 5")
+        if type(rating) is not int or not 1 <= rating <= 5:
+            reasons.append("rating must be an integer between 1 and 5")
         if reasons:
-            rejected.append(Rejected(position, str(raw_id), reasons))
+            rejected.append(Rejected(position, None if raw_id is None else str(raw_id), reasons))
             continue
         seen.add(prediction_id)
         good.append((prediction_id, rating, notes))

@@ -186,6 +186,11 @@ def _good_probabilities(value: Any, classes: set[str]) -> bool:
     )
 
 
+def _not_text_or_integer(value: Any) -> bool:
+    """Neither text nor an integer (kept as its text: a version number); a bool is no integer."""
+    return not isinstance(value, str | int | np.integer) or isinstance(value, bool)
+
+
 def _good_latency(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
@@ -224,6 +229,10 @@ def _add_extra_reasons(
         (
             "model_version is missing",
             [i for i, v in enumerate(columns["model_version"]) if v is None or not str(v).strip()],
+        ),
+        *(
+            (f"{name} must be text or an integer", _flags(columns[name], _not_text_or_integer))
+            for name in ("model_version", "unit_id")
         ),
         (
             probabilities_reason,
