@@ -14,7 +14,14 @@ import yaml
 
 from relearn.registry import CHALLENGER, CHAMPION, registry_client
 from relearn.serving.router import SplitRouter, live_split
-from relearn.store.abtests import request_test, update_test
+from relearn.store.abtests import (
+    ACTIVE,
+    ArmWindow,
+    arm_totals,
+    live_test,
+    request_test,
+    update_test,
+)
 from relearn.store.db import transaction
 from tests.integration.collect_rows import prediction_rows
 from tests.integration.traffic import register_copy
@@ -126,7 +133,7 @@ def test_a_batch_keeps_its_good_rows_and_reports_the_bad_ones(
     rows[3]["features"] = ["not", "an", "object"]
     rows[4]["prediction_id"] = "not-a-uuid"
     del rows[5]["confidence"]
-    rows[5]["probabilities"] = {"no": 0.2, "yes": 0.8}  # confidence from probabilities
+    rows[5].update(predicted_label="yes", probabilities={"no": 0.2, "yes": 0.8})  # confidence
     answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -208,6 +215,23 @@ def test_a_value_of_the_wrong_type_rejects_its_row_not_the_batch(
         ["actual_label not in classes ['no', 'yes']"],
         ["prediction_id is not a UUID"],
     ]
+
+
+def test_an_id_repeated_in_a_batch_is_logged_once(client, auth, model_cfg, database_url):
+    rows = prediction_rows(model_cfg, 3, seed=10)
+    rows[2]["prediction_id"] = rows[0]["prediction_id"]
+    answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["accepted"] == [rows[0]["prediction_id"], rows[1]["prediction_id"]]
+    assert body["rejected"] == [
+        {
+            "index": 2,
+            "prediction_id": rows[0]["prediction_id"],
+            "reasons": ["prediction_id repeats that of index 0, which is logged"],
+        }
+    ]
+    assert len(_logged(database_url, [rows[0]["prediction_id"]])) == 1
 
 
 def test_a_repeated_batch_is_a_no_op(client, auth, model_cfg, database_url):
@@ -403,3 +427,53 @@ def test_each_request_is_one_usage_event(client, auth, model_cfg, champion, data
     counts = {c["kind"]: c for c in usage["counts"]}
     assert counts["predictions"]["rejected"] >= 1 and counts["exposure"]["events"] >= 1
     assert usage["exposures"]["champion"][str(champion.version)] >= 1
+
+
+def test_a_rows_arm_is_the_one_serving_its_version(client, auth, model_cfg, database_url):
+    """README's example sent no served_by: the challenger's predictions were stored as the
+    champion's and counted in neither arm; contradictions were accepted (finding 4)."""
+    with transaction(database_url) as connection:
+        test = live_test(connection, AB_MODEL, ACTIVE)
+        if test is None:
+            test = request_test(
+                connection,
+                model_name=AB_MODEL,
+                champion_version="41",
+                challenger_version="42",
+                stages=[50, 100],
+                retraining_run_id=None,
+                reason="collect arm test",
+            )
+            update_test(connection, test.id, status="running", traffic_percent=50)
+    champion, challenger = test.champion_version, test.challenger_version
+    at = datetime.now(UTC) - timedelta(days=3, microseconds=217)
+    rows = prediction_rows(model_cfg, 4, seed=30, at=at)
+    rows[0]["model_version"] = challenger
+    rows[1]["model_version"] = champion
+    rows[2].update(model_version=champion, served_by="challenger")
+    rows[3].update(model_version=challenger, served_by="champion")
+    answer = client.post(f"{API}/models/{AB_MODEL}/predictions", headers=auth, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    contradiction = (
+        "served_by contradicts model_version: the live A/B test serves that version in the "
+        "other arm"
+    )
+    assert {r["index"]: r["reasons"] for r in answer.json()["rejected"]} == {
+        2: [contradiction],
+        3: [contradiction],
+    }
+    ids = [rows[0]["prediction_id"], rows[1]["prediction_id"]]
+    assert {pid: values[2] for pid, values in _logged(database_url, ids).items()} == {
+        ids[0]: "challenger",
+        ids[1]: "champion",
+    }
+    # A row stored before (or by a path that could not tell) keeps counting for its version.
+    window = ArmWindow(AB_MODEL, champion, challenger, at, at + timedelta(seconds=1))
+    with transaction(database_url) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE prediction_log SET served_by = 'champion' WHERE prediction_id = %s",
+                (ids[0],),
+            )
+        totals = arm_totals(connection, window)
+    assert {arm: t.predictions for arm, t in totals.items()} == {"champion": 1, "challenger": 1}

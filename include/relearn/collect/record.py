@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from relearn.collect.arms import ArmVersions
 from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
+from relearn.store.abtests import ACTIVE, live_test
 from relearn.store.db import transaction
 from relearn.store.feedback import FeedbackResult, record_feedback
 from relearn.store.predictions import OutcomeResult, attach_model_outcomes, copy_predictions
@@ -52,9 +54,19 @@ def record_predictions(
     """Screen a batch and log its good rows in one transaction; bad rows are only reported.
 
     ``sender`` (the user or file) is recorded with the batch's counts as one usage event.
+    A row's arm is the one the model's live A/B test serves its version from (``live_arms``).
     """
-    screened = screen_predictions(batch, model_cfg, now=now or utcnow())
+    screened = screen_predictions(
+        batch, model_cfg, now=now or utcnow(), arms=live_arms(database_url, model_cfg.name)
+    )
     return log_screened(database_url, model_cfg, screened, rows=len(batch), sender=sender)
+
+
+def live_arms(database_url: str, model_name: str) -> ArmVersions | None:
+    """The versions behind the arms of the model's test serving traffic (running or paused)."""
+    with transaction(database_url) as connection:
+        test = live_test(connection, model_name, ACTIVE)
+    return None if test is None else ArmVersions(test.champion_version, test.challenger_version)
 
 
 def log_screened(
