@@ -205,6 +205,8 @@ def test_a_value_of_the_wrong_type_rejects_its_row_not_the_batch(
         {"prediction_id": ids[0], "actual_label": None},
         {"prediction_id": ids[0], "actual_label": ["yes"]},
         {"prediction_id": 7, "actual_label": "yes"},
+        {"prediction_id": ids[0], "actual_label": "yes", "outcome_at": "last tuesday"},
+        {"prediction_id": ids[0], "actual_label": "yes", "outcome_at": 5},
         {"prediction_id": ids[0], "actual_label": "yes"},
     ]
     answer = client.post(f"{API}/models/churn/outcomes", headers=auth, json={"outcomes": outcomes})
@@ -214,6 +216,8 @@ def test_a_value_of_the_wrong_type_rejects_its_row_not_the_batch(
         ["actual_label is missing"],
         ["actual_label not in classes ['no', 'yes']"],
         ["prediction_id is not a UUID"],
+        ["outcome_at is not an ISO 8601 timestamp"],
+        ["outcome_at is not an ISO 8601 timestamp"],
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from relearn.collect.arms import ArmVersions
@@ -24,7 +24,6 @@ from relearn.store.usage import UsageEvent, UsageKind, record_usage
 
 if TYPE_CHECKING:
     import uuid
-    from datetime import datetime
 
     import pandas as pd
 
@@ -105,18 +104,34 @@ class OutcomeReceipt:
     rejected: list[Rejected]
 
 
+def _moment(value: Any, default: datetime) -> datetime | None:
+    """A time from a datetime or ISO 8601 text, ``default`` for none; without a zone it is
+    UTC (as for predictions); ``None`` for anything else (rejected with its row)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def record_outcomes(
     database_url: str,
     model_cfg: ModelConfig,
-    outcomes: list[tuple[Any, Any, datetime | None]],
+    outcomes: list[tuple[Any, Any, Any]],
     *,
     sender: str,
     now: datetime | None = None,
 ) -> OutcomeReceipt:
     """Attach ``(prediction id, actual label, outcome time or None = now)`` to the log.
 
-    An id or label of any JSON type is judged here, per row: a label that is missing or not
-    one of the model's classes (as text), an outcome in the future, a malformed id or the
+    An id, label or time of any JSON type is judged here, per row: a label that is missing or
+    not one of the model's classes (as text), a time that is not one or in the future, a
+    malformed id or the
     same id twice in one call is rejected; the first outcome of a prediction wins.
     """
     moment = now or utcnow()
@@ -135,10 +150,10 @@ def record_outcomes(
             reasons.append("actual_label is missing")
         elif not isinstance(label, str) or label not in classes:
             reasons.append(f"actual_label not in classes {sorted(classes)}")
-        outcome_at = at or moment
-        if outcome_at.tzinfo is None:  # as for predictions: a time without a zone is UTC
-            outcome_at = outcome_at.replace(tzinfo=UTC)
-        if outcome_at > moment:
+        outcome_at = _moment(at, moment)
+        if outcome_at is None:
+            reasons.append("outcome_at is not an ISO 8601 timestamp")
+        elif outcome_at > moment:
             reasons.append("outcome_at is in the future")
         if reasons:
             rejected.append(Rejected(position, None if raw_id is None else str(raw_id), reasons))

@@ -71,7 +71,7 @@ class PredictionAnswer(BaseModel):
 class OutcomeIn(_Body):
     prediction_id: Judged = Field(None, description="a UUID")
     actual_label: Judged = Field(None, description="one of the model's classes (text or integer)")
-    outcome_at: datetime | None = Field(None, description="default: when received")
+    outcome_at: Any = Field(None, description="ISO 8601 timestamp; default: when received")
 
 
 class OutcomeBatch(_Body):
