@@ -336,7 +336,7 @@ def screen_predictions(
     classes = set(model_cfg.classes)
     if "probabilities" in frame.columns:
         given = frame["confidence"] if "confidence" in frame.columns else [None] * size
-        labels = frame["predicted_label"] if "predicted_label" in frame.columns else given
+        labels = frame["predicted_label"] if "predicted_label" in frame.columns else [None] * size
         frame = frame.assign(
             confidence=[
                 confidence_or_probability(c, p, label, classes)
