@@ -14,7 +14,14 @@ import yaml
 
 from relearn.registry import CHALLENGER, CHAMPION, registry_client
 from relearn.serving.router import SplitRouter, live_split
-from relearn.store.abtests import request_test, update_test
+from relearn.store.abtests import (
+    ACTIVE,
+    ArmWindow,
+    arm_totals,
+    live_test,
+    request_test,
+    update_test,
+)
 from relearn.store.db import transaction
 from tests.integration.collect_rows import prediction_rows
 from tests.integration.traffic import register_copy
@@ -126,7 +133,7 @@ def test_a_batch_keeps_its_good_rows_and_reports_the_bad_ones(
     rows[3]["features"] = ["not", "an", "object"]
     rows[4]["prediction_id"] = "not-a-uuid"
     del rows[5]["confidence"]
-    rows[5]["probabilities"] = {"no": 0.2, "yes": 0.8}  # confidence from probabilities
+    rows[5].update(predicted_label="yes", probabilities={"no": 0.2, "yes": 0.8})  # confidence
     answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
     assert answer.status_code == 200, answer.text
     body = answer.json()
@@ -166,10 +173,69 @@ def test_integer_labels_versions_and_unit_ids_are_kept_as_text(
     assert answer.status_code == 200, answer.text
     assert answer.json()["rejected"][0]["reasons"] == ["actual_label not in classes ['no', 'yes']"]
     rows = prediction_rows(model_cfg, 1, seed=8)
-    rows[0]["predicted_label"] = True  # a boolean is not a label
+    rows[0]["predicted_label"] = True  # a boolean is not a label: its row is refused
     refused = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
-    assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"][-3:] == ["rows", 0, "predicted_label"]
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["rejected"][0]["reasons"] == [
+        "predicted_label not in classes ['no', 'yes']"
+    ]
+
+
+def test_a_value_of_the_wrong_type_rejects_its_row_not_the_batch(
+    client, auth, model_cfg, database_url
+):
+    """A new user's batches were 422 as a whole for one bad field (finding 10)."""
+    rows = prediction_rows(model_cfg, 5, seed=9)
+    rows[1]["served_by"] = "canary"
+    rows[2]["model_version"] = 1.0
+    rows[3]["confidence"] = "high"
+    rows[4]["unit_id"] = {"user": 42}
+    answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == [rows[0]["prediction_id"]]
+    reasons = {r["index"]: r["reasons"] for r in answer.json()["rejected"]}
+    assert reasons == {
+        1: ["served_by must be one of ['champion', 'challenger']"],
+        2: ["model_version must be text or an integer"],
+        3: ["confidence is null or not a number"],
+        4: ["unit_id must be text or an integer"],
+    }
+    ids = [row["prediction_id"] for row in rows]
+    outcomes = [
+        {"prediction_id": ids[0], "actual_label": None},
+        {"prediction_id": ids[0], "actual_label": ["yes"]},
+        {"prediction_id": 7, "actual_label": "yes"},
+        {"prediction_id": ids[0], "actual_label": "yes", "outcome_at": "last tuesday"},
+        {"prediction_id": ids[0], "actual_label": "yes", "outcome_at": 5},
+        {"prediction_id": ids[0], "actual_label": "yes"},
+    ]
+    answer = client.post(f"{API}/models/churn/outcomes", headers=auth, json={"outcomes": outcomes})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["attached"] == [ids[0]]
+    assert [r["reasons"] for r in answer.json()["rejected"]] == [
+        ["actual_label is missing"],
+        ["actual_label not in classes ['no', 'yes']"],
+        ["prediction_id is not a UUID"],
+        ["outcome_at is not an ISO 8601 timestamp"],
+        ["outcome_at is not an ISO 8601 timestamp"],
+    ]
+
+
+def test_an_id_repeated_in_a_batch_is_logged_once(client, auth, model_cfg, database_url):
+    rows = prediction_rows(model_cfg, 3, seed=10)
+    rows[2]["prediction_id"] = rows[0]["prediction_id"]
+    answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["accepted"] == [rows[0]["prediction_id"], rows[1]["prediction_id"]]
+    assert body["rejected"] == [
+        {
+            "index": 2,
+            "prediction_id": rows[0]["prediction_id"],
+            "reasons": ["prediction_id repeats that of index 0, which is logged"],
+        }
+    ]
+    assert len(_logged(database_url, [rows[0]["prediction_id"]])) == 1
 
 
 def test_a_repeated_batch_is_a_no_op(client, auth, model_cfg, database_url):
@@ -187,12 +253,13 @@ def test_a_repeated_batch_is_a_no_op(client, auth, model_cfg, database_url):
     }
 
 
-def test_malformed_bodies_are_422_naming_the_field(client, auth, model_cfg):
+def test_malformed_bodies_are_422_naming_the_place(client, auth, model_cfg):
     rows = prediction_rows(model_cfg, 2)
-    rows[1]["confidence"] = "high"
-    answer = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": rows})
+    answer = client.post(
+        f"{API}/models/churn/predictions", headers=auth, json={"rows": [rows[0], "a row"]}
+    )
     assert answer.status_code == 422
-    assert answer.json()["detail"][0]["loc"][-3:] == ["rows", 1, "confidence"]
+    assert answer.json()["detail"][0]["loc"][-2:] == ["rows", 1]
     empty = client.post(f"{API}/models/churn/predictions", headers=auth, json={"rows": []})
     assert empty.status_code == 422
 
@@ -247,10 +314,12 @@ def test_feedback_is_validated_stored_once_and_unknown_ids_come_back(
     bad = client.post(
         f"{API}/models/churn/feedback",
         headers=auth,
-        json={"feedback": [{"prediction_id": pid, "rating": 6}]},
+        json={"feedback": [{"prediction_id": pid, "rating": 6}, {"prediction_id": pid}]},
     )
-    assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"][-1] == "rating"
+    assert bad.status_code == 200, bad.text
+    assert [r["reasons"] for r in bad.json()["rejected"]] == [
+        ["rating must be an integer between 1 and 5"]
+    ] * 2
     stranger = str(uuid.uuid4())
     body = {
         "feedback": [
@@ -362,3 +431,53 @@ def test_each_request_is_one_usage_event(client, auth, model_cfg, champion, data
     counts = {c["kind"]: c for c in usage["counts"]}
     assert counts["predictions"]["rejected"] >= 1 and counts["exposure"]["events"] >= 1
     assert usage["exposures"]["champion"][str(champion.version)] >= 1
+
+
+def test_a_rows_arm_is_the_one_serving_its_version(client, auth, model_cfg, database_url):
+    """README's example sent no served_by: the challenger's predictions were stored as the
+    champion's and counted in neither arm; contradictions were accepted (finding 4)."""
+    with transaction(database_url) as connection:
+        test = live_test(connection, AB_MODEL, ACTIVE)
+        if test is None:
+            test = request_test(
+                connection,
+                model_name=AB_MODEL,
+                champion_version="41",
+                challenger_version="42",
+                stages=[50, 100],
+                retraining_run_id=None,
+                reason="collect arm test",
+            )
+            update_test(connection, test.id, status="running", traffic_percent=50)
+    champion, challenger = test.champion_version, test.challenger_version
+    at = datetime.now(UTC) - timedelta(days=3, microseconds=217)
+    rows = prediction_rows(model_cfg, 4, seed=30, at=at)
+    rows[0]["model_version"] = challenger
+    rows[1]["model_version"] = champion
+    rows[2].update(model_version=champion, served_by="challenger")
+    rows[3].update(model_version=challenger, served_by="champion")
+    answer = client.post(f"{API}/models/{AB_MODEL}/predictions", headers=auth, json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    contradiction = (
+        "served_by contradicts model_version: the live A/B test serves that version in the "
+        "other arm"
+    )
+    assert {r["index"]: r["reasons"] for r in answer.json()["rejected"]} == {
+        2: [contradiction],
+        3: [contradiction],
+    }
+    ids = [rows[0]["prediction_id"], rows[1]["prediction_id"]]
+    assert {pid: values[2] for pid, values in _logged(database_url, ids).items()} == {
+        ids[0]: "challenger",
+        ids[1]: "champion",
+    }
+    # A row stored before (or by a path that could not tell) keeps counting for its version.
+    window = ArmWindow(AB_MODEL, champion, challenger, at, at + timedelta(seconds=1))
+    with transaction(database_url) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE prediction_log SET served_by = 'champion' WHERE prediction_id = %s",
+                (ids[0],),
+            )
+        totals = arm_totals(connection, window)
+    assert {arm: t.predictions for arm, t in totals.items()} == {"champion": 1, "challenger": 1}

@@ -93,7 +93,8 @@ def test_collection_only_checks(model_cfg):
             _row(probabilities={"no": 0.1, "maybe": 0.9}),
             _row(latency_ms=-1.0),
             _row(served_by="canary"),
-            _row(confidence=None, probabilities={"no": 0.25, "yes": 0.75}),
+            _row(confidence=None, predicted_label="yes", probabilities={"no": 0.25, "yes": 0.75}),
+            _row(model_version=True, unit_id=1.5),
         ],
         dtype=object,
     )
@@ -105,8 +106,40 @@ def test_collection_only_checks(model_cfg):
         2: ["probabilities must map classes ['no', 'yes'] to numbers in [0, 1]"],
         3: ["latency_ms must be a number >= 0"],
         4: ["served_by must be one of ['champion', 'challenger']"],
+        6: ["model_version must be text or an integer", "unit_id must be text or an integer"],
     }
     assert screened.accepted.confidence == [0.75]
+
+
+def test_probabilities_label_and_confidence_must_agree(model_cfg):
+    """A new user logged all of these and had them stored (finding 5)."""
+    frame = pd.DataFrame(
+        [
+            _row(predicted_label="yes", confidence=0.7, probabilities={"no": 0.7, "yes": 0.3}),
+            _row(predicted_label="no", confidence=0.3, probabilities={"no": 0.3, "yes": 0.1}),
+            _row(predicted_label="yes", confidence=0.3, probabilities={"no": 0.2, "yes": 0.8}),
+            _row(predicted_label="yes", confidence=0.6, probabilities={"no": 0.6}),
+            # within the tolerance, a tie, and a map of one class leaving the label the rest
+            _row(predicted_label="no", confidence=0.8, probabilities={"no": 0.8004, "yes": 0.2}),
+            _row(predicted_label="yes", confidence=0.5, probabilities={"no": 0.5, "yes": 0.5}),
+            _row(predicted_label="yes", confidence=None, probabilities={"no": 0.3}),
+            _row(predicted_label="yes", confidence=None, probabilities={"no": 0.2, "yes": 0.8}),
+        ],
+        dtype=object,
+    )
+    screened = screen_predictions(frame, model_cfg, now=NOW)
+    reasons = {r.position: r.reasons for r in screened.rejected}
+    assert reasons == {
+        0: [
+            "predicted_label must be a most probable class",
+            "confidence must be the probability of predicted_label (within 0.001)",
+        ],
+        1: ["probabilities must sum to 1 (within 0.001)"],
+        2: ["confidence must be the probability of predicted_label (within 0.001)"],
+        3: ["predicted_label must be a most probable class"],
+    }
+    # no confidence given: the label's probability (the rest of a map that lacks only it)
+    assert screened.accepted.confidence == pytest.approx([0.8, 0.5, 0.7, 0.8])
 
 
 def test_rows_postgres_could_not_store_are_rejected_not_the_batch(model_cfg):
@@ -115,7 +148,7 @@ def test_rows_postgres_could_not_store_are_rejected_not_the_batch(model_cfg):
         [
             # pandas holds year 0; Postgres has no year 0, and COPY would fail the whole batch
             _row(predicted_at="0001-01-01T00:00:00+14:00"),
-            # one UUID in two spellings: the raw-text uniqueness check cannot see it
+            # one UUID in two spellings: Postgres would see one id
             _row(prediction_id=str(same)),
             _row(prediction_id="{" + str(same).upper() + "}"),
             _row(),
@@ -126,10 +159,34 @@ def test_rows_postgres_could_not_store_are_rejected_not_the_batch(model_cfg):
     reasons = {r.position: r.reasons for r in screened.rejected}
     assert reasons == {
         0: ["predicted_at is before year 1 in UTC (Postgres cannot store it)"],
-        1: ["prediction_id repeats another row's of this batch, written differently"],
-        2: ["prediction_id repeats another row's of this batch, written differently"],
+        2: ["prediction_id repeats that of index 1, which is logged"],
     }
-    assert screened.accepted.prediction_id == [frame["prediction_id"][3]]
+    assert screened.accepted.prediction_id == [str(same), frame["prediction_id"][3]]
+
+
+def test_a_repeated_id_logs_its_first_good_row_and_names_it_in_the_others(model_cfg):
+    """Both rows of a repeated id were rejected; a new user expected one logged (finding 6)."""
+    once, bad_first = str(uuid.uuid4()), str(uuid.uuid4())
+    frame = pd.DataFrame(
+        [
+            _row(prediction_id=once),
+            _row(),
+            _row(prediction_id=once, predicted_label="yes"),
+            _row(prediction_id=bad_first, confidence=2.0),  # rejected: the next one is logged
+            _row(prediction_id=bad_first),
+            _row(prediction_id=once),
+        ],
+        dtype=object,
+    )
+    screened = screen_predictions(frame, model_cfg, now=NOW, rows=[11, 12, 13, 14, 15, 16])
+    reasons = {r.position: r.reasons for r in screened.rejected}
+    assert reasons == {
+        2: ["prediction_id repeats that of row 11, which is logged"],
+        3: ["confidence outside [0, 1]"],
+        5: ["prediction_id repeats that of row 11, which is logged"],
+    }
+    assert screened.accepted.prediction_id == [once, frame["prediction_id"][1], bad_first]
+    assert screened.accepted.predicted_label == ["no", "no", "no"]
 
 
 @pytest.mark.parametrize(

@@ -282,7 +282,7 @@ def _prepare(
             reason = f"unknown model (configured: {', '.join(config.model_names)})"
             prepared.bad.extend(BadRow(row, None, [reason]) for row in rows)
         elif kind is IngestKind.PREDICTIONS:
-            screened = screen_predictions(group, model_cfg, now=now)
+            screened = screen_predictions(group, model_cfg, now=now, rows=rows)
             screened.accepted.copy_text  # noqa: B018 -- rendered here, not in the writer
             prepared.groups.append(_Group(model_cfg, rows, predictions=screened))
         else:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+from relearn.collect.arms import ArmVersions
 from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
+from relearn.store.abtests import ACTIVE, live_test
 from relearn.store.db import transaction
 from relearn.store.feedback import FeedbackResult, record_feedback
 from relearn.store.predictions import OutcomeResult, attach_model_outcomes, copy_predictions
@@ -22,7 +24,6 @@ from relearn.store.usage import UsageEvent, UsageKind, record_usage
 
 if TYPE_CHECKING:
     import uuid
-    from datetime import datetime
 
     import pandas as pd
 
@@ -52,9 +53,19 @@ def record_predictions(
     """Screen a batch and log its good rows in one transaction; bad rows are only reported.
 
     ``sender`` (the user or file) is recorded with the batch's counts as one usage event.
+    A row's arm is the one the model's live A/B test serves its version from (``live_arms``).
     """
-    screened = screen_predictions(batch, model_cfg, now=now or utcnow())
+    screened = screen_predictions(
+        batch, model_cfg, now=now or utcnow(), arms=live_arms(database_url, model_cfg.name)
+    )
     return log_screened(database_url, model_cfg, screened, rows=len(batch), sender=sender)
+
+
+def live_arms(database_url: str, model_name: str) -> ArmVersions | None:
+    """The versions behind the arms of the model's test serving traffic (running or paused)."""
+    with transaction(database_url) as connection:
+        test = live_test(connection, model_name, ACTIVE)
+    return None if test is None else ArmVersions(test.champion_version, test.challenger_version)
 
 
 def log_screened(
@@ -93,17 +104,34 @@ class OutcomeReceipt:
     rejected: list[Rejected]
 
 
+def _moment(value: Any, default: datetime) -> datetime | None:
+    """A time from a datetime or ISO 8601 text, ``default`` for none; without a zone it is
+    UTC (as for predictions); ``None`` for anything else (rejected with its row)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def record_outcomes(
     database_url: str,
     model_cfg: ModelConfig,
-    outcomes: list[tuple[str, str, datetime | None]],
+    outcomes: list[tuple[Any, Any, Any]],
     *,
     sender: str,
     now: datetime | None = None,
 ) -> OutcomeReceipt:
     """Attach ``(prediction id, actual label, outcome time or None = now)`` to the log.
 
-    A label outside the model's classes, an outcome in the future, a malformed id or the
+    An id, label or time of any JSON type is judged here, per row: a label that is missing or
+    not one of the model's classes (as text), a time that is not one or in the future, a
+    malformed id or the
     same id twice in one call is rejected; the first outcome of a prediction wins.
     """
     moment = now or utcnow()
@@ -118,15 +146,17 @@ def record_outcomes(
             reasons.append("prediction_id is not a UUID")
         elif prediction_id in seen:
             reasons.append("prediction_id is duplicated in the batch")
-        if label not in classes:
+        if label is None:
+            reasons.append("actual_label is missing")
+        elif not isinstance(label, str) or label not in classes:
             reasons.append(f"actual_label not in classes {sorted(classes)}")
-        outcome_at = at or moment
-        if outcome_at.tzinfo is None:  # as for predictions: a time without a zone is UTC
-            outcome_at = outcome_at.replace(tzinfo=UTC)
-        if outcome_at > moment:
+        outcome_at = _moment(at, moment)
+        if outcome_at is None:
+            reasons.append("outcome_at is not an ISO 8601 timestamp")
+        elif outcome_at > moment:
             reasons.append("outcome_at is in the future")
         if reasons:
-            rejected.append(Rejected(position, str(raw_id), reasons))
+            rejected.append(Rejected(position, None if raw_id is None else str(raw_id), reasons))
             continue
         seen[prediction_id] = position
         good.append((prediction_id, label, outcome_at))
@@ -163,7 +193,7 @@ def record_outcomes(
 def record_ratings(
     database_url: str,
     model_name: str,
-    ratings: list[tuple[str, int, str | None]],
+    ratings: list[tuple[Any, Any, str | None]],
     *,
     sender: str,
 ) -> tuple[FeedbackResult, list[Rejected]]:
@@ -178,10 +208,10 @@ def record_ratings(
             reasons.append("prediction_id is not a UUID")
         elif prediction_id in seen:
             reasons.append("prediction_id is duplicated in the batch")
-        if not 1 <= rating <= 5:
-            reasons.append("rating must be between 1 and 5")
+        if type(rating) is not int or not 1 <= rating <= 5:
+            reasons.append("rating must be an integer between 1 and 5")
         if reasons:
-            rejected.append(Rejected(position, str(raw_id), reasons))
+            rejected.append(Rejected(position, None if raw_id is None else str(raw_id), reasons))
             continue
         seen.add(prediction_id)
         good.append((prediction_id, rating, notes))

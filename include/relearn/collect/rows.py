@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from itertools import compress
 from typing import TYPE_CHECKING, Any
@@ -22,10 +21,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from relearn.collect.arms import ARMS, ArmVersions, served_by
 from relearn.collect.checks import checked_frame, row_reasons
 from relearn.collect.encode import flat_documents, json_text, json_texts
+from relearn.collect.probabilities import (
+    TOLERANCE,
+    confidence_or_probability,
+    disagreements,
+    good_probabilities,
+)
 from relearn.config import FeatureType
-from relearn.serving.router import CHALLENGER_ARM, CHAMPION_ARM
 from relearn.store.columns import PREDICTION_COLUMNS
 from relearn.store.prediction_log import FEATURES_TYPE
 from relearn.store.predictions import PredictionColumns
@@ -33,7 +38,7 @@ from relearn.validation.checks import CONFIDENCE, PREDICTED_AT
 
 if TYPE_CHECKING:
     from collections import defaultdict
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from relearn.config import ModelConfig
@@ -41,8 +46,6 @@ if TYPE_CHECKING:
 _TEXT_COLUMNS = ("prediction_id", "model_version", "unit_id", "predicted_label", "served_by")
 REQUIRED = ("prediction_id", "model_version", "predicted_at", "predicted_label", "confidence")
 FEATURES = "features"
-# The arm a row was served by (``GET /assignment`` tells a client); the champion by default.
-ARMS = (CHAMPION_ARM, CHALLENGER_ARM)
 # Exactly these types (``bool`` is a subclass of ``int`` but not a number here).
 _PLAIN_NUMBERS = {float, int, type(None)}
 _UNSTORABLE = "a value holds NaN, infinity or a NUL character"
@@ -78,10 +81,6 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "string" if isinstance(value, str) else "scalar"
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -167,23 +166,9 @@ def _feature_column(values: list[Any], numeric: bool) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
-def _confidence(value: Any, probabilities: Any) -> Any:
-    """The given confidence, else the highest probability (a number or the raw value)."""
-    if not _missing(value) or not isinstance(probabilities, dict) or not probabilities:
-        return value
-    numbers = [p for p in probabilities.values() if isinstance(p, int | float)]
-    return max(numbers) if len(numbers) == len(probabilities) else None
-
-
-def _good_probabilities(value: Any, classes: set[str]) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) <= classes
-        and all(
-            isinstance(p, int | float) and not isinstance(p, bool) and 0.0 <= p <= 1.0
-            for p in value.values()
-        )
-    )
+def _not_text_or_integer(value: Any) -> bool:
+    """Neither text nor an integer (kept as its text: a version number); a bool is no integer."""
+    return not isinstance(value, str | int | np.integer) or isinstance(value, bool)
 
 
 def _good_latency(value: Any) -> bool:
@@ -211,8 +196,12 @@ def _add_extra_reasons(
     ids: list[str | None],
     classes: set[str],
     latency: pd.Series | None,
+    confidences: np.ndarray,
 ) -> None:
     """What the window checks do not cover because a window never lacks it (column-wise)."""
+    bad_sum, not_top, bad_confidence = disagreements(
+        columns["probabilities"], columns["predicted_label"], confidences, classes
+    )
     probabilities_reason = f"probabilities must map classes {sorted(classes)} to numbers in [0, 1]"
     served_reason = f"served_by must be one of {list(ARMS)}"
     given_ids = columns["prediction_id"]
@@ -225,15 +214,21 @@ def _add_extra_reasons(
             "model_version is missing",
             [i for i, v in enumerate(columns["model_version"]) if v is None or not str(v).strip()],
         ),
+        *(
+            (f"{name} must be text or an integer", _flags(columns[name], _not_text_or_integer))
+            for name in ("model_version", "unit_id")
+        ),
         (
             probabilities_reason,
-            _flags(columns["probabilities"], lambda p: not _good_probabilities(p, classes)),
+            _flags(columns["probabilities"], lambda p: not good_probabilities(p, classes)),
         ),
         ("latency_ms must be a number >= 0", _bad_latencies(latency, columns["latency_ms"])),
         (served_reason, _flags(columns["served_by"], lambda v: v not in ARMS)),
+        (f"probabilities must sum to 1 (within {TOLERANCE:g})", bad_sum),
+        ("predicted_label must be a most probable class", not_top),
         (
-            "prediction_id repeats another row's of this batch, written differently",
-            _respelt_duplicates(given_ids, ids),
+            f"confidence must be the probability of predicted_label (within {TOLERANCE:g})",
+            bad_confidence,
         ),
     )
     for reason, positions in failing:
@@ -258,18 +253,22 @@ def _has_nul(columns: dict[str, list[Any]]) -> np.ndarray:
     return found
 
 
-def _respelt_duplicates(given_ids: list[Any], ids: list[str | None]) -> list[int]:
-    """Rows whose UUID another row also has in another spelling (braces, case, no dashes):
-    the raw-text uniqueness check cannot see them, and Postgres would keep only one."""
-    if ids is given_ids:  # every id was given in canonical form: nothing was respelt
-        return []
-    canonical = Counter(pid for pid in ids if pid is not None)
-    raw = Counter(str(given) for given in given_ids if given is not None)
-    return [
-        i
-        for i, pid in enumerate(ids)
-        if pid is not None and canonical[pid] > 1 and raw[str(given_ids[i])] == 1
-    ]
+def _repeats(ids: list[str | None], reasons: defaultdict[int, list[str]]) -> dict[int, int]:
+    """Each later row of a prediction id -> the row of that id that is logged: the first one
+    without another reason (the log keeps one row per id, the first it was sent). Ids are
+    compared canonically, so a respelt UUID (braces, case, no dashes) is a repeat too."""
+    if len(set(ids)) == len(ids):
+        return {}
+    kept: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for position, pid in enumerate(ids):
+        if pid is None:
+            continue
+        if pid in kept:
+            repeats[position] = kept[pid]
+        elif position not in reasons:
+            kept[pid] = position
+    return repeats
 
 
 def _before_year_one(checked: pd.DataFrame) -> list[int]:
@@ -309,12 +308,23 @@ def _accepted(
         confidence=checked[CONFIDENCE].to_numpy()[mask].tolist() if mask.any() else [],
         probabilities=list(compress(probabilities, keep)),
         latency_ms=list(compress(columns["latency_ms"], keep)),
-        served_by=[v or CHAMPION_ARM for v in compress(columns["served_by"], keep)],
+        served_by=list(compress(columns["served_by"], keep)),
     )
 
 
-def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: datetime) -> Screened:
+def screen_predictions(
+    frame: pd.DataFrame,
+    model_cfg: ModelConfig,
+    *,
+    now: datetime,
+    rows: Sequence[int] | None = None,
+    arms: ArmVersions | None = None,
+) -> Screened:
     """Split a batch into rows to log and rows rejected with reasons (never raises on a row).
+
+    ``rows``: the numbers a file gives the frame's rows, for a reason naming another row
+    (a repeated prediction id names the row that is logged); ``None``: the index from 0.
+    ``arms``: the model's live A/B test, which decides the arm of a row that does not say it.
 
     Every step works on whole columns; the only loops are comprehensions over one column's
     values. A missing required column rejects every row with that reason, so a malformed
@@ -323,11 +333,14 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
     frame = frame.reset_index(drop=True)
     size = len(frame)
     documents = _documents(frame, model_cfg)
+    classes = set(model_cfg.classes)
     if "probabilities" in frame.columns:
         given = frame["confidence"] if "confidence" in frame.columns else [None] * size
+        labels = frame["predicted_label"] if "predicted_label" in frame.columns else [None] * size
         frame = frame.assign(
             confidence=[
-                _confidence(c, p) for c, p in zip(given, frame["probabilities"], strict=True)
+                confidence_or_probability(c, p, label, classes)
+                for c, p, label in zip(given, frame["probabilities"], labels, strict=True)
             ]
         )
     flat = _flat(frame, documents, model_cfg)
@@ -337,7 +350,20 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
     columns = {name: _column(flat, name) for name in PREDICTION_COLUMNS if name != FEATURES}
     ids = _canonical_ids(columns["prediction_id"])
     latency = flat["latency_ms"] if "latency_ms" in flat.columns else None
-    _add_extra_reasons(reasons, columns, ids, set(model_cfg.classes), latency)
+    confidences = (
+        checked[CONFIDENCE].to_numpy(dtype="float64")
+        if CONFIDENCE in checked.columns
+        else np.full(size, np.nan)
+    )
+    _add_extra_reasons(reasons, columns, ids, classes, latency, confidences)
+    columns["served_by"], contradicted = served_by(
+        columns["served_by"], columns["model_version"], arms
+    )
+    for position in contradicted:
+        reasons[position].append(
+            "served_by contradicts model_version: the live A/B test serves that version "
+            "in the other arm"
+        )
     for position in _before_year_one(checked):
         reasons[position].append("predicted_at is before year 1 in UTC (Postgres cannot store it)")
     if documents is None:
@@ -357,6 +383,9 @@ def screen_predictions(frame: pd.DataFrame, model_cfg: ModelConfig, *, now: date
             unstorable[position] = True
     for position in np.flatnonzero(unstorable).tolist():
         reasons[position].append(_UNSTORABLE)
+    for position, first in _repeats(ids, reasons).items():
+        where = f"index {first}" if rows is None else f"row {rows[first]}"
+        reasons[position].append(f"prediction_id repeats that of {where}, which is logged")
     given_ids = columns["prediction_id"]
     bad = range(size) if missing else sorted(reasons)
     rejected = [

@@ -1,11 +1,13 @@
 """A batch of predictions as JSON bytes, decoded straight into columns.
 
-The collection API's hot path: msgspec checks the wire types while it parses (a few times
+The collection API's hot path: msgspec checks the body's shape while it parses (a few times
 faster than building pydantic objects), and the rows become one list per column for
-``relearn.collect.rows.screen_predictions``, never an object per row. The wire types match
-the documented schema (``relearn_airflow.api.schemas.PredictionBatch``): a body of the wrong
-shape is refused as a whole with the location of the first problem (``rows.3.confidence``);
-everything that depends on the model is judged per row, so good rows are kept.
+``relearn.collect.rows.screen_predictions``, never an object per row. The documented schema
+(``relearn_airflow.api.schemas.PredictionBatch``) says what a good row holds; a body of the wrong
+shape (not an object with a ``rows`` list of row objects, an unknown field, 0 or more than
+``MAX_BATCH`` rows) is refused as a whole with the location of the first problem
+(``rows.3``); every value is judged per row, even one of the wrong JSON type, so good rows
+are kept.
 
 JSON is read strictly: ``NaN``, ``Infinity`` or a number beyond a float's range is a
 malformed body, not a value (Postgres could not store it anyway).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 import pandas as pd
@@ -30,19 +32,23 @@ _STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
 
 
 class _Prediction(msgspec.Struct, forbid_unknown_fields=True):
-    prediction_id: str
-    features: Any
+    # Every value is judged per row by ``relearn.collect.rows`` (a label of the wrong type, a
+    # missing version or an unknown arm rejects its row, not the batch); only the shape of
+    # the body (an object with a list of row objects with known fields) is checked here.
+    prediction_id: Any = None
+    features: Any = None
     # Integer labels, versions and unit ids are common in other languages' JSON (classes
     # [0, 1], MLflow's version numbers, user ids); they are stored as their text.
-    predicted_label: str | int
-    model_version: str | int
-    confidence: float | None = None
-    probabilities: dict[str, float] | None = None
-    unit_id: str | int | None = None
-    latency_ms: float | None = None
+    predicted_label: Any = None
+    model_version: Any = None
+    confidence: Any = None
+    probabilities: Any = None
+    unit_id: Any = None
+    latency_ms: Any = None
     # ISO 8601 text, parsed with the batch (a malformed time rejects its row, not the batch).
-    predicted_at: str | None = None
-    served_by: Literal["champion", "challenger"] = "champion"
+    predicted_at: Any = None
+    # ``None``: the arm serving ``model_version`` (``relearn.collect.rows``).
+    served_by: Any = None
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -76,7 +82,7 @@ def _location(message: str) -> tuple[str | int, ...]:
 def decode_predictions(body: bytes, *, now: datetime) -> pd.DataFrame:
     """The batch as a frame with one column per field (``predicted_at`` defaults to ``now``).
 
-    :raises WireError: malformed JSON, a missing or unknown field, a value of the wrong type,
+    :raises WireError: malformed JSON, a body or row that is not an object, an unknown field,
         or a batch of 0 or more than ``MAX_BATCH`` rows.
     """
     try:
@@ -93,5 +99,9 @@ def decode_predictions(body: bytes, *, now: datetime) -> pd.DataFrame:
     for name in _TEXT_OR_INTEGER:
         columns[name] = [str(value) if type(value) is int else value for value in columns[name]]
     default = now.isoformat()
-    columns["predicted_at"] = [default if at is None else at for at in columns["predicted_at"]]
+    # A time that is not text (a number, an object) is no time: NaT, rejected by the checks.
+    columns["predicted_at"] = [
+        default if at is None else at if type(at) is str else pd.NaT
+        for at in columns["predicted_at"]
+    ]
     return pd.DataFrame(columns, dtype=object)

@@ -231,13 +231,14 @@ def decisions(connection: Connection, test_id: uuid.UUID | str) -> list[Decision
 
 
 # Only units with an id were randomised between the arms (the router sends the others to the
-# champion), so only they are compared.
+# champion), so only they are compared. A row's arm is the version that served it, whatever
+# its ``served_by`` says: a client that logged the challenger's prediction without saying
+# ``served_by`` (stored as the champion's) still counts for the challenger.
 _ARMS = """
     model_name = %(model)s AND predicted_at >= %(since)s AND predicted_at < %(until)s
-    AND unit_id IS NOT NULL
-    AND ((served_by = 'champion' AND model_version = %(champion)s)
-         OR (served_by = 'challenger' AND model_version = %(challenger)s))
+    AND unit_id IS NOT NULL AND model_version IN (%(champion)s, %(challenger)s)
 """
+_ARM = "CASE WHEN model_version = %(challenger)s THEN 'challenger' ELSE 'champion' END"
 # An outcome counts once it had arrived by "now": a replay sees what the original run saw.
 _LABELLED = "actual_label IS NOT NULL AND outcome_at < %(until)s"
 
@@ -277,11 +278,11 @@ def arm_totals(connection: Connection, window: ArmWindow) -> dict[str, ArmTotals
     """Totals per arm (``champion``, ``challenger``) that had predictions in the window."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT served_by, count(*), count(*) FILTER (WHERE {_LABELLED}), "
+            f"SELECT {_ARM}, count(*), count(*) FILTER (WHERE {_LABELLED}), "
             f"count(*) FILTER (WHERE {_LABELLED} AND actual_label = predicted_label), "
             "avg(confidence), "
             "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
-            f"FROM prediction_log WHERE {_ARMS} GROUP BY served_by",
+            f"FROM prediction_log WHERE {_ARMS} GROUP BY 1",
             window.params(),
         )
         return {
@@ -302,9 +303,9 @@ def arm_confusion(
     """Labelled counts per arm and (predicted, actual) label pair."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT served_by, predicted_label, actual_label, count(*) "
+            f"SELECT {_ARM}, predicted_label, actual_label, count(*) "
             f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} "
-            "GROUP BY served_by, predicted_label, actual_label",
+            "GROUP BY 1, 2, 3",
             window.params(),
         )
         confusion: dict[str, dict[tuple[str, str], int]] = {}
@@ -339,7 +340,7 @@ def unit_sums(
         cursor.execute(
             "SELECT bucket, served_by, sum(n), sum(c), count(*), sum(n * n), sum(c * c), "
             "sum(c * n) FROM (SELECT width_bucket(predicted_at, %(bounds)s::timestamptz[]) "
-            "AS bucket, served_by, unit_id, count(*)::float8 AS n, "
+            f"AS bucket, {_ARM} AS served_by, unit_id, count(*)::float8 AS n, "
             "count(*) FILTER (WHERE actual_label = predicted_label)::float8 AS c "
             f"FROM prediction_log WHERE {_ARMS} AND {_LABELLED} GROUP BY 1, 2, 3) AS per_unit "
             "GROUP BY 1, 2 ORDER BY 1, 2",

@@ -1,8 +1,10 @@
 """Request and response bodies of the collection API.
 
-Wire types are checked by pydantic (a malformed body is a 422 naming the field, e.g.
-``rows.3.confidence``); what depends on the model (features, labels, ranges) is checked per
-row by ``relearn.collect``, so a batch with bad rows keeps the good ones.
+The types below document what a good row holds. Only the shape of a body is refused as a
+whole (a 422 naming the place, e.g. ``rows.3``: not a list of objects, an unknown field, too
+many rows); every value, even one of the wrong JSON type, is judged per row by
+``relearn.collect``, so a batch with bad rows keeps the good ones (predictions are decoded by
+``relearn.collect.wire``, outcomes and feedback read their values as ``Any`` here).
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from relearn.collect import MAX_BATCH
 TextOrInteger = Annotated[str | StrictInt, AfterValidator(str)]
 
 
+def _integer_as_text(value: Any) -> Any:
+    return str(value) if type(value) is int else value
+
+
+# A value judged per row (``relearn.collect.record``): integers as their text, as above.
+Judged = Annotated[Any, AfterValidator(_integer_as_text)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -33,7 +43,11 @@ class PredictionIn(_Body):
     unit_id: TextOrInteger | None = Field(None, description="the unit (user, account...) routed")
     latency_ms: float | None = None
     predicted_at: datetime | None = Field(None, description="default: when received")
-    served_by: Literal["champion", "challenger"] = "champion"
+    served_by: Literal["champion", "challenger"] | None = Field(
+        None,
+        description="the arm that served; default: the arm of model_version in the live A/B "
+        "test, else champion (a contradiction rejects the row)",
+    )
 
 
 class PredictionBatch(_Body):
@@ -55,9 +69,9 @@ class PredictionAnswer(BaseModel):
 
 
 class OutcomeIn(_Body):
-    prediction_id: str
-    actual_label: TextOrInteger
-    outcome_at: datetime | None = Field(None, description="default: when received")
+    prediction_id: Judged = Field(None, description="a UUID")
+    actual_label: Judged = Field(None, description="one of the model's classes (text or integer)")
+    outcome_at: Any = Field(None, description="ISO 8601 timestamp; default: when received")
 
 
 class OutcomeBatch(_Body):
@@ -73,8 +87,8 @@ class OutcomeAnswer(BaseModel):
 
 
 class FeedbackIn(_Body):
-    prediction_id: str
-    rating: Annotated[int, Field(ge=1, le=5)]
+    prediction_id: Judged = Field(None, description="a UUID")
+    rating: Any = Field(None, description="an integer from 1 to 5")
     notes: Annotated[str | None, Field(max_length=4000)] = None
 
 
