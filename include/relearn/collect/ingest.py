@@ -4,8 +4,9 @@ The file is read in chunks (memory stays flat whatever its size); each chunk is 
 the same checks as the HTTP API, column-wise, and its good rows are written by Postgres COPY
 (``relearn.store.predictions.copy_predictions``), one transaction per chunk and model, while
 the next chunk is screened. Bad rows are reported with their row number (1 = the first data
-row) and every reason; good rows are kept. Re-running a file is harmless: known ids and first
-outcomes stay as they are.
+row; in JSON Lines, the line number) and every reason; good rows are kept, also beside a line
+that is not JSON or a CSV cell that is not a number. Re-running a file is harmless: known ids
+and first outcomes stay as they are.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pandas as pd
 import pyarrow.parquet as pq
+from pandas.api.types import is_numeric_dtype
 from psycopg2.errors import DeadlockDetected
 
 from relearn.collect.record import PredictionReceipt, log_screened, record_outcomes
@@ -30,6 +33,7 @@ from relearn.collect.rows import (
     parse_uuid,
     screen_predictions,
 )
+from relearn.config import FeatureType
 from relearn.services import utcnow
 from relearn.validation.frame import utc
 
@@ -61,6 +65,11 @@ _TEXT_COLUMNS = (
     "served_by",
 )
 _JSON_COLUMNS = ("features", "probabilities")
+# Numbers besides the numeric features: a CSV cell that is not one leaves them text to pandas.
+_NUMBER_COLUMNS = ("confidence", "latency_ms")
+_JSON_LINES = (".jsonl", ".ndjson")
+_BOM = b"\xef\xbb\xbf"
+_DECODER = msgspec.json.Decoder()
 
 
 class IngestKind(StrEnum):
@@ -81,8 +90,10 @@ class BadRow:
 
 @dataclass
 class IngestReport:
-    """Counts per outcome and every bad row (``row`` numbers from 1, the first data row)."""
+    """Counts per outcome and every bad row (``row`` numbers from 1, the first data row; in a
+    JSON Lines file, where a row is a line, ``unit`` is "line" and ``row`` the line number)."""
 
+    unit: str = "row"
     rows: int = 0
     logged: int = 0
     repeated: int = 0
@@ -91,20 +102,83 @@ class IngestReport:
     bad: list[BadRow] = field(default_factory=list)
 
 
-def _chunks(path: Path) -> Iterator[pd.DataFrame]:
+@dataclass(frozen=True)
+class _Chunk:
+    """Rows of the file as a frame with their row numbers, and the rows that could not be
+    read (a JSON Lines line that is not a JSON object). ``text_cells``: a CSV's, whose cells
+    have no type (a column with one cell that is not a number reaches pandas as text)."""
+
+    frame: pd.DataFrame
+    rows: list[int]
+    unreadable: list[BadRow] = field(default_factory=list)
+    text_cells: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) + len(self.unreadable)
+
+
+def _numbered(frames: Iterator[pd.DataFrame], *, text_cells: bool = False) -> Iterator[_Chunk]:
+    first = 1
+    for frame in frames:
+        yield _Chunk(frame, list(range(first, first + len(frame))), text_cells=text_cells)
+        first += len(frame)
+
+
+def _chunks(path: Path) -> Iterator[_Chunk]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-            yield batch.to_pandas()
+        yield from _numbered(batch.to_pandas() for batch in parquet.iter_batches(CHUNK_ROWS))
     elif suffix == ".csv":
         text = dict.fromkeys(_TEXT_COLUMNS, "string")
-        yield from pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=text, keep_default_na=True)
-    elif suffix in (".jsonl", ".ndjson"):
-        reader = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False)
-        yield from reader
+        frames = pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=text, keep_default_na=True)
+        yield from _numbered(frames, text_cells=True)
+    elif suffix in _JSON_LINES:
+        yield from _json_lines(path)
     else:
         raise IngestError(f"{path}: unsupported file type '{suffix}' (use .csv, .parquet, .jsonl)")
+
+
+def _json_lines(path: Path) -> Iterator[_Chunk]:
+    """Chunks of a JSON Lines file, decoded line by line: a line that is not a JSON object is
+    that line's error, not the file's. Blank lines are skipped (and keep their numbers)."""
+    records: list[dict[str, Any]] = []
+    rows: list[int] = []
+    unreadable: list[BadRow] = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if number == 1:
+                line = line.removeprefix(_BOM)
+            if not line.strip():
+                continue
+            try:
+                record = _DECODER.decode(line)
+            except ValueError as error:  # msgspec.DecodeError, UnicodeDecodeError
+                unreadable.append(BadRow(number, None, [f"not valid JSON: {error}"]))
+            else:
+                if isinstance(record, dict):
+                    records.append(record)
+                    rows.append(number)
+                else:
+                    unreadable.append(BadRow(number, None, ["not a JSON object"]))
+            if len(records) + len(unreadable) >= CHUNK_ROWS:
+                yield _Chunk(pd.DataFrame(records), rows, unreadable)
+                records, rows, unreadable = [], [], []
+    if records or unreadable:
+        yield _Chunk(pd.DataFrame(records), rows, unreadable)
+
+
+def _numbers_of_text(column: pd.Series) -> pd.Series:
+    """A CSV column left as text because a cell is not a number: the numbers as numbers, the
+    other cells as given, for the checks to reject their rows alone."""
+    if is_numeric_dtype(column.dtype):
+        return column
+    parsed = pd.to_numeric(column, errors="coerce")
+    unparsed = (parsed.isna() & column.notna()).to_numpy()
+    if not unparsed.any():
+        return parsed
+    return parsed.astype(object).where(~unparsed, column.astype(object))
 
 
 def _decoded(value: Any) -> Any:
@@ -142,10 +216,9 @@ def _text(value: Any) -> str:
 
 
 def _by_model(
-    chunk: pd.DataFrame, config: RelearnConfig, model: str | None, first_row: int
+    chunk: pd.DataFrame, config: RelearnConfig, model: str | None, rows: list[int]
 ) -> Iterator[tuple[ModelConfig | None, pd.DataFrame, list[int]]]:
     """The chunk's rows per model with their file row numbers; unknown models as ``None``."""
-    rows = list(range(first_row, first_row + len(chunk)))
     if model is not None or MODEL_COLUMN not in chunk.columns:
         name = model or (config.model_names[0] if len(config.models) == 1 else None)
         if name is None:
@@ -212,7 +285,7 @@ def ingest_file(
         raise IngestError(f"{path}: no such file")
     if model is not None:
         config.model(model)  # a ConfigError naming the configured models
-    report = IngestReport()
+    report = IngestReport(unit="line" if path.suffix.lower() in _JSON_LINES else "row")
     moment = now or utcnow()
     sender = f"ingest:{path.name}"
     # A pipeline of two stages: this thread reads and screens the next chunks while writer
@@ -225,11 +298,11 @@ def ingest_file(
         pending: deque[Future[IngestReport]] = deque()
         try:
             for chunk in _chunks(path):
-                first_row = report.rows + 1
-                if first_row == 1:
-                    _check_header(path, kind, chunk)
-                report.rows += len(chunk)
-                prepared = _prepare(config, kind, chunk, first_row, model, moment)
+                if report.rows == 0:
+                    _check_readable(path, chunk)
+                    _check_header(path, kind, chunk.frame)
+                report.rows += chunk.size
+                prepared = _prepare(config, kind, chunk, model, moment)
                 pending.append(writer.submit(_write, database_url, prepared, moment, sender))
                 if len(pending) >= writers + 1:
                     _merge(report, pending.popleft().result(), path)
@@ -239,6 +312,17 @@ def ingest_file(
             writer.shutdown(cancel_futures=True)  # no chunk is written after a failed one
             raise
     return report
+
+
+def _check_readable(path: Path, chunk: _Chunk) -> None:
+    """A file of which no row of the first chunk could be read is not of its type at all (a
+    CSV named .jsonl): one line naming the first, rather than one bad row per line."""
+    if chunk.unreadable and not chunk.rows:
+        first = chunk.unreadable[0]
+        raise IngestError(
+            f"{path}: line {first.row} is {first.reasons[0]}; a JSON Lines file holds one "
+            "JSON object per line (or give the file the suffix of its format)"
+        )
 
 
 def _check_header(path: Path, kind: IngestKind, chunk: pd.DataFrame) -> None:
@@ -269,19 +353,24 @@ def _merge(report: IngestReport, part: IngestReport, path: Path) -> None:
 def _prepare(
     config: RelearnConfig,
     kind: IngestKind,
-    chunk: pd.DataFrame,
-    first_row: int,
+    chunk: _Chunk,
     model: str | None,
     now: datetime,
 ) -> _Prepared:
     """The CPU side of a chunk: normalised, split per model, predictions screened."""
-    chunk = _normalised(chunk.reset_index(drop=True))
-    prepared = _Prepared([], [])
-    for model_cfg, group, rows in _by_model(chunk, config, model, first_row):
+    prepared = _Prepared([], list(chunk.unreadable))
+    if not chunk.rows:
+        return prepared
+    frame = _normalised(chunk.frame.reset_index(drop=True))
+    for model_cfg, group, rows in _by_model(frame, config, model, chunk.rows):
         if model_cfg is None:
             reason = f"unknown model (configured: {', '.join(config.model_names)})"
             prepared.bad.extend(BadRow(row, None, [reason]) for row in rows)
         elif kind is IngestKind.PREDICTIONS:
+            if chunk.text_cells:
+                numeric = [f.name for f in model_cfg.features if f.type is FeatureType.NUMERIC]
+                for name in {*_NUMBER_COLUMNS, *numeric} & set(group.columns):
+                    group[name] = _numbers_of_text(group[name])
             screened = screen_predictions(group, model_cfg, now=now)
             screened.accepted.copy_text  # noqa: B018 -- rendered here, not in the writer
             prepared.groups.append(_Group(model_cfg, rows, predictions=screened))
