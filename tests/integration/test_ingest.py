@@ -221,5 +221,21 @@ def test_a_malformed_json_line_is_a_bad_row(stack, model_cfg, database_url, tmp_
     _flat(rows).to_csv(csv, index=False)
     result = run_cli("ingest", "predictions", str(csv), "--model", "churn")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"relearn: {csv}: line 1 is not valid JSON: ")
+    assert result.stderr.startswith(f"relearn: {csv}: no row could be read (line 1: not valid JSON")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_csv_line_with_too_many_fields_is_a_bad_row(stack, model_cfg, database_url, tmp_path):
+    rows = _flat(prediction_rows(model_cfg, 4, seed=17))
+    lines = rows.to_csv(index=False).splitlines()
+    lines[2] += ",surplus"
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+
+    assert "4 rows: 3 logged, 0 already in the log, 1 rejected" in result.stdout, result.stderr
+    fields = len(rows.columns)
+    assert f"row 2: line 3: expected {fields} fields, saw {fields + 1}" in result.stderr
+    ids = [rows["prediction_id"][i] for i in (0, 2, 3)]
+    assert set(_labels(database_url, list(rows["prediction_id"]))) == set(ids)

@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import pandas as pd
-import pyarrow.parquet as pq
-from pandas.api.types import is_numeric_dtype
 from psycopg2.errors import DeadlockDetected
 
+from relearn.collect.files import (
+    TEXT_COLUMNS,
+    BadRow,
+    Chunk,
+    IngestError,
+    check_readable,
+    chunks,
+    numbers_of_text,
+    unit_of,
+)
 from relearn.collect.record import PredictionReceipt, log_screened, record_outcomes
 from relearn.collect.rows import (
     REQUIRED,
@@ -54,38 +61,14 @@ _WRITERS = 2
 # aborts one transaction, whose retry then finds the other's rows in the log.
 _DEADLOCK_RETRIES = 3
 MODEL_COLUMN = "model_name"
-# Read as text whatever they look like: "007" is an id, not the number 7.
-_TEXT_COLUMNS = (
-    "prediction_id",
-    "model_name",
-    "model_version",
-    "unit_id",
-    "predicted_label",
-    "actual_label",
-    "served_by",
-)
 _JSON_COLUMNS = ("features", "probabilities")
 # Numbers besides the numeric features: a CSV cell that is not one leaves them text to pandas.
 _NUMBER_COLUMNS = ("confidence", "latency_ms")
-_JSON_LINES = (".jsonl", ".ndjson")
-_BOM = b"\xef\xbb\xbf"
-_DECODER = msgspec.json.Decoder()
 
 
 class IngestKind(StrEnum):
     PREDICTIONS = "predictions"
     OUTCOMES = "outcomes"
-
-
-class IngestError(ValueError):
-    """The file cannot be read at all (format, missing file, no model to ingest for)."""
-
-
-@dataclass(frozen=True)
-class BadRow:
-    row: int
-    model: str | None
-    reasons: list[str]
 
 
 @dataclass
@@ -100,85 +83,6 @@ class IngestReport:
     already_labelled: int = 0
     unknown: int = 0
     bad: list[BadRow] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Chunk:
-    """Rows of the file as a frame with their row numbers, and the rows that could not be
-    read (a JSON Lines line that is not a JSON object). ``text_cells``: a CSV's, whose cells
-    have no type (a column with one cell that is not a number reaches pandas as text)."""
-
-    frame: pd.DataFrame
-    rows: list[int]
-    unreadable: list[BadRow] = field(default_factory=list)
-    text_cells: bool = False
-
-    @property
-    def size(self) -> int:
-        return len(self.rows) + len(self.unreadable)
-
-
-def _numbered(frames: Iterator[pd.DataFrame], *, text_cells: bool = False) -> Iterator[_Chunk]:
-    first = 1
-    for frame in frames:
-        yield _Chunk(frame, list(range(first, first + len(frame))), text_cells=text_cells)
-        first += len(frame)
-
-
-def _chunks(path: Path) -> Iterator[_Chunk]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        parquet = pq.ParquetFile(path)
-        yield from _numbered(batch.to_pandas() for batch in parquet.iter_batches(CHUNK_ROWS))
-    elif suffix == ".csv":
-        text = dict.fromkeys(_TEXT_COLUMNS, "string")
-        frames = pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=text, keep_default_na=True)
-        yield from _numbered(frames, text_cells=True)
-    elif suffix in _JSON_LINES:
-        yield from _json_lines(path)
-    else:
-        raise IngestError(f"{path}: unsupported file type '{suffix}' (use .csv, .parquet, .jsonl)")
-
-
-def _json_lines(path: Path) -> Iterator[_Chunk]:
-    """Chunks of a JSON Lines file, decoded line by line: a line that is not a JSON object is
-    that line's error, not the file's. Blank lines are skipped (and keep their numbers)."""
-    records: list[dict[str, Any]] = []
-    rows: list[int] = []
-    unreadable: list[BadRow] = []
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if number == 1:
-                line = line.removeprefix(_BOM)
-            if not line.strip():
-                continue
-            try:
-                record = _DECODER.decode(line)
-            except ValueError as error:  # msgspec.DecodeError, UnicodeDecodeError
-                unreadable.append(BadRow(number, None, [f"not valid JSON: {error}"]))
-            else:
-                if isinstance(record, dict):
-                    records.append(record)
-                    rows.append(number)
-                else:
-                    unreadable.append(BadRow(number, None, ["not a JSON object"]))
-            if len(records) + len(unreadable) >= CHUNK_ROWS:
-                yield _Chunk(pd.DataFrame(records), rows, unreadable)
-                records, rows, unreadable = [], [], []
-    if records or unreadable:
-        yield _Chunk(pd.DataFrame(records), rows, unreadable)
-
-
-def _numbers_of_text(column: pd.Series) -> pd.Series:
-    """A CSV column left as text because a cell is not a number: the numbers as numbers, the
-    other cells as given, for the checks to reject their rows alone."""
-    if is_numeric_dtype(column.dtype):
-        return column
-    parsed = pd.to_numeric(column, errors="coerce")
-    unparsed = (parsed.isna() & column.notna()).to_numpy()
-    if not unparsed.any():
-        return parsed
-    return parsed.astype(object).where(~unparsed, column.astype(object))
 
 
 def _decoded(value: Any) -> Any:
@@ -196,7 +100,7 @@ def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
     for name in _JSON_COLUMNS:
         if name in chunk.columns:
             chunk[name] = [_decoded(value) for value in chunk[name].astype(object)]
-    for name in _TEXT_COLUMNS:
+    for name in TEXT_COLUMNS:
         if name in chunk.columns:
             column = chunk[name]
             values = column.astype(object).where(column.notna(), None)
@@ -285,7 +189,7 @@ def ingest_file(
         raise IngestError(f"{path}: no such file")
     if model is not None:
         config.model(model)  # a ConfigError naming the configured models
-    report = IngestReport(unit="line" if path.suffix.lower() in _JSON_LINES else "row")
+    report = IngestReport(unit=unit_of(path))
     moment = now or utcnow()
     sender = f"ingest:{path.name}"
     # A pipeline of two stages: this thread reads and screens the next chunks while writer
@@ -297,9 +201,9 @@ def ingest_file(
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-writer") as writer:
         pending: deque[Future[IngestReport]] = deque()
         try:
-            for chunk in _chunks(path):
+            for chunk in chunks(path, CHUNK_ROWS):
                 if report.rows == 0:
-                    _check_readable(path, chunk)
+                    check_readable(path, chunk)
                     _check_header(path, kind, chunk.frame)
                 report.rows += chunk.size
                 prepared = _prepare(config, kind, chunk, model, moment)
@@ -312,17 +216,6 @@ def ingest_file(
             writer.shutdown(cancel_futures=True)  # no chunk is written after a failed one
             raise
     return report
-
-
-def _check_readable(path: Path, chunk: _Chunk) -> None:
-    """A file of which no row of the first chunk could be read is not of its type at all (a
-    CSV named .jsonl): one line naming the first, rather than one bad row per line."""
-    if chunk.unreadable and not chunk.rows:
-        first = chunk.unreadable[0]
-        raise IngestError(
-            f"{path}: line {first.row} is {first.reasons[0]}; a JSON Lines file holds one "
-            "JSON object per line (or give the file the suffix of its format)"
-        )
 
 
 def _check_header(path: Path, kind: IngestKind, chunk: pd.DataFrame) -> None:
@@ -353,7 +246,7 @@ def _merge(report: IngestReport, part: IngestReport, path: Path) -> None:
 def _prepare(
     config: RelearnConfig,
     kind: IngestKind,
-    chunk: _Chunk,
+    chunk: Chunk,
     model: str | None,
     now: datetime,
 ) -> _Prepared:
@@ -370,7 +263,7 @@ def _prepare(
             if chunk.text_cells:
                 numeric = [f.name for f in model_cfg.features if f.type is FeatureType.NUMERIC]
                 for name in {*_NUMBER_COLUMNS, *numeric} & set(group.columns):
-                    group[name] = _numbers_of_text(group[name])
+                    group[name] = numbers_of_text(group[name])
             screened = screen_predictions(group, model_cfg, now=now)
             screened.accepted.copy_text  # noqa: B018 -- rendered here, not in the writer
             prepared.groups.append(_Group(model_cfg, rows, predictions=screened))
