@@ -239,3 +239,18 @@ def test_a_csv_line_with_too_many_fields_is_a_bad_row(stack, model_cfg, database
     assert f"row 2: line 3: expected {fields} fields, saw {fields + 1}" in result.stderr
     ids = [rows["prediction_id"][i] for i in (0, 2, 3)]
     assert set(_labels(database_url, list(rows["prediction_id"]))) == set(ids)
+
+
+def test_a_file_that_cannot_be_read_is_one_line_naming_it(stack, tmp_path):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"prediction_id,region\n1,K\xf6ln\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("not parquet")
+    for path in (latin1, empty, broken):
+        result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"relearn: {path}: cannot be read at all ("), result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "save it as UTF-8 CSV, Parquet or JSON Lines" in result.stderr

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import is_numeric_dtype
 from pandas.errors import ParserWarning
@@ -78,7 +79,28 @@ def _numbered(frames: Iterator[pd.DataFrame]) -> Iterator[Chunk]:
 
 
 def chunks(path: Path, size: int) -> Iterator[Chunk]:
-    """The file's chunks of ``size`` rows (a JSON Lines chunk: lines)."""
+    """The file's chunks of ``size`` rows (a JSON Lines chunk: lines).
+
+    :raises IngestError: the file, or its rest after the chunks given so far, cannot be read
+        (not of its format, not UTF-8, empty); one line naming the file and where it stopped.
+    """
+    done = 0
+    try:
+        for chunk in _read(path, size):
+            yield chunk
+            done = max([done, *chunk.rows, *(bad.row for bad in chunk.unreadable)])
+    except IngestError:
+        raise
+    except (ValueError, OSError, pa.ArrowException) as error:  # UnicodeDecodeError, ParserError
+        where = f"after {unit_of(path)} {done}" if done else "at all"
+        raise IngestError(
+            f"{path}: cannot be read {where} ({' '.join(str(error).split())}): save it as "
+            "UTF-8 CSV, Parquet or JSON Lines and ingest it again (rows already in the log "
+            "are skipped)"
+        ) from None
+
+
+def _read(path: Path, size: int) -> Iterator[Chunk]:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         parquet = pq.ParquetFile(path)
