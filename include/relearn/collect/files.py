@@ -88,7 +88,8 @@ def chunks(path: Path, size: int) -> Iterator[Chunk]:
     try:
         for chunk in _read(path, size):
             yield chunk
-            done = max([done, *chunk.rows, *(bad.row for bad in chunk.unreadable)])
+            last = [*chunk.rows[-1:], *(bad.row for bad in chunk.unreadable[-1:])]
+            done = max([done, *last])  # both lists ascend
     except IngestError:
         raise
     except (ValueError, OSError, pa.ArrowException) as error:  # UnicodeDecodeError, ParserError
