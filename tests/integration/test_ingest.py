@@ -80,8 +80,8 @@ def test_ingest_keeps_good_rows_and_reports_bad_ones_by_row(
     result = run_cli("ingest", "outcomes", str(outcomes_path), "--model", "churn")
     assert result.returncode == 1
     assert "4 rows: 1 attached, 0 already labelled, 3 rejected" in result.stdout
-    assert "row 2: actual_label not in classes ['no', 'yes']" in result.stderr
-    assert "row 3: no prediction of model 'churn' has this id" in result.stderr
+    assert "line 2: actual_label not in classes ['no', 'yes']" in result.stderr
+    assert "line 3: no prediction of model 'churn' has this id" in result.stderr
     assert _labels(database_url, [ids[0]]) == {ids[0]: "yes"}
 
 
@@ -168,3 +168,89 @@ def test_ids_repeated_across_chunks_in_crossed_order_are_logged_once(
 
     assert (report.rows, report.logged, report.repeated, report.bad) == (4_000, 2_000, 2_000, [])
     assert set(_labels(database_url, list(frame["prediction_id"]))) == set(frame["prediction_id"])
+
+
+def test_a_bad_number_in_a_csv_rejects_only_its_row(stack, model_cfg, database_url, tmp_path):
+    """A CSV cell has no type: one cell that is not a number turns its column into text for
+    pandas; the other rows' numbers are still numbers (logged, and stored as numbers)."""
+    frame = _flat(prediction_rows(model_cfg, 6, seed=15))
+    for name in ("latency_ms", "monthly_charges", "confidence"):
+        frame[name] = frame[name].astype(object)
+    frame.loc[1, "latency_ms"] = "fast"
+    frame.loc[3, "monthly_charges"] = "lots"
+    frame.loc[4, "confidence"] = "sure"
+    path = tmp_path / "cells.csv"
+    frame.to_csv(path, index=False)
+
+    result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+
+    assert "6 rows: 3 logged, 0 already in the log, 3 rejected" in result.stdout, result.stderr
+    assert "row 2: latency_ms must be a number >= 0" in result.stderr
+    assert "row 4: feature 'monthly_charges' is not numeric" in result.stderr
+    assert "row 5: confidence is null or not a number" in result.stderr
+    ids = [frame["prediction_id"][i] for i in (0, 2, 5)]
+    with transaction(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT jsonb_typeof(features->'monthly_charges'), latency_ms FROM prediction_log"
+            " WHERE prediction_id = ANY(%s::uuid[])",
+            (ids,),
+        )
+        assert cursor.fetchall() == [("number", 3.5)] * 3
+
+
+def test_a_malformed_json_line_is_a_bad_row(stack, model_cfg, database_url, tmp_path):
+    """One line that is not JSON (or not an object) is that line's error, named by its line
+    number; the file's other lines are ingested. A file no line of which is JSON fails."""
+    rows = prediction_rows(model_cfg, 5, seed=16)
+    lines = [json.dumps(row) for row in rows]
+    lines[1] = lines[1][:40] + "}}"
+    lines[3] = "[1, 2]"
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join(lines[:3]) + "\n\n" + "\n".join(lines[3:]) + "\n")
+
+    result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+
+    assert result.returncode == 1
+    assert "5 rows: 3 logged, 0 already in the log, 2 rejected" in result.stdout, result.stderr
+    assert "line 2: not valid JSON: " in result.stderr
+    assert "line 5: not a JSON object" in result.stderr  # line 4 is blank
+    ids = [rows[i]["prediction_id"] for i in (0, 2, 4)]
+    assert set(_labels(database_url, [row["prediction_id"] for row in rows])) == set(ids)
+
+    csv = tmp_path / "not_lines.jsonl"
+    _flat(rows).to_csv(csv, index=False)
+    result = run_cli("ingest", "predictions", str(csv), "--model", "churn")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"relearn: {csv}: no row could be read (line 1: not valid JSON")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_csv_line_with_too_many_fields_is_a_bad_row(stack, model_cfg, database_url, tmp_path):
+    rows = _flat(prediction_rows(model_cfg, 4, seed=17))
+    lines = rows.to_csv(index=False).splitlines()
+    lines[2] += ",surplus"
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+
+    result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+
+    assert "4 rows: 3 logged, 0 already in the log, 1 rejected" in result.stdout, result.stderr
+    fields = len(rows.columns)
+    assert f"row 2: line 3: expected {fields} fields, saw {fields + 1}" in result.stderr
+    ids = [rows["prediction_id"][i] for i in (0, 2, 3)]
+    assert set(_labels(database_url, list(rows["prediction_id"]))) == set(ids)
+
+
+def test_a_file_that_cannot_be_read_is_one_line_naming_it(stack, tmp_path):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes(b"prediction_id,region\n1,K\xf6ln\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("not parquet")
+    for path in (latin1, empty, broken):
+        result = run_cli("ingest", "predictions", str(path), "--model", "churn")
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"relearn: {path}: cannot be read at all ("), result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "save it as UTF-8 CSV, Parquet or JSON Lines" in result.stderr

@@ -216,6 +216,32 @@ def test_a_bad_dataset_is_named_in_the_error(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "error"),
+    [
+        ("monthly_charges", "abc", "row 42, column 'monthly_charges': 'abc' is not a number"),
+        ("tenure_months", None, "row 42, column 'tenure_months': empty, and the feature is not"),
+        ("support_calls", "inf", "row 42, column 'support_calls': inf is not finite"),
+    ],
+    ids=["not-a-number", "null", "infinite"],
+)
+def test_a_bad_cell_is_named_by_its_row_in_the_file(
+    column: str, value: str | None, error: str, dataset: Path, tmp_path: Path
+) -> None:
+    """The row a user finds in the file (1 = the first data row), as bootstrap names it, not
+    a position in the training split drawn from it."""
+    frame = pd.read_parquet(dataset)
+    frame[column] = frame[column].astype(object)
+    frame.loc[41, column] = value
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+
+    with pytest.raises(ValueError, match=error) as raised:
+        train_from_dataset(tmp_path / "bad.csv", CONFIG_FILE, tmp_path / "out")
+
+    assert str(tmp_path / "bad.csv") in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_files_and_bad_arguments(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

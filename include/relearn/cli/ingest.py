@@ -29,7 +29,7 @@ def ingest(args: argparse.Namespace) -> int:
         model=args.model,
     )
     for bad in report.bad[:SHOWN_BAD_ROWS]:
-        print(f"row {bad.row}: {'; '.join(bad.reasons)}", file=sys.stderr)
+        print(f"{report.unit} {bad.row}: {'; '.join(bad.reasons)}", file=sys.stderr)
     if len(report.bad) > SHOWN_BAD_ROWS:
         more = len(report.bad) - SHOWN_BAD_ROWS
         hint = "" if args.rejected_out else " (see them all with --rejected-out FILE)"
@@ -37,7 +37,8 @@ def ingest(args: argparse.Namespace) -> int:
     if args.rejected_out:
         with Path(args.rejected_out).open("w") as out:
             for bad in report.bad:
-                out.write(json.dumps({"row": bad.row, "model": bad.model, "reasons": bad.reasons}))
+                where = {report.unit: bad.row}
+                out.write(json.dumps({**where, "model": bad.model, "reasons": bad.reasons}))
                 out.write("\n")
     if kind is IngestKind.PREDICTIONS:
         taken = f"{report.logged} logged, {report.repeated} already in the log"

@@ -4,8 +4,9 @@ The file is read in chunks (memory stays flat whatever its size); each chunk is 
 the same checks as the HTTP API, column-wise, and its good rows are written by Postgres COPY
 (``relearn.store.predictions.copy_predictions``), one transaction per chunk and model, while
 the next chunk is screened. Bad rows are reported with their row number (1 = the first data
-row) and every reason; good rows are kept. Re-running a file is harmless: known ids and first
-outcomes stay as they are.
+row; in JSON Lines, the line number) and every reason; good rows are kept, also beside a line
+that is not JSON or a CSV cell that is not a number. Re-running a file is harmless: known ids
+and first outcomes stay as they are.
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 from psycopg2.errors import DeadlockDetected
 
+from relearn.collect.files import (
+    TEXT_COLUMNS,
+    BadRow,
+    Chunk,
+    IngestError,
+    check_readable,
+    chunks,
+    numbers_of_text,
+    unit_of,
+)
 from relearn.collect.record import PredictionReceipt, log_screened, record_outcomes
 from relearn.collect.rows import (
     REQUIRED,
@@ -30,6 +40,7 @@ from relearn.collect.rows import (
     parse_uuid,
     screen_predictions,
 )
+from relearn.config import FeatureType
 from relearn.services import utcnow
 from relearn.validation.frame import utc
 
@@ -50,17 +61,9 @@ _WRITERS = 2
 # aborts one transaction, whose retry then finds the other's rows in the log.
 _DEADLOCK_RETRIES = 3
 MODEL_COLUMN = "model_name"
-# Read as text whatever they look like: "007" is an id, not the number 7.
-_TEXT_COLUMNS = (
-    "prediction_id",
-    "model_name",
-    "model_version",
-    "unit_id",
-    "predicted_label",
-    "actual_label",
-    "served_by",
-)
 _JSON_COLUMNS = ("features", "probabilities")
+# Numbers besides the numeric features: a CSV cell that is not one leaves them text to pandas.
+_NUMBER_COLUMNS = ("confidence", "latency_ms")
 
 
 class IngestKind(StrEnum):
@@ -68,43 +71,18 @@ class IngestKind(StrEnum):
     OUTCOMES = "outcomes"
 
 
-class IngestError(ValueError):
-    """The file cannot be read at all (format, missing file, no model to ingest for)."""
-
-
-@dataclass(frozen=True)
-class BadRow:
-    row: int
-    model: str | None
-    reasons: list[str]
-
-
 @dataclass
 class IngestReport:
-    """Counts per outcome and every bad row (``row`` numbers from 1, the first data row)."""
+    """Counts per outcome and every bad row (``row`` numbers from 1, the first data row; in a
+    JSON Lines file, where a row is a line, ``unit`` is "line" and ``row`` the line number)."""
 
+    unit: str = "row"
     rows: int = 0
     logged: int = 0
     repeated: int = 0
     already_labelled: int = 0
     unknown: int = 0
     bad: list[BadRow] = field(default_factory=list)
-
-
-def _chunks(path: Path) -> Iterator[pd.DataFrame]:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-            yield batch.to_pandas()
-    elif suffix == ".csv":
-        text = dict.fromkeys(_TEXT_COLUMNS, "string")
-        yield from pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=text, keep_default_na=True)
-    elif suffix in (".jsonl", ".ndjson"):
-        reader = pd.read_json(path, lines=True, chunksize=CHUNK_ROWS, dtype=False)
-        yield from reader
-    else:
-        raise IngestError(f"{path}: unsupported file type '{suffix}' (use .csv, .parquet, .jsonl)")
 
 
 def _decoded(value: Any) -> Any:
@@ -122,7 +100,7 @@ def _normalised(chunk: pd.DataFrame) -> pd.DataFrame:
     for name in _JSON_COLUMNS:
         if name in chunk.columns:
             chunk[name] = [_decoded(value) for value in chunk[name].astype(object)]
-    for name in _TEXT_COLUMNS:
+    for name in TEXT_COLUMNS:
         if name in chunk.columns:
             column = chunk[name]
             values = column.astype(object).where(column.notna(), None)
@@ -142,10 +120,9 @@ def _text(value: Any) -> str:
 
 
 def _by_model(
-    chunk: pd.DataFrame, config: RelearnConfig, model: str | None, first_row: int
+    chunk: pd.DataFrame, config: RelearnConfig, model: str | None, rows: list[int]
 ) -> Iterator[tuple[ModelConfig | None, pd.DataFrame, list[int]]]:
     """The chunk's rows per model with their file row numbers; unknown models as ``None``."""
-    rows = list(range(first_row, first_row + len(chunk)))
     if model is not None or MODEL_COLUMN not in chunk.columns:
         name = model or (config.model_names[0] if len(config.models) == 1 else None)
         if name is None:
@@ -212,7 +189,7 @@ def ingest_file(
         raise IngestError(f"{path}: no such file")
     if model is not None:
         config.model(model)  # a ConfigError naming the configured models
-    report = IngestReport()
+    report = IngestReport(unit=unit_of(path))
     moment = now or utcnow()
     sender = f"ingest:{path.name}"
     # A pipeline of two stages: this thread reads and screens the next chunks while writer
@@ -224,12 +201,12 @@ def ingest_file(
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-writer") as writer:
         pending: deque[Future[IngestReport]] = deque()
         try:
-            for chunk in _chunks(path):
-                first_row = report.rows + 1
-                if first_row == 1:
-                    _check_header(path, kind, chunk)
-                report.rows += len(chunk)
-                prepared = _prepare(config, kind, chunk, first_row, model, moment)
+            for chunk in chunks(path, CHUNK_ROWS):
+                if report.rows == 0:
+                    check_readable(path, chunk)
+                    _check_header(path, kind, chunk.frame)
+                report.rows += chunk.size
+                prepared = _prepare(config, kind, chunk, model, moment)
                 pending.append(writer.submit(_write, database_url, prepared, moment, sender))
                 if len(pending) >= writers + 1:
                     _merge(report, pending.popleft().result(), path)
@@ -269,19 +246,24 @@ def _merge(report: IngestReport, part: IngestReport, path: Path) -> None:
 def _prepare(
     config: RelearnConfig,
     kind: IngestKind,
-    chunk: pd.DataFrame,
-    first_row: int,
+    chunk: Chunk,
     model: str | None,
     now: datetime,
 ) -> _Prepared:
     """The CPU side of a chunk: normalised, split per model, predictions screened."""
-    chunk = _normalised(chunk.reset_index(drop=True))
-    prepared = _Prepared([], [])
-    for model_cfg, group, rows in _by_model(chunk, config, model, first_row):
+    prepared = _Prepared([], list(chunk.unreadable))
+    if not chunk.rows:
+        return prepared
+    frame = _normalised(chunk.frame.reset_index(drop=True))
+    for model_cfg, group, rows in _by_model(frame, config, model, chunk.rows):
         if model_cfg is None:
             reason = f"unknown model (configured: {', '.join(config.model_names)})"
             prepared.bad.extend(BadRow(row, None, [reason]) for row in rows)
         elif kind is IngestKind.PREDICTIONS:
+            if chunk.text_cells:
+                numeric = [f.name for f in model_cfg.features if f.type is FeatureType.NUMERIC]
+                for name in {*_NUMBER_COLUMNS, *numeric} & set(group.columns):
+                    group[name] = numbers_of_text(group[name])
             screened = screen_predictions(group, model_cfg, now=now, rows=rows)
             screened.accepted.copy_text  # noqa: B018 -- rendered here, not in the writer
             prepared.groups.append(_Group(model_cfg, rows, predictions=screened))

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from relearn.config import ModelKind, TrainingConfig, load_config
+from relearn.config import FeatureType, ModelKind, TrainingConfig, load_config
 from relearn.evaluation import classification_metrics, confusion
+from relearn.onboarding.files import Batch, DatasetError, numbers
 from relearn.training.factory import load_classifier, new_classifier
 from relearn.training.incremental import batch_history, ordered_batches
 from relearn.training.reports import confusion_matrix_png, training_curve_png
@@ -312,7 +314,36 @@ def _read_frame(dataset: Path, model_cfg: ModelConfig) -> pd.DataFrame:
             f"dataset {dataset}: missing column(s) {missing} for model '{model_cfg.name}' "
             f"(features {model_cfg.feature_names}, label '{model_cfg.label}')"
         )
-    return frame
+    return _checked_cells(dataset, frame, model_cfg)
+
+
+def _checked_cells(dataset: Path, frame: pd.DataFrame, model_cfg: ModelConfig) -> pd.DataFrame:
+    """The frame with numeric features as numbers; a bad cell raises with its row in the file
+    and its column, as bootstrap names it (the classifier would name a position in the split
+    drawn from the file)."""
+    batch = Batch(1, frame.reset_index(drop=True))
+    parsed = {}
+    for feature in model_cfg.features:
+        empty = batch.frame[feature.name].isna()
+        if not feature.nullable:
+            _fail(dataset, batch, feature.name, empty, "empty, and the feature is not nullable")
+        if feature.type is FeatureType.NUMERIC:
+            values = numbers(batch, feature.name, dataset)
+            _fail(dataset, batch, feature.name, np.isinf(values), "{value} is not finite")
+            parsed[feature.name] = values
+    return batch.frame.assign(**parsed)
+
+
+def _fail(dataset: Path, batch: Batch, column: str, where: pd.Series, problem: str) -> None:
+    """Raise for the first row where ``where`` holds; ``problem`` may name the cell's value."""
+    if where.any():
+        position = int(where.to_numpy().argmax())
+        value = batch.frame[column].iloc[position]
+        value = repr(value.item() if isinstance(value, np.generic) else value)
+        raise DatasetError(
+            f"dataset {dataset}: row {batch.row_number(position)}, column '{column}': "
+            + problem.format(value=value)
+        )
 
 
 def _split_by_column(dataset: Path, frame: pd.DataFrame) -> list[pd.DataFrame]:
