@@ -451,6 +451,8 @@ STEP_MODULES = {
     "evaluate": "relearn.retraining.evaluate",
     "publish": "relearn.retraining.publish",
 }
+# What the whole loop in one process imports: every step, the MLP's torch, the plots.
+LOOP_MODULES = [*STEP_MODULES.values(), "relearn.training.torch_mlp", "matplotlib.figure"]
 # How a heavy library that a step loads while it runs is imported (matplotlib: to draw).
 LIBRARY_IMPORTS = {"matplotlib": "matplotlib.figure"}
 
@@ -806,7 +808,13 @@ def _report_loop(after: dict, before: dict | None) -> None:
         f"   targets: <= {TARGET_SECONDS:g} s, <= {TARGET_RSS_MB:,.0f} MB; importing what the"
         f" loop uses (torch, MLflow, GX, sklearn, pandas, matplotlib) into one process alone"
         f" peaks at {_mb(floor)} MB; above that floor: after {_mb(after['peak_rss_mb'] - floor)}"
-        " MB" + (f", before {_mb(before['peak_rss_mb'] - floor)} MB" if before else "")
+        " MB"
+        + (
+            f", before {_mb(before['peak_rss_mb'] - before['import_floor'])} MB (its floor"
+            f" {_mb(before['import_floor'])} MB)"
+            if before
+            else ""
+        )
     )
     for name, loop in (("after", after), ("before", before)):
         if loop:
@@ -1016,13 +1024,12 @@ def main(argv: list[str] | None = None) -> int:
             with _before_tree(None if args.no_before else args.before) as code:
                 _progress("running the reinforcement loop, after (child process)")
                 loop = _child("--loop-only", *urls, *profile)
-                loop["import_floor"] = import_floor(
-                    [*STEP_MODULES.values(), "relearn.training.torch_mlp", "matplotlib.figure"]
-                )
+                loop["import_floor"] = import_floor(LOOP_MODULES)
                 loop_before = None
                 if code is not None:
                     _progress(f"running the reinforcement loop, before: {args.before[:12]}")
                     loop_before = _child("--loop-only", *urls, *profile, code=code)
+                    loop_before["import_floor"] = import_floor(LOOP_MODULES, code)
                 _progress("running each step in its own process, after (as Airflow runs them)")
                 steps = _steps(*urls, None)
                 steps_before = None

@@ -39,7 +39,8 @@ def stack_down(args: argparse.Namespace) -> int:
         print(f"stopped `relearn stack up` (pid {owner}) and everything it started")
     # What a supervisor that died left behind (nothing after an orderly stop).
     stopped = stop_recorded(pid_file(settings))
-    if settings.embedded_postgres:
+    # Without its password file no stack was ever started here: nothing to stop, nothing made.
+    if settings.embedded_postgres and settings.postgres_password_file.exists():
         EmbeddedPostgres.from_settings(settings).stop()
         stopped.append("postgres")
     print(f"stopped: {', '.join(stopped)}")

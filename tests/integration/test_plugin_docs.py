@@ -40,6 +40,7 @@ def test_the_api_docs_need_a_user_like_every_route(client, auth, prefix: str) ->
     schema = client.get(f"{prefix}/openapi.json", headers=auth)
     assert schema.status_code == 200, schema.text
     assert schema.json()["paths"]
+    assert schema.json()["servers"][0]["url"] == prefix  # where "Try it out" sends requests
     docs = client.get(f"{prefix}/docs", headers=auth)
     assert docs.status_code == 200
     assert f"{prefix}/openapi.json" in docs.text

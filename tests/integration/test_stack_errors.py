@@ -70,6 +70,13 @@ def test_db_url_outside_a_project_is_one_line_and_writes_nothing(tmp_path) -> No
     assert not home.exists()
 
 
+def test_stack_down_where_no_stack_ever_ran_writes_nothing(tmp_path) -> None:
+    home = tmp_path / ".relearn"
+    result = run_cli("stack", "down", env={"RELEARN_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    assert not home.exists()
+
+
 def test_postgres_stops_by_signal_when_pg_ctl_fails(tmp_path, monkeypatch) -> None:
     """A server must never outlive the stack, even when ``pg_ctl stop`` reports a failure."""
     server = EmbeddedPostgres(tmp_path / "postgres", free_port(), "a-password")

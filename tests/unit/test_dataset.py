@@ -20,6 +20,7 @@ from relearn.data.dataset import (
     build_dataset,
     count_high_confidence_errors,
 )
+from relearn.data.window import ERROR
 
 if TYPE_CHECKING:
     from relearn.config import ModelConfig
@@ -164,3 +165,24 @@ def test_the_dataset_is_the_same_whatever_the_windows_text_dtypes(model_cfg: Mod
     pd.testing.assert_frame_equal(codes.frame, text.frame)
     assert codes.digest == text.digest
     assert str(codes.frame["role"].dtype) == "str"
+
+
+@pytest.mark.parametrize(
+    ("predicted", "actual", "correct"),
+    [
+        (
+            pd.Series(["a", "b", "a"], dtype="str"),
+            pd.Series(["a", None, "b"], dtype=object),
+            [1, 0, 0],
+        ),
+        (pd.Series([1, 2, 1]), pd.Series(["1", "2", None], dtype=object), [1, 1, 0]),
+        (pd.Series(["x", "y"], dtype="category"), pd.Series([None, None], dtype=object), [0, 0]),
+        (pd.Series(pd.Categorical([1, 2])), pd.Series(["1", "1"], dtype="str"), [1, 0]),
+    ],
+)
+def test_labels_of_any_storage_are_compared_as_text(predicted, actual, correct) -> None:
+    """A service may log integer labels, and a column of missing outcomes is ``object``:
+    the comparison must not depend on how pandas stores either column."""
+    frame = pd.DataFrame({"predicted_label": predicted, "actual_label": actual})
+    frame["role"], frame["confidence"] = ERROR, 0.9
+    assert count_high_confidence_errors(frame, 0.7) == len(correct) - sum(correct)

@@ -153,10 +153,19 @@ def _correct(valid: pd.DataFrame) -> np.ndarray:
     both columns' labels, text or categorical: pandas compares categoricals only with the same
     categories, and as objects the labels would be a Python string per row (80 MB)."""
     names = ("predicted_label", "actual_label")
-    predicted, actual = (pd.Categorical(valid[name]) for name in names)
+    predicted, actual = (_text_categorical(valid[name]) for name in names)
     labels = union_categoricals([predicted, actual]).categories
     predicted, actual = (pd.Categorical(c, categories=labels).codes for c in (predicted, actual))
     return (predicted == actual) & (predicted >= 0)
+
+
+def _text_categorical(column: pd.Series) -> pd.Categorical:
+    """The labels as a categorical of text, missing ones missing: ``union_categoricals``
+    refuses categories of different types (``str`` against ``object``, or integers)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = column.array
+        return values.rename_categories(values.categories.astype("str"))
+    return pd.Categorical(column.astype("str"))
 
 
 def count_high_confidence_errors(valid: pd.DataFrame, confidence_threshold: float) -> int:

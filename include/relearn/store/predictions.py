@@ -53,12 +53,12 @@ ON CONFLICT (prediction_id) DO NOTHING
 """
 
 
-def json_features(features: dict[str, Any]) -> dict[str, Any]:
-    """``features`` with each NaN (pandas' missing value) as None: JSON has no NaN, and
-    Postgres refuses the ``NaN`` token ``json.dumps`` would write."""
+def nan_as_null(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (features or probabilities) with each NaN (pandas' missing value) as None:
+    JSON has no NaN, and Postgres refuses the ``NaN`` token ``json.dumps`` would write."""
     return {
         name: None if isinstance(value, float) and math.isnan(value) else value
-        for name, value in features.items()
+        for name, value in values.items()
     }
 
 
@@ -71,10 +71,10 @@ def insert_predictions(connection: Connection, rows: Sequence[LoggedPrediction])
             r.model_version,
             r.unit_id,
             r.predicted_at,
-            json.dumps(json_features(r.features)),
+            json.dumps(nan_as_null(r.features)),
             r.predicted_label,
             r.confidence,
-            json.dumps(r.probabilities),
+            json.dumps(nan_as_null(r.probabilities)),
             r.latency_ms,
             r.served_by,
         )

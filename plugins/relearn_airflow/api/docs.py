@@ -21,8 +21,15 @@ NO_PUBLIC_DOCS: dict[str, Any] = {"docs_url": None, "redoc_url": None, "openapi_
 def add_private_docs(app: FastAPI) -> None:
     """``GET /openapi.json`` and ``GET /docs`` (Swagger UI), with the app's dependencies."""
 
-    def openapi() -> dict[str, Any]:
-        return app.openapi()
+    def openapi(request: Request) -> dict[str, Any]:
+        # As FastAPI's own: the mount's prefix as the first server, so "Try it out" and
+        # generated clients call /relearn/api/v1/..., not the host's root.
+        schema = app.openapi()
+        root = request.scope.get("root_path", "").rstrip("/")
+        servers = schema.get("servers", [])
+        if root and root not in {server.get("url") for server in servers}:
+            schema = {**schema, "servers": [{"url": root}, *servers]}
+        return schema
 
     def docs(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
