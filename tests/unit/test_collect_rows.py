@@ -95,16 +95,19 @@ def test_collection_only_checks(model_cfg):
             _row(served_by="canary"),
             _row(confidence=None, predicted_label="yes", probabilities={"no": 0.25, "yes": 0.75}),
             _row(model_version=True, unit_id=1.5),
+            _row(latency_ms=10**400),  # no float can hold it: used to fail the whole batch
+            _row(latency_ms=1e39),  # beyond the log's REAL column: the COPY would fail
         ],
         dtype=object,
     )
     screened = screen_predictions(frame, model_cfg, now=NOW)
     reasons = {r.position: r.reasons for r in screened.rejected}
+    assert reasons.pop(7) == reasons.pop(8) == ["latency_ms must be a number from 0 to 3.4e38"]
     assert reasons == {
         0: ["prediction_id is not a UUID"],
         1: ["model_version is missing"],
         2: ["probabilities must map classes ['no', 'yes'] to numbers in [0, 1]"],
-        3: ["latency_ms must be a number >= 0"],
+        3: ["latency_ms must be a number from 0 to 3.4e38"],
         4: ["served_by must be one of ['champion', 'challenger']"],
         6: ["model_version must be text or an integer", "unit_id must be text or an integer"],
     }
@@ -124,6 +127,13 @@ def test_probabilities_label_and_confidence_must_agree(model_cfg):
             _row(predicted_label="yes", confidence=0.5, probabilities={"no": 0.5, "yes": 0.5}),
             _row(predicted_label="yes", confidence=None, probabilities={"no": 0.3}),
             _row(predicted_label="yes", confidence=None, probabilities={"no": 0.2, "yes": 0.8}),
+            # rounded to two decimals by the client: they agree (main accepted them)
+            _row(
+                predicted_label="no", confidence=0.83, probabilities={"no": 0.8312, "yes": 0.1688}
+            ),
+            _row(predicted_label="no", confidence=0.83, probabilities={"no": 0.83, "yes": 0.16}),
+            # no class at all: rejected as such, not a failure of the whole batch
+            _row(predicted_label=["no"], confidence=None, probabilities={"no": 0.9, "yes": 0.1}),
         ],
         dtype=object,
     )
@@ -132,14 +142,15 @@ def test_probabilities_label_and_confidence_must_agree(model_cfg):
     assert reasons == {
         0: [
             "predicted_label must be a most probable class",
-            "confidence must be the probability of predicted_label (within 0.001)",
+            "confidence must be the probability of predicted_label (within 0.005)",
         ],
-        1: ["probabilities must sum to 1 (within 0.001)"],
-        2: ["confidence must be the probability of predicted_label (within 0.001)"],
+        1: ["probabilities must sum to 1 (within 0.005 per class)"],
+        2: ["confidence must be the probability of predicted_label (within 0.005)"],
         3: ["predicted_label must be a most probable class"],
+        10: ["confidence is null or not a number", "predicted_label not in classes ['no', 'yes']"],
     }
     # no confidence given: the label's probability (the rest of a map that lacks only it)
-    assert screened.accepted.confidence == pytest.approx([0.8, 0.5, 0.7, 0.8])
+    assert screened.accepted.confidence == pytest.approx([0.8, 0.5, 0.7, 0.8, 0.83, 0.83])
 
 
 def test_rows_postgres_could_not_store_are_rejected_not_the_batch(model_cfg):

@@ -1,9 +1,9 @@
 """The arm of a logged prediction: the one that served its model version.
 
 An A/B test compares its arms by the rows each served, so a row counted in the wrong arm (or
-in none) biases the verdict. A client that does not say ``served_by`` gets the arm the live
-test serves its ``model_version`` from; one that says the other arm contradicts the test
-and its row is rejected.
+in none) biases the verdict. During a test a row's arm is the one the test serves its
+``model_version`` from, whatever ``served_by`` says (a client that leaves it out, or that
+still says the old arm while a promotion completes).
 """
 
 from __future__ import annotations
@@ -20,28 +20,29 @@ ARMS = (CHAMPION_ARM, CHALLENGER_ARM)
 @dataclass(frozen=True)
 class ArmVersions:
     """The versions behind the arms of the model's A/B test in progress: a row's arm is the
-    one serving its ``model_version`` (``served_by`` defaults to it, and may not contradict it)."""
+    one serving its ``model_version``."""
 
     champion: str | None
     challenger: str
 
 
-def served_by(
-    given: list[Any], versions: list[Any], arms: ArmVersions | None
-) -> tuple[list[Any], list[int]]:
-    """The arm of each row (the given one, else the one serving its version, else the
-    champion) and the rows whose given arm the live test contradicts (the challenger's
-    version said to be served by the champion, or the other way round)."""
+def served_by(given: list[Any], versions: list[Any], arms: ArmVersions | None) -> list[Any]:
+    """The arm of each row: during a test, the arm serving its version; otherwise the given
+    arm, else the champion. A given arm the test contradicts is corrected, not rejected: the
+    registry's aliases move before the test is marked ended, and for that moment the
+    assignment already names the new champion's version while the test still serves it as the
+    challenger (every such row would be lost). A value that is no arm at all stays, for the row
+    checks to reject."""
     if arms is None:
-        return [CHAMPION_ARM if v is None else v for v in given], []
+        return [CHAMPION_ARM if arm is None else arm for arm in given]
     by_version = {arms.challenger: CHALLENGER_ARM}
     if arms.champion is not None:
         by_version[arms.champion] = CHAMPION_ARM
-    served = [str(v) if v is not None else None for v in versions]
-    inferred = [by_version.get(version, CHAMPION_ARM) for version in served]
-    contradicted = [
-        i
-        for i, (arm, version) in enumerate(zip(given, served, strict=True))
-        if arm in ARMS and by_version.get(version, arm) != arm
-    ]
-    return [inferred[i] if arm is None else arm for i, arm in enumerate(given)], contradicted
+    served = []
+    for arm, version in zip(given, versions, strict=True):
+        version_arm = by_version.get(None if version is None else str(version))
+        if arm is not None and arm not in ARMS:
+            served.append(arm)
+        else:
+            served.append(version_arm or arm or CHAMPION_ARM)
+    return served

@@ -14,9 +14,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-# How far probabilities may sum from 1, and a confidence from its label's probability
-# (rounding in the client's serialisation).
-TOLERANCE = 1e-3
+# How far a confidence may be from its label's probability, and a most probable class from
+# the label's: half a hundredth, so values a client rounded to two decimals still agree.
+ROUNDING = 0.005
+TOLERANCE = ROUNDING + 1e-9  # and float arithmetic's last bits
+# ... and probabilities from summing to 1: that much per class given (each one rounded).
+
+
+def _sum_tolerance(given: dict[str, Any]) -> float:
+    return ROUNDING * len(given) + 1e-9
 
 
 def _missing(value: Any) -> bool:
@@ -41,6 +47,8 @@ def confidence_or_probability(value: Any, probabilities: Any, label: Any, classe
     missing confidence) when neither says it; the raw value for the checks to judge."""
     if not _missing(value) or not good_probabilities(probabilities, classes) or not probabilities:
         return value
+    if not isinstance(label, str):  # no class (a list, an object): the row checks reject it
+        return value
     if label in probabilities:
         return probabilities[label]
     if label in classes and len(classes) - len(probabilities) == 1:
@@ -52,7 +60,8 @@ def disagreements(
     probabilities: list[Any], labels: list[Any], confidences: np.ndarray, classes: set[str]
 ) -> tuple[list[int], list[int], list[int]]:
     """Rows whose probabilities do not sum to 1, whose label is not a most probable class,
-    or whose confidence is not its label's probability (each within ``TOLERANCE``).
+    or whose confidence is not its label's probability (within ``TOLERANCE``, the sum within
+    that much per class given).
 
     A map of some classes only sums to at most 1 and leaves the rest to the others: the
     label it lacks can be a most probable class only if that rest is large enough."""
@@ -66,7 +75,8 @@ def disagreements(
         if label not in classes:  # rejected as such
             continue
         total = math.fsum(given.values())
-        if total > 1 + TOLERANCE or (set(given) == classes and total < 1 - TOLERANCE):
+        slack = _sum_tolerance(given)
+        if total > 1 + slack or (set(given) == classes and total < 1 - slack):
             bad_sum.append(position)
             continue
         chance = given.get(label)

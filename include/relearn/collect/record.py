@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from relearn.collect.arms import ArmVersions
 from relearn.collect.rows import Rejected, Screened, parse_uuid, screen_predictions
 from relearn.services import utcnow
@@ -104,19 +106,22 @@ class OutcomeReceipt:
     rejected: list[Rejected]
 
 
+_TIME = TypeAdapter(datetime)
+
+
 def _moment(value: Any, default: datetime) -> datetime | None:
-    """A time from a datetime or ISO 8601 text, ``default`` for none; without a zone it is
-    UTC (as for predictions); ``None`` for anything else (rejected with its row)."""
+    """A time as pydantic reads one (ISO 8601 text, or Unix seconds or milliseconds, as the
+    API always took them), ``default`` for none; without a zone it is UTC (as for
+    predictions); ``None`` for anything else (rejected with its row)."""
     if value is None:
         return default
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
+    if isinstance(value, bool):
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        moment = _TIME.validate_python(value)
+    except ValidationError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def record_outcomes(
@@ -152,7 +157,7 @@ def record_outcomes(
             reasons.append(f"actual_label not in classes {sorted(classes)}")
         outcome_at = _moment(at, moment)
         if outcome_at is None:
-            reasons.append("outcome_at is not an ISO 8601 timestamp")
+            reasons.append("outcome_at is not a time (ISO 8601 text or Unix seconds)")
         elif outcome_at > moment:
             reasons.append("outcome_at is in the future")
         if reasons:

@@ -25,7 +25,7 @@ from relearn.collect.arms import ARMS, ArmVersions, served_by
 from relearn.collect.checks import checked_frame, row_reasons
 from relearn.collect.encode import flat_documents, json_text, json_texts
 from relearn.collect.probabilities import (
-    TOLERANCE,
+    ROUNDING,
     confidence_or_probability,
     disagreements,
     good_probabilities,
@@ -171,8 +171,18 @@ def _not_text_or_integer(value: Any) -> bool:
     return not isinstance(value, str | int | np.integer) or isinstance(value, bool)
 
 
+# The largest latency the log's REAL column stores; a larger one would fail the whole COPY.
+MAX_LATENCY_MS = 3.4028234e38
+
+
 def _good_latency(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    """A number in [0, MAX_LATENCY_MS] (an integer too big for a float is none)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return 0 <= float(value) <= MAX_LATENCY_MS
+    except OverflowError:
+        return False
 
 
 def _flags(values: list[Any], bad: Callable[[Any], bool]) -> list[int]:
@@ -181,12 +191,14 @@ def _flags(values: list[Any], bad: Callable[[Any], bool]) -> list[int]:
 
 
 def _bad_latencies(column: pd.Series | None, values: list[Any]) -> list[int]:
-    """Positions of latencies that are not numbers >= 0; a numeric column without a loop."""
+    """Positions of latencies that are not numbers in [0, MAX_LATENCY_MS]; a numeric column
+    without a loop."""
     if column is None:
         return []
     if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
         numbers = column.to_numpy(dtype="float64", na_value=np.nan)
-        return np.flatnonzero(numbers < 0).tolist()  # NaN (missing) compares False
+        bad = (numbers < 0) | (numbers > MAX_LATENCY_MS)  # NaN (missing) compares False
+        return np.flatnonzero(bad).tolist()
     return _flags(values, lambda v: not _good_latency(v))
 
 
@@ -222,12 +234,15 @@ def _add_extra_reasons(
             probabilities_reason,
             _flags(columns["probabilities"], lambda p: not good_probabilities(p, classes)),
         ),
-        ("latency_ms must be a number >= 0", _bad_latencies(latency, columns["latency_ms"])),
+        (
+            "latency_ms must be a number from 0 to 3.4e38",
+            _bad_latencies(latency, columns["latency_ms"]),
+        ),
         (served_reason, _flags(columns["served_by"], lambda v: v not in ARMS)),
-        (f"probabilities must sum to 1 (within {TOLERANCE:g})", bad_sum),
+        (f"probabilities must sum to 1 (within {ROUNDING:g} per class)", bad_sum),
         ("predicted_label must be a most probable class", not_top),
         (
-            f"confidence must be the probability of predicted_label (within {TOLERANCE:g})",
+            f"confidence must be the probability of predicted_label (within {ROUNDING:g})",
             bad_confidence,
         ),
     )
@@ -356,14 +371,7 @@ def screen_predictions(
         else np.full(size, np.nan)
     )
     _add_extra_reasons(reasons, columns, ids, classes, latency, confidences)
-    columns["served_by"], contradicted = served_by(
-        columns["served_by"], columns["model_version"], arms
-    )
-    for position in contradicted:
-        reasons[position].append(
-            "served_by contradicts model_version: the live A/B test serves that version "
-            "in the other arm"
-        )
+    columns["served_by"] = served_by(columns["served_by"], columns["model_version"], arms)
     for position in _before_year_one(checked):
         reasons[position].append("predicted_at is before year 1 in UTC (Postgres cannot store it)")
     if documents is None:
