@@ -132,3 +132,15 @@ def abort_live_tests(database_url: str, model_name: str | None = None) -> None:
             "AND (%(model)s::text IS NULL OR model_name = %(model)s)",
             {"model": model_name},
         )
+
+
+def admin_headers(client) -> dict[str, str]:
+    """The stack admin's REST API token as a header, obtained as a user would: ``POST
+    /auth/token`` with the password ``make run`` prints (``client``: a TestClient of Airflow)."""
+    import json
+
+    passwords = Path(os.environ["AIRFLOW_HOME"]) / "passwords.json"
+    username, password = next(iter(json.loads(passwords.read_text()).items()))
+    answer = client.post("/auth/token", json={"username": username, "password": password})
+    assert answer.status_code == 201, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}

@@ -5,11 +5,9 @@ who may read, who may press Retrain now, what bad input gets. The browser test
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
+
+from tests.conftest import admin_headers
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +33,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def admin(client) -> dict[str, str]:
-    passwords = Path(os.environ["AIRFLOW_HOME"]) / "passwords.json"
-    username, password = next(iter(json.loads(passwords.read_text()).items()))
-    answer = client.post("/auth/token", json={"username": username, "password": password})
-    assert answer.status_code == 201, answer.text
-    return _bearer(answer.json()["access_token"])
+    return admin_headers(client)
 
 
 @pytest.fixture(scope="module")

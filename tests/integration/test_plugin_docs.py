@@ -3,11 +3,9 @@ own ``/docs``, ``/redoc`` and ``/openapi.json`` would answer anyone who reaches 
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
+
+from tests.conftest import admin_headers
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +23,7 @@ def client(stack):
 
 @pytest.fixture(scope="module")
 def auth(client) -> dict[str, str]:
-    passwords = Path(os.environ["AIRFLOW_HOME"]) / "passwords.json"
-    username, password = next(iter(json.loads(passwords.read_text()).items()))
-    answer = client.post("/auth/token", json={"username": username, "password": password})
-    assert answer.status_code == 201, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    return admin_headers(client)
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
