@@ -314,12 +314,27 @@ def test_feedback_is_validated_stored_once_and_unknown_ids_come_back(
     bad = client.post(
         f"{API}/models/churn/feedback",
         headers=auth,
-        json={"feedback": [{"prediction_id": pid, "rating": 6}, {"prediction_id": pid}]},
+        json={
+            "feedback": [
+                {"prediction_id": pid, "rating": 6},
+                {"prediction_id": pid},
+                # a NUL made Postgres refuse the whole batch (500); a number or too long a
+                # text was a 422 for it
+                {"prediction_id": str(uuid.uuid4()), "rating": 3, "notes": "nul\u0000here"},
+                {"prediction_id": str(uuid.uuid4()), "rating": 3, "notes": 42},
+                {"prediction_id": str(uuid.uuid4()), "rating": 3, "notes": "x" * 4001},
+            ]
+        },
     )
     assert bad.status_code == 200, bad.text
+    notes = "notes must be text of at most 4000 characters, without NUL"
     assert [r["reasons"] for r in bad.json()["rejected"]] == [
-        ["rating must be an integer between 1 and 5"]
-    ] * 2
+        ["rating must be an integer between 1 and 5"],
+        ["rating must be an integer between 1 and 5"],
+        [notes],
+        [notes],
+        [notes],
+    ]
     stranger = str(uuid.uuid4())
     body = {
         "feedback": [

@@ -107,6 +107,8 @@ class OutcomeReceipt:
 
 
 _TIME = TypeAdapter(datetime)
+# The longest note a rating keeps.
+MAX_NOTES = 4000
 
 
 def _moment(value: Any, default: datetime) -> datetime | None:
@@ -198,7 +200,7 @@ def record_outcomes(
 def record_ratings(
     database_url: str,
     model_name: str,
-    ratings: list[tuple[Any, Any, str | None]],
+    ratings: list[tuple[Any, Any, Any]],
     *,
     sender: str,
 ) -> tuple[FeedbackResult, list[Rejected]]:
@@ -215,6 +217,11 @@ def record_ratings(
             reasons.append("prediction_id is duplicated in the batch")
         if type(rating) is not int or not 1 <= rating <= 5:
             reasons.append("rating must be an integer between 1 and 5")
+        if notes is not None and not (
+            isinstance(notes, str) and len(notes) <= MAX_NOTES and "\x00" not in notes
+        ):
+            # A NUL would make Postgres refuse the whole batch's insert.
+            reasons.append(f"notes must be text of at most {MAX_NOTES} characters, without NUL")
         if reasons:
             rejected.append(Rejected(position, None if raw_id is None else str(raw_id), reasons))
             continue

@@ -89,7 +89,7 @@ class OutcomeAnswer(BaseModel):
 class FeedbackIn(_Body):
     prediction_id: Judged = Field(None, description="a UUID")
     rating: Any = Field(None, description="an integer from 1 to 5")
-    notes: Annotated[str | None, Field(max_length=4000)] = None
+    notes: Any = Field(None, description="text of at most 4,000 characters")
 
 
 class FeedbackBatch(_Body):
